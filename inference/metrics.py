@@ -1,0 +1,18 @@
+"""Prometheus metrics of the inference stage."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = ["BATCH_SIZE", "DLQ_TOTAL", "FRAMES_IN", "FRAMES_OUT", "READY", "STEP_SECONDS", "TXN_ABORTS"]
+
+FRAMES_IN = Counter("its_inference_frames_consumed_total", "Frame messages consumed")
+FRAMES_OUT = Counter("its_inference_frames_detected_total", "Frames with detections produced")
+DLQ_TOTAL = Counter("its_inference_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"])
+BATCH_SIZE = Histogram("its_inference_batch_size", "Frames per model call", buckets=(1, 2, 4, 8, 16, 32, 64))
+STEP_SECONDS = Histogram(
+    "its_inference_step_seconds",
+    "Seconds per batch step",
+    ["step"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+TXN_ABORTS = Counter("its_inference_transaction_aborts_total", "Kafka transactions aborted and retried")
+READY = Gauge("its_inference_ready", "1 once the model is loaded and partitions are assigned")

@@ -1,0 +1,127 @@
+"""The projector runner: detections topic -> PostgreSQL read models (+ offsets) -> Redis caches.
+
+Per batch:
+  1. consume up to `max_batch` events; undecodable ones go to the DLQ topic (and are acknowledged);
+  2. write rows and the next offsets in one PostgreSQL transaction (store.PgStore.write);
+  3. update Redis (idempotent: newer-wins);
+  4. commit the same offsets to Kafka, asynchronously, only so lag is visible to KEDA and operators.
+On partition assignment the consumer seeks to the offsets stored in PostgreSQL, not Kafka's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import psycopg
+import redis
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from prometheus_client import start_http_server
+
+from projections import metrics as m
+from projections.cache import LiveCache
+from projections.errors import ProjectionError
+from projections.settings import ProjectorSettings
+from projections.store import PgStore
+from schemas import SchemaError, codec, dead_letter
+from schemas.events import DetectionsProduced
+from schemas.kafka import consumer_config, producer_config
+
+__all__ = ["Projector"]
+
+log = logging.getLogger(__name__)
+STAGE = "projector"
+
+
+class Projector:
+    def __init__(self, settings: ProjectorSettings) -> None:
+        self.s = settings
+        try:
+            self.conn = psycopg.connect(settings.pg_dsn)
+        except psycopg.OperationalError as e:
+            raise ProjectionError(
+                f"Cannot connect to PostgreSQL at {settings.pg_dsn}: {e}. Start it (`itscam stack up`) or set ITS_PG_DSN."
+            ) from e
+        self.store = PgStore(self.conn, settings.group_id)
+        self.cache = LiveCache(redis.Redis.from_url(settings.redis_url))
+        self.codec = codec("DetectionsProduced")
+        self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, settings.group_id))
+        self.dlq = Producer(producer_config(settings.kafka_bootstrap))
+        self.stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        stored = self.store.offsets(self.s.detections_topic)
+        for p in parts:
+            p.offset = stored.get(p.partition, OFFSET_BEGINNING)
+        consumer.assign(parts)
+        m.READY.set(1)
+        log.info("partitions assigned", extra={"offsets": {p.partition: p.offset for p in parts}})
+
+    def run(self, idle_exit_s: float | None = None) -> None:
+        if self.s.metrics_port:
+            start_http_server(self.s.metrics_port, addr="127.0.0.1")
+        self.consumer.subscribe([self.s.detections_topic], on_assign=self._on_assign)
+        log.info("projector started", extra={"topic": self.s.detections_topic})
+        last = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                msgs = self._poll_batch()
+                if not msgs:
+                    if idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
+                        break
+                    continue
+                last = time.monotonic()
+                self._handle(msgs)
+        finally:
+            m.READY.set(0)
+            self.consumer.close()
+            self.dlq.flush(10)
+            self.conn.close()
+            log.info("projector stopped")
+
+    def _poll_batch(self) -> list[Message]:
+        batch = list(self.consumer.consume(num_messages=self.s.max_batch, timeout=0.5))
+        deadline = time.monotonic() + self.s.max_wait_ms / 1000
+        while batch and len(batch) < self.s.max_batch and (left := deadline - time.monotonic()) > 0:
+            more = self.consumer.consume(num_messages=self.s.max_batch - len(batch), timeout=left)
+            if not more:
+                break
+            batch.extend(more)
+        out = []
+        for msg in batch:
+            err = msg.error()
+            if err is None:
+                out.append(msg)
+            elif err.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error", extra={"error": str(err)})
+        return out
+
+    def _handle(self, msgs: list[Message]) -> None:
+        t0 = time.perf_counter()
+        events: list[DetectionsProduced] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in msgs:
+            offsets[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
+            try:
+                events.append(self.codec.decode(msg.value() or b""))
+            except SchemaError as e:
+                m.DLQ_TOTAL.labels("avro-decode").inc()
+                log.warning("message sent to dead-letter topic",
+                            extra={"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
+                                   "error": str(e)})
+                self.dlq.produce(self.s.dlq_topic, key=msg.key(), value=dead_letter(msg, STAGE, "avro-decode", e))
+        if self.dlq.flush(30):
+            raise ProjectionError(f"Dead letters were not acknowledged by Kafka at {self.s.kafka_bootstrap}.")
+        stats = self.store.write(events, offsets)
+        m.EVENTS.labels("new").inc(stats.frames_new)
+        m.EVENTS.labels("duplicate").inc(stats.frames_duplicate)
+        if events:
+            self.cache.update(events)
+        self.consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
+        )
+        m.BATCH_SECONDS.observe(time.perf_counter() - t0)

@@ -1,0 +1,34 @@
+"""Contracts shared by every deployable: Avro schemas, event types, serde, the topic catalogue, Kafka config.
+
+This package imports nothing else of ours (checked by import-linter).
+"""
+
+from schemas.dlq import dead_letter
+from schemas.errors import SchemaError, UnknownSchemaError
+from schemas.events import DeadLetter, Detection, DetectionsProduced, FrameCaptured, ModelInfo, Timings
+from schemas.serde import MAGIC, Codec, codec, decode_any, schema_files
+from schemas.topics import CATALOGUE, DETECTIONS, DLQ, FRAMES, SCHEMAS, Topic, topic
+
+__all__ = [
+    "CATALOGUE",
+    "DETECTIONS",
+    "DLQ",
+    "FRAMES",
+    "MAGIC",
+    "SCHEMAS",
+    "Codec",
+    "DeadLetter",
+    "Detection",
+    "DetectionsProduced",
+    "FrameCaptured",
+    "ModelInfo",
+    "SchemaError",
+    "Timings",
+    "Topic",
+    "UnknownSchemaError",
+    "codec",
+    "dead_letter",
+    "decode_any",
+    "schema_files",
+    "topic",
+]

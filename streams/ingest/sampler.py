@@ -1,0 +1,33 @@
+"""Frame-rate sampling: keep frames so that kept timestamps are spaced 1/fps apart (pure logic)."""
+
+from __future__ import annotations
+
+__all__ = ["FpsSampler"]
+
+
+class FpsSampler:
+    """Decide per decoded frame, from its timestamp in seconds, whether to keep it.
+
+    Keeps the first frame, then the first frame at or after each 1/fps step. When the source jumps
+    (a gap, a seek, a reconnect) the schedule restarts from that frame instead of bursting to catch up.
+    `fps <= 0` keeps every frame.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.period = 1.0 / fps if fps > 0 else 0.0
+        self._next: float | None = None
+
+    def accept(self, t: float) -> bool:
+        if self.period == 0.0:
+            return True
+        # A tolerance of 1% of the period absorbs rounding in container timestamps.
+        eps = self.period * 0.01
+        if self._next is None or t + eps < self._next - 2 * self.period:
+            self._next = t + self.period
+            return True
+        if t + eps >= self._next:
+            self._next += self.period
+            if self._next <= t:  # fell behind by more than one period: restart the schedule
+                self._next = t + self.period
+            return True
+        return False
