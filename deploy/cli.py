@@ -52,7 +52,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
             print(f"==> {svc.log} <==")
             if svc.log.exists():
                 lines = svc.log.read_text(errors="replace").splitlines()
-                print("\n".join(lines[-args.lines:]))
+                print("\n".join(lines[-args.lines :]))
     return 0
 
 
@@ -63,8 +63,10 @@ def cmd_topics(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap or os.environ.get("ITS_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
     if args.action == "list":
         for t in CATALOGUE:
-            print(f"{t.name:22} partitions={t.partitions:<3} cleanup={t.cleanup_policy:8} "
-                  f"retention_ms={t.retention_ms:<11} key={t.key} value={t.value_schema}")
+            print(
+                f"{t.name:22} partitions={t.partitions:<3} cleanup={t.cleanup_policy:8} "
+                f"retention_ms={t.retention_ms:<11} key={t.key} value={t.value_schema}"
+            )
         return 0
     created = apply_topics(bootstrap)
     n = publish_schemas(bootstrap)
@@ -90,11 +92,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     worker = IngestWorker(s)
     _on_sigterm(worker.stop)
     res = worker.run()
-    print(json.dumps({
-        "camera_id": res.camera_id, "source": res.source, "frames": res.frames, "decoded": res.decoded,
-        "first_captured_at": res.first_captured_at.isoformat() if res.first_captured_at else None,
-        "last_captured_at": res.last_captured_at.isoformat() if res.last_captured_at else None,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "camera_id": res.camera_id,
+                "source": res.source,
+                "frames": res.frames,
+                "decoded": res.decoded,
+                "first_captured_at": res.first_captured_at.isoformat() if res.first_captured_at else None,
+                "last_captured_at": res.last_captured_at.isoformat() if res.last_captured_at else None,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 
@@ -139,8 +149,9 @@ def cmd_api(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from deploy.demo import run_demo
 
-    return run_demo(source=args.source, once=args.once, summary_path=args.summary, camera_id=args.camera_id,
-                    realtime=args.realtime)
+    return run_demo(
+        source=args.source, once=args.once, summary_path=args.summary, camera_id=args.camera_id, realtime=args.realtime
+    )
 
 
 # -- parser ---------------------------------------------------------------------------------------------
@@ -152,32 +163,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default=os.environ.get("ITS_LOG_LEVEL", "INFO"), help="Log level (INFO).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    st = sub.add_parser("stack", help="Run the local Kafka/PostgreSQL/Redis stack.",
-                        description="Install (if missing) and run Kafka (KRaft), PostgreSQL and Redis on loopback; "
-                        "data and logs under .stack/ (ITS_STACK_HOME). Ports: ITS_STACK_KAFKA_PORT (19092), "
-                        "ITS_STACK_PG_PORT (15432), ITS_STACK_REDIS_PORT (16379).")
-    st.add_argument("action", choices=["up", "down", "status", "logs"], help="up is idempotent; status exits 3 "
-                    "unless every service runs.")
+    st = sub.add_parser(
+        "stack",
+        help="Run the local Kafka/PostgreSQL/Redis stack.",
+        description="Install (if missing) and run Kafka (KRaft), PostgreSQL and Redis on loopback; "
+        "data and logs under .stack/ (ITS_STACK_HOME). Ports: ITS_STACK_KAFKA_PORT (19092), "
+        "ITS_STACK_PG_PORT (15432), ITS_STACK_REDIS_PORT (16379).",
+    )
+    st.add_argument(
+        "action",
+        choices=["up", "down", "status", "logs"],
+        help="up is idempotent; status exits 3 unless every service runs.",
+    )
     st.add_argument("service", nargs="?", choices=["kafka", "postgres", "redis"], help="logs: only this service.")
     st.add_argument("-n", "--lines", type=int, default=50, help="logs: lines per service (50).")
     st.set_defaults(fn=cmd_stack)
 
-    tp = sub.add_parser("topics", help="Create/update topics from the catalogue and publish schemas.",
-                        description="apply: create missing topics, apply configs, publish every Avro schema to "
-                        "its.schemas.v1 keyed by fingerprint (idempotent). list: print the catalogue.")
+    tp = sub.add_parser(
+        "topics",
+        help="Create/update topics from the catalogue and publish schemas.",
+        description="apply: create missing topics, apply configs, publish every Avro schema to "
+        "its.schemas.v1 keyed by fingerprint (idempotent). list: print the catalogue.",
+    )
     tp.add_argument("action", choices=["apply", "list"])
     tp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     tp.set_defaults(fn=cmd_topics)
 
-    db = sub.add_parser("db", help="Apply PostgreSQL migrations.", description="Apply pending ordered SQL "
-                        "migrations from projections/migrations (idempotent).")
+    db = sub.add_parser(
+        "db",
+        help="Apply PostgreSQL migrations.",
+        description="Apply pending ordered SQL migrations from projections/migrations (idempotent).",
+    )
     db.add_argument("action", choices=["migrate"])
     db.add_argument("--dsn", help="PostgreSQL DSN (ITS_PG_DSN).")
     db.set_defaults(fn=cmd_db)
 
-    ig = sub.add_parser("ingest", help="Stream one camera/video into its.frames.v1.",
-                        description="Read a file or any URL FFmpeg opens (rtsp://, http://, HLS), sample to --fps, "
-                        "JPEG-encode and produce FrameCaptured keyed by camera id. Settings: ITS_INGEST_*.")
+    ig = sub.add_parser(
+        "ingest",
+        help="Stream one camera/video into its.frames.v1.",
+        description="Read a file or any URL FFmpeg opens (rtsp://, http://, HLS), sample to --fps, "
+        "JPEG-encode and produce FrameCaptured keyed by camera id. Settings: ITS_INGEST_*.",
+    )
     ig.add_argument("--source", help="Path or URL (ITS_INGEST_SOURCE).")
     ig.add_argument("--camera-id", help="Camera id (default: source file name).")
     ig.add_argument("--fps", type=float, help="Target sampled fps (10).")
@@ -186,9 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     ig.add_argument("--metrics-port", type=int, help="Prometheus port (9101; 0 = off).")
     ig.set_defaults(fn=cmd_ingest)
 
-    inf = sub.add_parser("inference", help="Run YOLO11 on its.frames.v1 into its.detections.v1.",
-                         description="Consume frames in batches, run YOLO11 (ONNX Runtime on CPU), produce "
-                         "DetectionsProduced exactly once (Kafka transactions). Settings: ITS_INFERENCE_*.")
+    inf = sub.add_parser(
+        "inference",
+        help="Run YOLO11 on its.frames.v1 into its.detections.v1.",
+        description="Consume frames in batches, run YOLO11 (ONNX Runtime on CPU), produce "
+        "DetectionsProduced exactly once (Kafka transactions). Settings: ITS_INFERENCE_*.",
+    )
     inf.add_argument("--model-path", help="YOLO11 ONNX file (ITS_INFERENCE_MODEL_PATH).")
     inf.add_argument("--imgsz", type=int, help="Model input size (640).")
     inf.add_argument("--max-batch", type=int, help="Most frames per model call (8).")
@@ -196,24 +225,34 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--metrics-port", type=int, help="Prometheus port (9102; 0 = off).")
     inf.set_defaults(fn=cmd_inference)
 
-    pj = sub.add_parser("projector", help="Project its.detections.v1 into PostgreSQL and Redis.",
-                        description="Write detections, per-minute class counts and cameras to PostgreSQL (offsets in "
-                        "the same transaction) and the latest detections per camera to Redis. Settings: "
-                        "ITS_PROJECTOR_*, ITS_PG_DSN, ITS_REDIS_URL.")
+    pj = sub.add_parser(
+        "projector",
+        help="Project its.detections.v1 into PostgreSQL and Redis.",
+        description="Write detections, per-minute class counts and cameras to PostgreSQL (offsets in "
+        "the same transaction) and the latest detections per camera to Redis. Settings: "
+        "ITS_PROJECTOR_*, ITS_PG_DSN, ITS_REDIS_URL.",
+    )
     pj.add_argument("--metrics-port", type=int, help="Prometheus port (9103; 0 = off).")
     pj.set_defaults(fn=cmd_projector)
 
-    ap = sub.add_parser("api", help="Serve the query API.", description="Starlette + uvicorn: /health, /ready, "
-                        "/v1/cameras, /v1/cameras/{id}, /live, /counts, /detections. Settings: ITS_API_*.")
+    ap = sub.add_parser(
+        "api",
+        help="Serve the query API.",
+        description="Starlette + uvicorn: /health, /ready, "
+        "/v1/cameras, /v1/cameras/{id}, /live, /counts, /detections. Settings: ITS_API_*.",
+    )
     ap.add_argument("--host", help="Listen address (127.0.0.1).")
     ap.add_argument("--port", type=int, help="Port (8080).")
     ap.add_argument("--metrics-port", type=int, help="Prometheus port (9104; 0 = off).")
     ap.set_defaults(fn=cmd_api)
 
-    dm = sub.add_parser("demo", help="Run every stage on a clip and print per-class counts.",
-                        description="Start inference, projector and API as processes, stream SOURCE through them, "
-                        "print the counts read back from the API and keep the API up until Ctrl-C (or exit with "
-                        "--once). Needs the stack up and topics applied (`make demo` does both).")
+    dm = sub.add_parser(
+        "demo",
+        help="Run every stage on a clip and print per-class counts.",
+        description="Start inference, projector and API as processes, stream SOURCE through them, "
+        "print the counts read back from the API and keep the API up until Ctrl-C (or exit with "
+        "--once). Needs the stack up and topics applied (`make demo` does both).",
+    )
     dm.add_argument("--source", default=None, help="Video path or camera URL (default: the sample clip).")
     dm.add_argument("--camera-id", default=None, help="Camera id (default: <file name>-<timestamp>).")
     dm.add_argument("--once", action="store_true", help="Exit when the clip is through instead of serving.")

@@ -39,11 +39,13 @@ class _Stages:
 
     def start(self, name: str, *args: str) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        out = (self.logs / f"demo-{name}.log").open("wb")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", name, *args], stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        with (self.logs / f"demo-{name}.log").open("wb") as out:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "deploy.cli", name, *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
     def check_alive(self) -> None:
         for name, p in self.procs.items():
@@ -95,6 +97,8 @@ def sampled_jpegs(source: str, fps: float, quality: int) -> list[bytes]:
     for df in open_frames(source):
         if sampler.accept(df.t):
             ok, buf = cv2.imencode(".jpg", df.bgr(), params)
+            if not ok:
+                raise RuntimeError(f"JPEG encoding failed for a frame of {source}")
             out.append(buf.tobytes())
     return out
 
@@ -109,7 +113,7 @@ def measure_model_fps(jpegs: list[bytes], batch: int) -> dict[str, float]:
     det.warmup()
     t0 = time.perf_counter()
     for i in range(0, len(jpegs), batch):
-        det.detect([decode_jpeg(j) for j in jpegs[i:i + batch]])
+        det.detect([decode_jpeg(j) for j in jpegs[i : i + batch]])
     wall = time.perf_counter() - t0
     return {"fps": len(jpegs) / wall, "batch": batch, "wall_s": wall}
 
@@ -121,8 +125,7 @@ def _print_table(counts: dict[str, int], frames: int) -> None:
         print(f"{cls:<{width}}  {n:>10}  {n / max(frames, 1):>9.2f}")
 
 
-def run_demo(source: str | None, once: bool, summary_path: str | None, camera_id: str | None,
-             realtime: bool) -> int:
+def run_demo(source: str | None, once: bool, summary_path: str | None, camera_id: str | None, realtime: bool) -> int:
     from inference import InferenceSettings
     from projections.api import ApiSettings
     from streams.ingest import IngestSettings, camera_id_for
@@ -163,16 +166,21 @@ def run_demo(source: str | None, once: bool, summary_path: str | None, camera_id
         totals = counts["totals"]["counts"]
         _print_table(totals, camdoc["frames"])
         print(f"\nframes: produced {n}, projected {camdoc['frames']}; detections {camdoc['detections']}")
-        print(f"pipeline: {pipeline_fps:.2f} frames/s ({camdoc['frames']} frames in {pipeline_wall:.2f}s, first "
-              "produced -> last projected)", flush=True)
+        print(
+            f"pipeline: {pipeline_fps:.2f} frames/s ({camdoc['frames']} frames in {pipeline_wall:.2f}s, first "
+            "produced -> last projected)",
+            flush=True,
+        )
         model: dict[str, Any] = {"fps": None}
         if "://" not in src:
             jpegs = sampled_jpegs(src, ing.fps, ing.jpeg_quality)
             runs = [measure_model_fps(jpegs, 1), measure_model_fps(jpegs, inf.max_batch)]
             model = max(runs, key=lambda r: r["fps"])
             for r in runs:
-                print(f"model direct: {r['fps']:.2f} frames/s at batch {r['batch']} ({len(jpegs)} frames, "
-                      f"{r['wall_s']:.2f}s; decode+letterbox+model+NMS)")
+                print(
+                    f"model direct: {r['fps']:.2f} frames/s at batch {r['batch']} ({len(jpegs)} frames, "
+                    f"{r['wall_s']:.2f}s; decode+letterbox+model+NMS)"
+                )
             print(f"pipeline_fps / model_fps = {pipeline_fps / model['fps']:.3f}")
         summary = {
             "source": src,

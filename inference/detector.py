@@ -72,8 +72,9 @@ class Detector:
         t1 = time.perf_counter()
         raw = self.backend.run(batch)
         t2 = time.perf_counter()
-        outs = [postprocess(raw[k], shape, it.orig_shape, self.conf, self.iou, self.max_det)
-                for k, it in enumerate(items)]
+        outs = [
+            postprocess(raw[k], shape, it.orig_shape, self.conf, self.iou, self.max_det) for k, it in enumerate(items)
+        ]
         t3 = time.perf_counter()
         n = len(items)
         for k, i in enumerate(idxs):

@@ -35,9 +35,7 @@ def nms(boxes: FloatArray, scores: FloatArray, iou_thres: float) -> npt.NDArray[
     return np.asarray(keep, dtype=np.intp)
 
 
-def scale_boxes(
-    boxes: FloatArray, input_shape: tuple[int, int], orig_shape: tuple[int, int]
-) -> FloatArray:
+def scale_boxes(boxes: FloatArray, input_shape: tuple[int, int], orig_shape: tuple[int, int]) -> FloatArray:
     """Map xyxy boxes from the letterboxed input (h, w) back to the original frame (h, w), clipped."""
     ih, iw = input_shape
     oh, ow = orig_shape
@@ -76,6 +74,4 @@ def postprocess(
         xyxy, conf, cls = xyxy[top], conf[top], cls[top]
     keep = nms(xyxy + (cls[:, None] * _MAX_WH).astype(np.float32), conf, iou_thres)[:max_det]
     boxes = scale_boxes(xyxy[keep], input_shape, orig_shape)
-    return np.concatenate(
-        [boxes, conf[keep, None].astype(np.float32), cls[keep, None].astype(np.float32)], axis=1
-    )
+    return np.concatenate([boxes, conf[keep, None].astype(np.float32), cls[keep, None].astype(np.float32)], axis=1)

@@ -24,7 +24,9 @@ def default_model_path() -> str:
 class InferenceSettings(BaseSettings):
     """Consume frames, run YOLO11 in batches, produce detections (exactly-once, Kafka transactions)."""
 
-    model_config = SettingsConfigDict(env_prefix="ITS_INFERENCE_", extra="ignore", protected_namespaces=())
+    model_config = SettingsConfigDict(
+        env_prefix="ITS_INFERENCE_", extra="ignore", populate_by_name=True, protected_namespaces=()
+    )
 
     kafka_bootstrap: str = Field(
         DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."

@@ -137,9 +137,11 @@ class InferenceWorker:
                 raise
 
     def _rewind(self, msgs: list[Message]) -> None:
-        parts = [TopicPartition(t, p) for t, p in {(x.topic(), x.partition()) for x in msgs}]
+        parts = [TopicPartition(t, p) for t, p in {(x.topic() or "", x.partition() or 0) for x in msgs}]
         for tp in self.consumer.committed(parts, timeout=30):
-            self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+            self.consumer.seek(
+                TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+            )
 
     def _process(self, msgs: list[Message]) -> None:
         m.FRAMES_IN.inc(len(msgs))
@@ -202,8 +204,13 @@ class InferenceWorker:
         m.DLQ_TOTAL.labels(reason).inc()
         log.warning(
             "message sent to dead-letter topic",
-            extra={"reason": reason, "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
-                   "error": str(error)},
+            extra={
+                "reason": reason,
+                "topic": msg.topic(),
+                "partition": msg.partition(),
+                "offset": msg.offset(),
+                "error": str(error),
+            },
         )
         self._produce(self.s.dlq_topic, msg.key(), dead_letter(msg, STAGE, reason, error))
 

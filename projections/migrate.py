@@ -15,7 +15,7 @@ _LOCK_KEY = 7_305_114  # advisory lock so concurrent `migrate` calls serialise
 
 def migration_files() -> list[tuple[str, str]]:
     root = resources.files("projections") / "migrations"
-    files = sorted(p for p in root.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
@@ -43,7 +43,9 @@ def migrate(dsn: str) -> list[str]:
                     conn.execute(sql.encode())
                     conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             except psycopg.Error as e:
-                raise MigrationError(f"Migration {version}.sql failed: {e}. Fix the SQL; nothing of it was applied.") from e
+                raise MigrationError(
+                    f"Migration {version}.sql failed: {e}. Fix the SQL; nothing of it was applied."
+                ) from e
             applied_now.append(version)
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now

@@ -41,7 +41,8 @@ class Projector:
             self.conn = psycopg.connect(settings.pg_dsn)
         except psycopg.OperationalError as e:
             raise ProjectionError(
-                f"Cannot connect to PostgreSQL at {settings.pg_dsn}: {e}. Start it (`itscam stack up`) or set ITS_PG_DSN."
+                f"Cannot connect to PostgreSQL at {settings.pg_dsn}: {e}. "
+                "Start it (`itscam stack up`) or set ITS_PG_DSN."
             ) from e
         self.store = PgStore(self.conn, settings.group_id)
         self.cache = LiveCache(redis.Redis.from_url(settings.redis_url))
@@ -110,9 +111,10 @@ class Projector:
                 events.append(self.codec.decode(msg.value() or b""))
             except SchemaError as e:
                 m.DLQ_TOTAL.labels("avro-decode").inc()
-                log.warning("message sent to dead-letter topic",
-                            extra={"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
-                                   "error": str(e)})
+                log.warning(
+                    "message sent to dead-letter topic",
+                    extra={"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(), "error": str(e)},
+                )
                 self.dlq.produce(self.s.dlq_topic, key=msg.key(), value=dead_letter(msg, STAGE, "avro-decode", e))
         if self.dlq.flush(30):
             raise ProjectionError(f"Dead letters were not acknowledged by Kafka at {self.s.kafka_bootstrap}.")
@@ -121,7 +123,5 @@ class Projector:
         m.EVENTS.labels("duplicate").inc(stats.frames_duplicate)
         if events:
             self.cache.update(events)
-        self.consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
-        )
+        self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
         m.BATCH_SECONDS.observe(time.perf_counter() - t0)

@@ -11,10 +11,15 @@ from psycopg.rows import dict_row
 
 __all__ = ["BUCKETS", "camera", "cameras", "counts", "frame_detections"]
 
-BUCKETS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "15m": timedelta(minutes=15),
-           "1h": timedelta(hours=1), "1d": timedelta(days=1)}
+BUCKETS = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+}
 
-_CAMERA_COLS = ("camera_id, first_seen_at, last_seen_at, last_frame_seq, frames, detections, last_projected_at")
+_CAMERA_COLS = "camera_id, first_seen_at, last_seen_at, last_frame_seq, frames, detections, last_projected_at"
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

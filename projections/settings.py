@@ -17,7 +17,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
 class ProjectorSettings(BaseSettings):
     """Consume detections into PostgreSQL read models and Redis caches."""
 
-    model_config = SettingsConfigDict(env_prefix="ITS_PROJECTOR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ITS_PROJECTOR_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap: str = Field(
         DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."

@@ -68,7 +68,7 @@ class PgStore:
                     [e["produced_at"] for e in by_key.values()],
                 ],
             )
-            new = [by_key[(str(c), t, int(s))] for c, t, s in cur.fetchall()]  # type: ignore[call-overload]
+            new = [by_key[(str(c), t, int(s))] for c, t, s in cur.fetchall()]  # type: ignore[call-overload,index]
             # 2.
             n_det = 0
             with cur.copy(
@@ -77,8 +77,21 @@ class PgStore:
             ) as copy:
                 for e in new:
                     for i, d in enumerate(e["detections"]):
-                        copy.write_row((e["camera_id"], e["captured_at"], e["frame_seq"], i, d["class_id"],
-                                        d["class_name"], d["confidence"], d["x1"], d["y1"], d["x2"], d["y2"]))
+                        copy.write_row(
+                            (
+                                e["camera_id"],
+                                e["captured_at"],
+                                e["frame_seq"],
+                                i,
+                                d["class_id"],
+                                d["class_name"],
+                                d["confidence"],
+                                d["x1"],
+                                d["y1"],
+                                d["x2"],
+                                d["y2"],
+                            )
+                        )
                         n_det += 1
             # 3.
             if new:
@@ -116,14 +129,16 @@ class PgStore:
         rows = []
         for cam, evs in cams.items():
             latest = max(evs, key=lambda e: e["captured_at"])
-            rows.append((
-                cam,
-                min(e["captured_at"] for e in evs),
-                latest["captured_at"],
-                latest["frame_seq"],
-                len(evs),
-                sum(len(e["detections"]) for e in evs),
-            ))
+            rows.append(
+                (
+                    cam,
+                    min(e["captured_at"] for e in evs),
+                    latest["captured_at"],
+                    latest["frame_seq"],
+                    len(evs),
+                    sum(len(e["detections"]) for e in evs),
+                )
+            )
         cur.executemany(
             "INSERT INTO cameras (camera_id, first_seen_at, last_seen_at, last_frame_seq, frames, detections,"
             " last_projected_at) VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp())"

@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from schemas.errors import SchemaError
 from schemas.serde import codec, schema_files
@@ -96,8 +102,9 @@ def apply_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, timeout: f
                     "topic has fewer partitions than the catalogue",
                     extra={"topic": t.name, "have": have, "want": t.partitions},
                 )
-            res = ConfigResource(ConfigResource.Type.TOPIC, t.name, set_config=t.config())
-            for fut in admin.alter_configs([res], request_timeout=timeout).values():
+            entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in t.config().items()]
+            res = ConfigResource(ConfigResource.Type.TOPIC, t.name, incremental_configs=entries)
+            for fut in admin.incremental_alter_configs([res], request_timeout=timeout).values():
                 fut.result()
     return created
 

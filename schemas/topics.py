@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CATALOGUE", "DLQ", "DETECTIONS", "FRAMES", "SCHEMAS", "Topic", "topic"]
+__all__ = ["CATALOGUE", "DETECTIONS", "DLQ", "FRAMES", "SCHEMAS", "Topic", "topic"]
 
 _DAY_MS = 24 * 3600 * 1000
 

@@ -40,9 +40,18 @@ class KafkaService:
         self.s.logs.mkdir(parents=True, exist_ok=True)
         with (self.s.logs / "kafka-install.log").open("w") as out:
             rc = subprocess.run(
-                [mvn, "-q", "-B", "-f", str(_HERE / "pom.xml"), "dependency:copy-dependencies",
-                 f"-DoutputDirectory={self.libs}"],
-                stdout=out, stderr=subprocess.STDOUT, check=False,
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(_HERE / "pom.xml"),
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={self.libs}",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
             ).returncode
         if rc != 0:
             shutil.rmtree(self.libs, ignore_errors=True)
@@ -56,45 +65,54 @@ class KafkaService:
         if not java:
             raise StackError("Java 17+ is needed for Kafka: apt-get install openjdk-17-jre-headless.")
         return [
-            java, f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            java,
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={_HERE / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.s.logs}",
-            "-cp", f"{self.libs}/*", main, *args,
+            "-cp",
+            f"{self.libs}/*",
+            main,
+            *args,
         ]
 
     # 2. config + storage format ----------------------------------------------------------------------
     def _configure(self) -> None:
         s = self.s
         self.props.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.bootstrap.servers=127.0.0.1:{s.kafka_controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={self.data}",
-                "num.partitions=1",
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "message.max.bytes=8454144",
-                "replica.fetch.max.bytes=8454144",
-                "auto.create.topics.enable=false",
-                "log.retention.check.interval.ms=60000",
-                "",
-            ])
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers=127.0.0.1:{s.kafka_controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data}",
+                    "num.partitions=1",
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "message.max.bytes=8454144",
+                    "replica.fetch.max.bytes=8454144",
+                    "auto.create.topics.enable=false",
+                    "log.retention.check.interval.ms=60000",
+                    "",
+                ]
+            )
         )
         if (self.data / "meta.properties").exists():
             return
         self.data.mkdir(parents=True, exist_ok=True)
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.props),
-                         "--standalone")
+        cmd = self._java(
+            "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.props), "--standalone"
+        )
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise StackError(f"Formatting Kafka storage in {self.data} failed: {res.stdout}{res.stderr}")
@@ -116,7 +134,10 @@ class KafkaService:
         with (self.s.logs / "kafka.stdout").open("ab") as out:
             proc = subprocess.Popen(
                 self._java("kafka.Kafka", str(self.props), heap=self.s.kafka_heap),
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self.pidfile.write_text(str(proc.pid))
         wait_until("Kafka", self._answers, self.s.start_timeout_s, self.log)

@@ -86,18 +86,39 @@ class PostgresService:
             raise StackError("`runuser` (util-linux) is needed to start PostgreSQL as the postgres user.")
         self._chown(data.parent)
         if not (data / "PG_VERSION").exists():
-            self._run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                      "--encoding=UTF8", "--locale=C.UTF-8")
+            self._run(
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            )
         if not self.running():
             if port_open(self.s.pg_port):
                 raise StackError(
                     f"Port {self.s.pg_port} is taken by another process. Stop it or set ITS_STACK_PG_PORT."
                 )
             pglog = data.parent / "postgres.log"
-            opts = (f"-c listen_addresses=127.0.0.1 -c port={self.s.pg_port} -c unix_socket_directories='' "
-                    "-c max_connections=200 -c fsync=on -c synchronous_commit=off -c shared_buffers=256MB")
-            self._run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(pglog), "-o", opts, "-w", "-t",
-                      str(int(self.s.start_timeout_s)), "start")
+            opts = (
+                f"-c listen_addresses=127.0.0.1 -c port={self.s.pg_port} -c unix_socket_directories='' "
+                "-c max_connections=200 -c fsync=on -c synchronous_commit=off -c shared_buffers=256MB"
+            )
+            self._run(
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(pglog),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                str(int(self.s.start_timeout_s)),
+                "start",
+            )
             if not self.log.exists():
                 self.log.symlink_to(pglog)
         wait_until("PostgreSQL", lambda: port_open(self.s.pg_port), self.s.start_timeout_s, self.log)

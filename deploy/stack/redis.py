@@ -34,9 +34,27 @@ class RedisService:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.s.logs.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.s.redis_port), "--dir", str(self.dir),
-             "--daemonize", "yes", "--pidfile", str(self.pidfile), "--logfile", str(self.log),
-             "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.s.redis_port),
+                "--dir",
+                str(self.dir),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.pidfile),
+                "--logfile",
+                str(self.log),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
             check=True,
         )
         wait_until("Redis", lambda: port_open(self.s.redis_port), self.s.start_timeout_s, self.log)

@@ -41,7 +41,8 @@ def _parse_time(request: Request, name: str, default: datetime) -> datetime:
         ts = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise Problem(
-            400, f"Query parameter '{name}' must be an ISO 8601 time such as 2026-01-31T08:00:00Z; got {raw!r}.",
+            400,
+            f"Query parameter '{name}' must be an ISO 8601 time such as 2026-01-31T08:00:00Z; got {raw!r}.",
             invalid_params=[{"name": name, "reason": "not an ISO 8601 time"}],
         ) from None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
@@ -56,8 +57,11 @@ def _parse_int(request: Request, name: str, default: int | None, lo: int, hi: in
     except ValueError:
         val = lo - 1
     if not lo <= val <= hi:
-        raise Problem(400, f"Query parameter '{name}' must be an integer from {lo} to {hi}; got {raw!r}.",
-                      invalid_params=[{"name": name, "reason": f"integer {lo}..{hi}"}])
+        raise Problem(
+            400,
+            f"Query parameter '{name}' must be an integer from {lo} to {hi}; got {raw!r}.",
+            invalid_params=[{"name": name, "reason": f"integer {lo}..{hi}"}],
+        )
     return val
 
 
@@ -75,8 +79,9 @@ class _Observe(BaseHTTPMiddleware):
 def create_app(settings: ApiSettings | None = None) -> Starlette:
     s = settings or ApiSettings()
     pool = AsyncConnectionPool(s.pg_dsn, min_size=1, max_size=s.pool_size, open=False, timeout=5)
-    cache = aioredis.Redis.from_url(s.redis_url, socket_timeout=s.ready_timeout_s,
-                                    socket_connect_timeout=s.ready_timeout_s)
+    cache = aioredis.Redis.from_url(
+        s.redis_url, socket_timeout=s.ready_timeout_s, socket_connect_timeout=s.ready_timeout_s
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -109,7 +114,9 @@ def create_app(settings: ApiSettings | None = None) -> Starlette:
         down = [name for name, r in zip(checks, results, strict=True) if r is not None]
         if down:
             return problem_response(
-                request, 503, f"Not ready: {', '.join(down)} unreachable. Start the local stack with "
+                request,
+                503,
+                f"Not ready: {', '.join(down)} unreachable. Start the local stack with "
                 "`itscam stack up` or check the ITS_PG_DSN / ITS_REDIS_URL / ITS_KAFKA_BOOTSTRAP settings.",
                 checks=status,
             )
@@ -133,16 +140,22 @@ def create_app(settings: ApiSettings | None = None) -> Starlette:
         cam = request.path_params["camera_id"]
         raw = await cache.hget(live_key(cam), "json")
         if raw is None:
-            raise Problem(404, f"No live detections for camera {cam!r}: it has sent no frame since the cache "
-                          "was (re)built. List cameras at /v1/cameras.")
+            raise Problem(
+                404,
+                f"No live detections for camera {cam!r}: it has sent no frame since the cache "
+                "was (re)built. List cameras at /v1/cameras.",
+            )
         return Response(raw, media_type="application/json")
 
     async def counts(request: Request) -> Response:
         cam = request.path_params["camera_id"]
         bucket = request.query_params.get("bucket", "1m")
         if bucket not in queries.BUCKETS:
-            raise Problem(400, f"Query parameter 'bucket' must be one of {sorted(queries.BUCKETS)}; got {bucket!r}.",
-                          invalid_params=[{"name": "bucket", "reason": "unknown bucket"}])
+            raise Problem(
+                400,
+                f"Query parameter 'bucket' must be one of {sorted(queries.BUCKETS)}; got {bucket!r}.",
+                invalid_params=[{"name": "bucket", "reason": "unknown bucket"}],
+            )
         end = _parse_time(request, "to", datetime.now(UTC) + timedelta(minutes=1))
         start = _parse_time(request, "from", end - timedelta(days=1))
         if start >= end:
@@ -171,7 +184,6 @@ def create_app(settings: ApiSettings | None = None) -> Starlette:
         Route("/v1/cameras/{camera_id}/detections", detections),
     ]
     handlers: dict[Any, Any] = {HTTPException: problem_handler, Exception: problem_handler}
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers,
-                    middleware=[Middleware(_Observe)])
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=[Middleware(_Observe)])
     app.state.settings = s
     return app

@@ -10,8 +10,13 @@ from starlette.responses import JSONResponse, Response
 
 __all__ = ["Problem", "problem_handler", "problem_response"]
 
-_TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error",
-           503: "Service Unavailable"}
+_TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class Problem(HTTPException):
@@ -23,10 +28,15 @@ class Problem(HTTPException):
         self.extra = extra
 
 
-def problem_response(request: Request, status: int, detail: str, type_: str = "about:blank",
-                     **extra: Any) -> Response:
-    body = {"type": type_, "title": _TITLES.get(status, "Error"), "status": status, "detail": detail,
-            "instance": request.url.path, **extra}
+def problem_response(request: Request, status: int, detail: str, type_: str = "about:blank", **extra: Any) -> Response:
+    body = {
+        "type": type_,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 

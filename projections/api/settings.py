@@ -13,13 +13,14 @@ __all__ = ["ApiSettings"]
 class ApiSettings(BaseSettings):
     """Serve read models from PostgreSQL and Redis over HTTP."""
 
-    model_config = SettingsConfigDict(env_prefix="ITS_API_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ITS_API_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap: str = Field(
         DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
     )
     pg_dsn: str = Field(
-        "postgresql://postgres@127.0.0.1:15432/its", validation_alias=AliasChoices("ITS_PG_DSN"),
+        "postgresql://postgres@127.0.0.1:15432/its",
+        validation_alias=AliasChoices("ITS_PG_DSN"),
         description="PostgreSQL DSN.",
     )
     redis_url: str = Field(

@@ -14,7 +14,7 @@ __all__ = ["IngestSettings"]
 class IngestSettings(BaseSettings):
     """Read one camera source, sample it, JPEG-encode and produce FrameCaptured events."""
 
-    model_config = SettingsConfigDict(env_prefix="ITS_INGEST_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ITS_INGEST_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap: str = Field(
         DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."

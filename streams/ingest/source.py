@@ -25,7 +25,7 @@ class DecodedFrame:
     pts_us: int | None
 
     def bgr(self) -> npt.NDArray[np.uint8]:
-        return self.frame.to_ndarray(format="bgr24")  # type: ignore[no-any-return]
+        return self.frame.to_ndarray(format="bgr24")  # type: ignore[return-value]
 
 
 def redact(url: str) -> str:

@@ -1,0 +1,107 @@
+"""The inference worker against the real Kafka broker and the real YOLO11n ONNX model."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from inference import Detector, InferenceSettings
+from inference.backends import OnnxRuntimeBackend
+from inference.worker import InferenceWorker
+from schemas import codec
+from schemas.events import FrameCaptured
+from tests.conftest import MODEL
+from tests.kafka_helpers import produce, read_all
+
+pytestmark = pytest.mark.integration
+
+
+def _frame(camera: str, seq: int, image: bytes, w: int = 1280, h: int = 720) -> bytes:
+    ev: FrameCaptured = {
+        "camera_id": camera,
+        "frame_seq": seq,
+        "captured_at": datetime.now(UTC),
+        "source_pts_us": None,
+        "width": w,
+        "height": h,
+        "encoding": "jpeg",
+        "image": image,
+        "source": "test",
+    }
+    return codec("FrameCaptured").encode(ev)
+
+
+def _run_worker(bootstrap: str, frames: str, dets: str, dlq: str, unique: str) -> InferenceWorker:
+    s = InferenceSettings(
+        kafka_bootstrap=bootstrap,
+        frames_topic=frames,
+        detections_topic=dets,
+        dlq_topic=dlq,
+        group_id=f"test-inf-{unique}",
+        metrics_port=0,
+        max_batch=4,
+    )
+    worker = InferenceWorker(s, Detector(OnnxRuntimeBackend(str(MODEL), threads=0)))
+    t = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 4.0})
+    t.start()
+    t.join(120)
+    assert not t.is_alive(), "worker did not go idle"
+    return worker
+
+
+def test_poison_messages_go_to_dlq_with_coordinates_and_inference_carries_on(
+    bootstrap: str, make_topic: Callable[..., str], unique: str, test_image: Callable[[str], Path]
+) -> None:
+    frames, dets, dlq = make_topic("frames", 1), make_topic("dets", 1), make_topic("dlq", 1)
+    jpeg = test_image("zidane.jpg").read_bytes()
+    cam = f"cam-{unique}".encode()
+    produce(
+        bootstrap,
+        frames,
+        [
+            (cam, _frame(cam.decode(), 0, jpeg)),  # offset 0: good
+            (cam, b"\x00\x01 definitely not avro"),  # offset 1: undecodable Avro
+            (cam, _frame(cam.decode(), 1, b"\xff\xd8corrupt")),  # offset 2: corrupt JPEG
+            (cam, _frame(cam.decode(), 2, jpeg)),  # offset 3: good, after the poison
+        ],
+    )
+    _run_worker(bootstrap, frames, dets, dlq, unique)
+
+    out = [codec("DetectionsProduced").decode(m.value()) for m in read_all(bootstrap, dets, 2)]
+    assert [e["frame_seq"] for e in out] == [0, 2]
+    assert all(m.key() == cam for m in read_all(bootstrap, dets, 2))
+    persons = [d for d in out[1]["detections"] if d["class_name"] == "person"]
+    assert len(persons) >= 2
+    assert out[0]["model"]["sha256"] == "24d7c887c9a6dade3bfe7654c1df21c6b1c30b618b51cc05a35ee350dcf1be71"
+    assert (out[0]["width"], out[0]["height"]) == (1280, 720)
+
+    letters = [(m.key(), codec("DeadLetter").decode(m.value())) for m in read_all(bootstrap, dlq, 2)]
+    assert len(letters) == 2
+    by_offset = {dl["source_offset"]: (k, dl) for k, dl in letters}
+    assert set(by_offset) == {1, 2}
+    k1, avro = by_offset[1]
+    assert (avro["source_topic"], avro["source_partition"], avro["error_type"]) == (frames, 0, "avro-decode")
+    assert avro["value"] == b"\x00\x01 definitely not avro" and k1 == cam
+    assert "single-object" in avro["error"] and avro["stage"] == "inference"
+    _, bad_jpeg = by_offset[2]
+    assert bad_jpeg["error_type"] == "jpeg-decode" and "JPEG" in bad_jpeg["error"]
+
+
+def test_restart_resumes_after_committed_offsets_without_duplicates(
+    bootstrap: str, make_topic: Callable[..., str], unique: str
+) -> None:
+    frames, dets, dlq = make_topic("frames", 2), make_topic("dets", 2), make_topic("dlq", 1)
+    img = np.full((240, 320, 3), 90, np.uint8)
+    jpeg = cv2.imencode(".jpg", img)[1].tobytes()
+    produce(bootstrap, frames, [(f"c{i % 3}".encode(), _frame(f"c{i % 3}", i, jpeg, 320, 240)) for i in range(10)])
+    _run_worker(bootstrap, frames, dets, dlq, unique)
+    produce(bootstrap, frames, [(b"c0", _frame("c0", 100 + i, jpeg, 320, 240)) for i in range(5)])
+    _run_worker(bootstrap, frames, dets, dlq, unique)
+    seqs = sorted(codec("DetectionsProduced").decode(m.value())["frame_seq"] for m in read_all(bootstrap, dets, 15))
+    assert seqs == [*range(10), *range(100, 105)]

@@ -1,0 +1,67 @@
+"""Ingest against the real broker and the real sample clip."""
+
+import itertools
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import pytest
+
+from schemas import codec
+from streams.ingest import IngestSettings, IngestWorker, SourceError, camera_id_for, redact
+from tests.conftest import CLIP
+from tests.kafka_helpers import read_all
+
+
+@pytest.mark.integration
+def test_clip_is_sampled_encoded_and_keyed(bootstrap: str, make_topic: Callable[..., str], unique: str) -> None:
+    topic = make_topic("frames", 3)
+    s = IngestSettings(
+        kafka_bootstrap=bootstrap,
+        source=str(CLIP),
+        camera_id=f"cam-{unique}",
+        fps=10,
+        max_frames=20,
+        frames_topic=topic,
+        metrics_port=0,
+    )
+    res = IngestWorker(s).run()
+    assert res.frames == 20 and 58 <= res.decoded <= 60
+    msgs = read_all(bootstrap, topic, 20)
+    assert len(msgs) == 20
+    assert {m.key() for m in msgs} == {f"cam-{unique}".encode()}
+    assert len({m.partition() for m in msgs}) == 1  # one camera -> one partition -> ordered
+    frames = [codec("FrameCaptured").decode(m.value()) for m in msgs]
+    assert [f["frame_seq"] for f in frames] == list(range(20))
+    pts = [f["source_pts_us"] for f in frames]
+    assert all(95_000 <= b - a <= 140_000 for a, b in itertools.pairwise(pts))
+    img = cv2.imdecode(np.frombuffer(frames[5]["image"], np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape == (720, 1280, 3) and (frames[5]["width"], frames[5]["height"]) == (1280, 720)
+    assert frames[1]["captured_at"] >= frames[0]["captured_at"]
+
+
+def test_missing_source_names_the_path_and_the_fix(tmp_path: object) -> None:
+    s = IngestSettings(source="/nonexistent/cam.mp4", metrics_port=0)
+    with pytest.raises(SourceError, match=r"/nonexistent/cam\.mp4.*Check the path or URL"):
+        IngestWorker(s).run()
+
+
+def test_no_source_is_refused() -> None:
+    with pytest.raises(Exception, match="--source"):
+        IngestWorker(IngestSettings(source="", metrics_port=0))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("rtsp://admin:secret@10.0.0.5/stream1", "rtsp://***@10.0.0.5/stream1"), ("/data/a.mp4", "/data/a.mp4")],
+)
+def test_credentials_are_redacted(url: str, expected: str) -> None:
+    assert redact(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("src", "cam"),
+    [("/data/highway_overpass_720p.mp4", "highway_overpass_720p"), ("rtsp://h/cam-7/", "cam-7")],
+)
+def test_default_camera_id(src: str, cam: str) -> None:
+    assert camera_id_for(src) == cam

@@ -1,0 +1,170 @@
+"""End to end: every stage as its own process, the real clip, the real stack; then the demo command itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from deploy.stack.settings import StackSettings
+from inference import Detector, decode_jpeg
+from inference.backends import OnnxRuntimeBackend
+from schemas import codec
+from tests.conftest import CLIP, MODEL
+from tests.kafka_helpers import read_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+CHOSEN_FRAME = 42
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def pipeline(
+    bootstrap: str, pg_dsn: str, stack: StackSettings, make_topic: Callable[..., str], unique: str, tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    frames, dets, dlq = make_topic("frames", 3), make_topic("dets", 3), make_topic("dlq", 1)
+    port = _free_port()
+    env = dict(
+        os.environ,
+        ITS_KAFKA_BOOTSTRAP=bootstrap,
+        ITS_PG_DSN=pg_dsn,
+        ITS_REDIS_URL=stack.redis_url,
+        ITS_INGEST_FRAMES_TOPIC=frames,
+        ITS_INFERENCE_FRAMES_TOPIC=frames,
+        ITS_INFERENCE_DETECTIONS_TOPIC=dets,
+        ITS_INFERENCE_DLQ_TOPIC=dlq,
+        ITS_INFERENCE_GROUP_ID=f"e2e-inf-{unique}",
+        ITS_PROJECTOR_DETECTIONS_TOPIC=dets,
+        ITS_PROJECTOR_DLQ_TOPIC=dlq,
+        ITS_PROJECTOR_GROUP_ID=f"e2e-proj-{unique}",
+        ITS_API_PORT=str(port),
+        ITS_INFERENCE_MODEL_PATH=str(MODEL),
+    )
+    procs = []
+    for stage in ("inference", "projector", "api"):
+        with (tmp_path / f"{stage}.log").open("wb") as log:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "deploy.cli", stage, "--metrics-port", "0"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    try:
+        yield {
+            "env": json.dumps(env),
+            "frames": frames,
+            "dets": dets,
+            "dlq": dlq,
+            "base": f"http://127.0.0.1:{port}",
+            "logs": str(tmp_path),
+        }
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+
+
+def _get(url: str, **params: object) -> httpx.Response:
+    return httpx.get(url, params=params, timeout=10)  # type: ignore[arg-type]
+
+
+def test_clip_through_every_stage(pipeline: dict[str, str], bootstrap: str, unique: str) -> None:
+    env = json.loads(pipeline["env"])
+    cam = f"e2e-{unique}"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            "ingest",
+            "--source",
+            str(CLIP),
+            "--camera-id",
+            cam,
+            "--metrics-port",
+            "0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    produced = json.loads(res.stdout.strip().splitlines()[-1])["frames"]
+    assert produced == 150  # 450 frames at 29.97 fps sampled to 10 fps
+
+    base = pipeline["base"]
+    deadline = time.monotonic() + 240
+    doc: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        r = _get(f"{base}/v1/cameras/{cam}")
+        if r.status_code == 200 and (doc := r.json())["frames"] == produced:
+            break
+        time.sleep(0.5)
+    assert doc.get("frames") == produced, f"projected {doc}; logs in {pipeline['logs']}"
+
+    # frames in = frames consumed = detections out, no dead letters
+    frames = read_all(bootstrap, pipeline["frames"], produced)
+    dets = read_all(bootstrap, pipeline["dets"], produced)
+    assert len(frames) == len(dets) == produced
+    assert sorted(codec("DetectionsProduced").decode(m.value())["frame_seq"] for m in dets) == list(range(produced))
+    assert read_all(bootstrap, pipeline["dlq"], 0, timeout=1) == []
+
+    counts = _get(f"{base}/v1/cameras/{cam}/counts", bucket="1h").json()
+    assert counts["totals"]["frames"] == produced
+    assert counts["totals"]["counts"].get("car", 0) > 0
+
+    # the API's detections for one frame equal running the model on that frame directly
+    frame = next(
+        f for f in (codec("FrameCaptured").decode(m.value()) for m in frames) if f["frame_seq"] == CHOSEN_FRAME
+    )
+    direct = Detector(OnnxRuntimeBackend(str(MODEL))).detect([decode_jpeg(frame["image"])])[0]
+    items = _get(f"{base}/v1/cameras/{cam}/detections", frame_seq=CHOSEN_FRAME).json()["items"]
+    assert len(items) == 1
+    api_dets = items[0]["detections"]
+    assert len(api_dets) == len(direct.boxes) > 0
+    api_sorted = sorted(api_dets, key=lambda d: (-d["confidence"], d["x1"]))
+    for d, b in zip(api_sorted, direct.boxes, strict=True):
+        assert d["class_id"] == int(b[5])
+        assert np.abs(np.array([d["x1"], d["y1"], d["x2"], d["y2"]]) - b[:4]).max() <= 1.0
+
+    live = _get(f"{base}/v1/cameras/{cam}/live").json()
+    assert live["frame_seq"] == produced - 1
+
+
+def test_demo_once_writes_the_summary(bootstrap: str, pg_dsn: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    res = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "demo", "--once", "--summary", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    summary = json.loads(out.read_text())
+    assert {"source", "frames", "detections", "counts", "pipeline_fps", "model_fps"} <= set(summary)
+    assert summary["frames"] == summary["frames_produced"] == 150
+    assert summary["counts"]["car"] > 0
+    assert summary["detections"] == sum(summary["counts"].values())
+    assert summary["pipeline_fps"] > 0 and summary["model_fps"] > 0
+    assert "car" in res.stdout  # the count table was printed
