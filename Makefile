@@ -8,6 +8,7 @@ SOURCE ?=
 CAMERA_ID ?=
 ONCE ?=
 SUMMARY ?=
+MAX_FRAMES ?=
 PYTEST_ARGS ?=
 
 .PHONY: help install stack-up stack-down stack-status demo test lint check-python
@@ -42,7 +43,7 @@ stack-status: install
 
 demo: stack-up
 	$(ITSCAM) demo $(if $(SOURCE),--source '$(SOURCE)') $(if $(CAMERA_ID),--camera-id '$(CAMERA_ID)') \
-		$(if $(ONCE),--once) $(if $(SUMMARY),--summary '$(SUMMARY)')
+		$(if $(ONCE),--once) $(if $(SUMMARY),--summary '$(SUMMARY)') $(if $(MAX_FRAMES),--max-frames $(MAX_FRAMES))
 
 lint: install
 	$(BIN)/ruff check .

@@ -150,7 +150,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from deploy.demo import run_demo
 
     return run_demo(
-        source=args.source, once=args.once, summary_path=args.summary, camera_id=args.camera_id, realtime=args.realtime
+        source=args.source,
+        once=args.once,
+        summary_path=args.summary,
+        camera_id=args.camera_id,
+        realtime=args.realtime,
+        max_frames=args.max_frames,
     )
 
 
@@ -258,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--once", action="store_true", help="Exit when the clip is through instead of serving.")
     dm.add_argument("--summary", default=None, help="Write the JSON summary here.")
     dm.add_argument("--realtime", action="store_true", help="Pace the file at its own frame rate.")
+    dm.add_argument(
+        "--max-frames",
+        type=int,
+        default=None,
+        help="Stop ingest after N frames (needed for a live camera with --once).",
+    )
     dm.set_defaults(fn=cmd_demo)
     return p
 
@@ -270,10 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc: int = args.fn(args)
     except Exception as e:  # every package's root error carries the fix; print it without a traceback
+        from deploy.demo import DemoError
         from deploy.stack.errors import StackError
         from schemas.errors import SchemaError
 
-        known: tuple[type[Exception], ...] = (StackError, SchemaError)
+        known: tuple[type[Exception], ...] = (StackError, SchemaError, DemoError)
         try:
             from inference.errors import InferenceError
             from projections.errors import ProjectionError

@@ -7,6 +7,7 @@ this process once the pipeline is idle. Both are measured in one run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,8 +22,13 @@ import cv2
 import httpx
 
 from deploy.stack.settings import StackSettings, repo_root
+from streams.ingest import redact
 
-__all__ = ["default_source", "measure_model_fps", "run_demo"]
+__all__ = ["DemoError", "default_source", "measure_model_fps", "run_demo"]
+
+
+class DemoError(Exception):
+    """The demo cannot run as asked; the message says what to pass instead."""
 
 
 def default_source() -> str:
@@ -38,6 +44,7 @@ class _Stages:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, *args: str) -> None:
+        """Start `itscam NAME ARGS...` in the background."""
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"demo-{name}.log").open("wb") as out:
             self.procs[name] = subprocess.Popen(
@@ -125,91 +132,124 @@ def _print_table(counts: dict[str, int], frames: int) -> None:
         print(f"{cls:<{width}}  {n:>10}  {n / max(frames, 1):>9.2f}")
 
 
-def run_demo(source: str | None, once: bool, summary_path: str | None, camera_id: str | None, realtime: bool) -> int:
+def run_demo(
+    source: str | None,
+    once: bool,
+    summary_path: str | None,
+    camera_id: str | None,
+    realtime: bool,
+    max_frames: int | None = None,
+) -> int:
     from inference import InferenceSettings
+    from projections import ProjectorSettings
     from projections.api import ApiSettings
-    from streams.ingest import IngestSettings, camera_id_for
+    from streams.ingest import camera_id_for, is_live
 
     src = source or default_source()
-    if "://" not in src and not Path(src).is_file():
-        raise FileNotFoundError(f"Demo source {src} does not exist. Pass SOURCE=path-or-rtsp-url.")
+    live = is_live(src)
+    if not live and not Path(src).is_file():
+        raise DemoError(f"Demo source {src} does not exist. Pass SOURCE=path-or-rtsp-url.")
+    if live and once and not max_frames:
+        raise DemoError(f"{src} is a live camera and never ends: with ONCE=1 also give MAX_FRAMES=N.")
     cam = camera_id or f"{camera_id_for(src)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    api = ApiSettings()
-    inf = InferenceSettings()
-    ing = IngestSettings()
-    base = f"http://{api.host}:{api.port}"
+    base = f"http://{ApiSettings().host}:{ApiSettings().port}"
     stages = _Stages(StackSettings().logs)
     t_start = time.monotonic()
+    inf_port, proj_port = InferenceSettings().metrics_port, ProjectorSettings().metrics_port
     try:
         stages.start("inference")
         stages.start("projector")
         stages.start("api")
-        _wait("inference ready", lambda: _metric(inf.metrics_port, "its_inference_ready") == 1, 120, stages)
-        _wait("projector ready", lambda: _metric(9103, "its_projector_ready") == 1, 60, stages)
+        _wait("inference ready", lambda: _metric(inf_port, "its_inference_ready") == 1, 120, stages)
+        _wait("projector ready", lambda: _metric(proj_port, "its_projector_ready") == 1, 60, stages)
         _wait("API ready", lambda: _ready(base), 60, stages)
-        print(f"stages up; streaming {src} as camera {cam!r}", flush=True)
-        cmd = [sys.executable, "-m", "deploy.cli", "ingest", "--source", src, "--camera-id", cam]
-        if realtime:
-            cmd.append("--realtime")
-        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if res.returncode != 0:
-            raise RuntimeError(f"ingest failed ({res.returncode}): {res.stderr[-2000:]}")
-        produced = json.loads(res.stdout.strip().splitlines()[-1])
-        n = produced["frames"]
-        print(f"ingest produced {n} frames; waiting for them to be projected", flush=True)
-        camdoc = _wait(f"all {n} frames projected", lambda: _camera_done(base, cam, n), 600, stages)
-        counts = httpx.get(f"{base}/v1/cameras/{cam}/counts", params={"bucket": "1h"}, timeout=10).json()
-        first = datetime.fromisoformat(produced["first_captured_at"])
-        last = datetime.fromisoformat(camdoc["last_projected_at"])
-        pipeline_wall = (last - first).total_seconds()
-        pipeline_fps = camdoc["frames"] / pipeline_wall
-        totals = counts["totals"]["counts"]
-        _print_table(totals, camdoc["frames"])
-        print(f"\nframes: produced {n}, projected {camdoc['frames']}; detections {camdoc['detections']}")
-        print(
-            f"pipeline: {pipeline_fps:.2f} frames/s ({camdoc['frames']} frames in {pipeline_wall:.2f}s, first "
-            "produced -> last projected)",
-            flush=True,
-        )
-        model: dict[str, Any] = {"fps": None}
-        if "://" not in src:
-            jpegs = sampled_jpegs(src, ing.fps, ing.jpeg_quality)
-            runs = [measure_model_fps(jpegs, 1), measure_model_fps(jpegs, inf.max_batch)]
-            model = max(runs, key=lambda r: r["fps"])
-            for r in runs:
-                print(
-                    f"model direct: {r['fps']:.2f} frames/s at batch {r['batch']} ({len(jpegs)} frames, "
-                    f"{r['wall_s']:.2f}s; decode+letterbox+model+NMS)"
-                )
-            print(f"pipeline_fps / model_fps = {pipeline_fps / model['fps']:.3f}")
-        summary = {
-            "source": src,
-            "camera_id": cam,
-            "frames": camdoc["frames"],
-            "frames_produced": n,
-            "detections": camdoc["detections"],
-            "counts": totals,
-            "pipeline_fps": round(pipeline_fps, 3),
-            "model_fps": round(model["fps"], 3) if model["fps"] else None,
-            "ratio": round(pipeline_fps / model["fps"], 3) if model["fps"] else None,
-            "model_fps_batch": model.get("batch"),
-            "pipeline_wall_s": round(pipeline_wall, 3),
-            "demo_wall_s": round(time.monotonic() - t_start, 1),
-        }
+        print(f"stages up; streaming {redact(src)} as camera {cam!r}", flush=True)
+        cmd = ["ingest", "--source", src, "--camera-id", cam]
+        cmd += ["--realtime"] if realtime else []
+        cmd += ["--max-frames", str(max_frames)] if max_frames else []
+        if live and not max_frames:
+            _follow_live(stages, cmd, base, cam)
+            return 0
+        summary = _run_to_completion(stages, cmd, src, base, cam, live)
+        summary["demo_wall_s"] = round(time.monotonic() - t_start, 1)
         if summary_path:
             Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
             print(f"summary written to {summary_path}")
         if not once:
             print(f"\nAPI up at {base} (try: curl {base}/v1/cameras/{cam}/counts). Ctrl-C to stop.", flush=True)
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     stages.check_alive()
                     time.sleep(1)
-            except KeyboardInterrupt:
-                print("stopping")
+            print("stopping")
     finally:
         stages.stop()
     return 0
+
+
+def _run_to_completion(stages: _Stages, cmd: list[str], src: str, base: str, cam: str, live: bool) -> dict[str, Any]:
+    from inference import InferenceSettings
+    from streams.ingest import IngestSettings
+
+    res = subprocess.run([sys.executable, "-m", "deploy.cli", *cmd], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise DemoError(f"ingest failed ({res.returncode}): {res.stderr[-2000:]}")
+    produced = json.loads(res.stdout.strip().splitlines()[-1])
+    n = produced["frames"]
+    print(f"ingest produced {n} frames; waiting for them to be projected", flush=True)
+    camdoc = _wait(f"all {n} frames projected", lambda: _camera_done(base, cam, n), 600, stages)
+    counts = httpx.get(f"{base}/v1/cameras/{cam}/counts", params={"bucket": "1h"}, timeout=10).json()
+    first = datetime.fromisoformat(produced["first_captured_at"])
+    last = datetime.fromisoformat(camdoc["last_projected_at"])
+    pipeline_wall = (last - first).total_seconds()
+    pipeline_fps = camdoc["frames"] / pipeline_wall
+    totals = counts["totals"]["counts"]
+    _print_table(totals, camdoc["frames"])
+    print(f"\nframes: produced {n}, projected {camdoc['frames']}; detections {camdoc['detections']}")
+    print(
+        f"pipeline: {pipeline_fps:.2f} frames/s ({camdoc['frames']} frames in {pipeline_wall:.2f}s, first "
+        "produced -> last projected)",
+        flush=True,
+    )
+    model: dict[str, Any] = {"fps": None}
+    if not live:
+        inf, ing = InferenceSettings(), IngestSettings()
+        jpegs = sampled_jpegs(src, ing.fps, ing.jpeg_quality)[:n]
+        runs = [measure_model_fps(jpegs, 1), measure_model_fps(jpegs, inf.max_batch)]
+        model = max(runs, key=lambda r: r["fps"])
+        for r in runs:
+            print(
+                f"model direct: {r['fps']:.2f} frames/s at batch {r['batch']} ({len(jpegs)} frames, "
+                f"{r['wall_s']:.2f}s; decode+letterbox+model+NMS)"
+            )
+        print(f"pipeline_fps / model_fps = {pipeline_fps / model['fps']:.3f}")
+    return {
+        "source": redact(src),
+        "camera_id": cam,
+        "frames": camdoc["frames"],
+        "frames_produced": n,
+        "detections": camdoc["detections"],
+        "counts": totals,
+        "pipeline_fps": round(pipeline_fps, 3),
+        "model_fps": round(model["fps"], 3) if model["fps"] else None,
+        "ratio": round(pipeline_fps / model["fps"], 3) if model["fps"] else None,
+        "model_fps_batch": model.get("batch"),
+        "pipeline_wall_s": round(pipeline_wall, 3),
+    }
+
+
+def _follow_live(stages: _Stages, cmd: list[str], base: str, cam: str) -> None:
+    """A live camera never ends: run ingest as one more stage and print the counts every 10 s until Ctrl-C."""
+    stages.start(*cmd)
+    print(f"following live camera; counts every 10 s from {base}/v1/cameras/{cam}/counts. Ctrl-C to stop.")
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(10)
+            stages.check_alive()
+            r = httpx.get(f"{base}/v1/cameras/{cam}/counts", params={"bucket": "1h"}, timeout=10)
+            if r.status_code == 200:
+                _print_table(r.json()["totals"]["counts"], r.json()["totals"]["frames"])
+    print("stopping")
 
 
 def _ready(base: str) -> bool:

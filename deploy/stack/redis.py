@@ -57,7 +57,8 @@ class RedisService:
             ],
             check=True,
         )
-        wait_until("Redis", lambda: port_open(self.s.redis_port), self.s.start_timeout_s, self.log)
+        # Redis writes its pid file after daemonizing, possibly after it listens: wait for both.
+        wait_until("Redis", lambda: port_open(self.s.redis_port) and self.running(), self.s.start_timeout_s, self.log)
 
     def down(self) -> None:
         pid = read_pid(self.pidfile)

@@ -3,7 +3,7 @@
 from streams.ingest.errors import IngestError, SourceError
 from streams.ingest.sampler import FpsSampler
 from streams.ingest.settings import IngestSettings
-from streams.ingest.source import open_frames, redact
+from streams.ingest.source import is_live, open_frames, redact
 from streams.ingest.worker import IngestResult, IngestWorker, camera_id_for
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "IngestWorker",
     "SourceError",
     "camera_id_for",
+    "is_live",
     "open_frames",
     "redact",
 ]
