@@ -114,7 +114,7 @@ def cmd_inference(args: argparse.Namespace) -> int:
     from inference.worker import InferenceWorker
 
     s = InferenceSettings(**_overrides(args, ["model_path", "imgsz", "max_batch", "threads", "metrics_port"]))
-    detector = Detector(load_backend(s.backend, s.model_path, s.threads), s.imgsz, s.conf, s.iou, s.max_det)
+    detector = Detector(load_backend(s.backend, s.model_path, s.threads, s.spin), s.imgsz, s.conf, s.iou, s.max_det)
     detector.warmup()
     worker = InferenceWorker(s, detector)
     _on_sigterm(worker.stop)

@@ -116,7 +116,7 @@ def measure_model_fps(jpegs: list[bytes], batch: int) -> dict[str, float]:
     from inference.backends import load_backend
 
     s = InferenceSettings()
-    det = Detector(load_backend(s.backend, s.model_path, s.threads), s.imgsz, s.conf, s.iou, s.max_det)
+    det = Detector(load_backend(s.backend, s.model_path, s.threads, s.spin), s.imgsz, s.conf, s.iou, s.max_det)
     det.warmup()
     t0 = time.perf_counter()
     for i in range(0, len(jpegs), batch):

@@ -38,6 +38,9 @@ class InferenceSettings(BaseSettings):
     iou: float = Field(0.7, description="NMS IoU threshold.")
     max_det: int = Field(300, description="Most detections kept per frame.")
     threads: int = Field(0, description="ONNX Runtime intra-op threads; 0 = one per core.")
+    spin: bool = Field(
+        False, description="Let idle ONNX Runtime threads spin-wait (faster alone, worse when sharing cores)."
+    )
     max_batch: int = Field(8, description="Most frames per model call.")
     max_wait_ms: int = Field(20, description="Longest wait to fill a batch once one frame is there.")
     group_id: str = Field("its-inference", description="Kafka consumer group.")

@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
 from inference import metrics as m
@@ -26,6 +26,7 @@ from inference.errors import BadFrameError
 from inference.preprocess import decode_jpeg
 from inference.settings import InferenceSettings
 from schemas import SchemaError, codec, dead_letter
+from schemas.batching import poll_batch
 from schemas.events import Detection, DetectionsProduced, FrameCaptured
 from schemas.kafka import consumer_config, producer_config
 
@@ -69,7 +70,9 @@ class InferenceWorker:
         last_msg = time.monotonic()
         try:
             while not self.stop_event.is_set():
-                msgs = self._poll_batch()
+                t_poll = time.perf_counter()
+                msgs = poll_batch(self.consumer, self.s.max_batch, self.s.max_wait_ms / 1000)
+                m.STEP_SECONDS.labels("poll").observe(time.perf_counter() - t_poll)
                 if not msgs:
                     if idle_exit_s is not None and time.monotonic() - last_msg > idle_exit_s:
                         break
@@ -93,35 +96,18 @@ class InferenceWorker:
         log.info("partitions revoked", extra={"partitions": [p.partition for p in parts]})
 
     # -- batching ----------------------------------------------------------------------------------
-    def _poll_batch(self) -> list[Message]:
-        first = self.consumer.consume(num_messages=self.s.max_batch, timeout=0.5)
-        batch = list(first)
-        deadline = time.monotonic() + self.s.max_wait_ms / 1000
-        while batch and len(batch) < self.s.max_batch:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            more = self.consumer.consume(num_messages=self.s.max_batch - len(batch), timeout=left)
-            if not more:
-                break
-            batch.extend(more)
-        good = []
-        for msg in batch:
-            err = msg.error()
-            if err is None:
-                good.append(msg)
-            elif err.code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error", extra={"error": str(err)})
-        return good
 
     # -- one transaction per batch -----------------------------------------------------------------
     def _process_in_transaction(self, msgs: list[Message]) -> None:
         try:
             self.producer.begin_transaction()
             self._process(msgs)
+            t0 = time.perf_counter()
             offsets = _next_offsets(msgs)
             self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
             self.producer.commit_transaction(60)
+            m.STEP_SECONDS.labels("commit").observe(time.perf_counter() - t0)
+            log.debug("batch committed", extra={"frames": len(msgs), "commit_ms": (time.perf_counter() - t0) * 1000})
         except KafkaException as e:
             err = e.args[0]
             if err.txn_requires_abort():
@@ -145,6 +131,7 @@ class InferenceWorker:
 
     def _process(self, msgs: list[Message]) -> None:
         m.FRAMES_IN.inc(len(msgs))
+        t_decode = time.perf_counter()
         frames: list[tuple[Message, FrameCaptured, Any, float]] = []
         for msg in msgs:
             t0 = time.perf_counter()
@@ -159,12 +146,14 @@ class InferenceWorker:
                 self._dead_letter(msg, "jpeg-decode", e)
                 continue
             frames.append((msg, frame, img, (time.perf_counter() - t0) * 1000))
+        m.STEP_SECONDS.labels("decode").observe(time.perf_counter() - t_decode)
         if not frames:
             return
         t0 = time.perf_counter()
         results = self.detector.detect([f[2] for f in frames])
         m.STEP_SECONDS.labels("detect").observe(time.perf_counter() - t0)
         m.BATCH_SIZE.observe(len(frames))
+        t_produce = time.perf_counter()
         names = self.detector.backend.class_names
         now = datetime.now(UTC)
         for (msg, frame, _img, decode_ms), res in zip(frames, results, strict=True):
@@ -199,6 +188,7 @@ class InferenceWorker:
             }
             self._produce(self.s.detections_topic, msg.key(), self.det_codec.encode(event))
         m.FRAMES_OUT.inc(len(frames))
+        m.STEP_SECONDS.labels("produce").observe(time.perf_counter() - t_produce)
 
     def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:
         m.DLQ_TOTAL.labels(reason).inc()

@@ -16,7 +16,7 @@ import time
 
 import psycopg
 import redis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
 from projections import metrics as m
@@ -25,6 +25,7 @@ from projections.errors import ProjectionError
 from projections.settings import ProjectorSettings
 from projections.store import PgStore
 from schemas import SchemaError, codec, dead_letter
+from schemas.batching import poll_batch
 from schemas.events import DetectionsProduced
 from schemas.kafka import consumer_config, producer_config
 
@@ -70,7 +71,7 @@ class Projector:
         last = time.monotonic()
         try:
             while not self.stop_event.is_set():
-                msgs = self._poll_batch()
+                msgs = poll_batch(self.consumer, self.s.max_batch, self.s.max_wait_ms / 1000)
                 if not msgs:
                     if idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
                         break
@@ -83,23 +84,6 @@ class Projector:
             self.dlq.flush(10)
             self.conn.close()
             log.info("projector stopped")
-
-    def _poll_batch(self) -> list[Message]:
-        batch = list(self.consumer.consume(num_messages=self.s.max_batch, timeout=0.5))
-        deadline = time.monotonic() + self.s.max_wait_ms / 1000
-        while batch and len(batch) < self.s.max_batch and (left := deadline - time.monotonic()) > 0:
-            more = self.consumer.consume(num_messages=self.s.max_batch - len(batch), timeout=left)
-            if not more:
-                break
-            batch.extend(more)
-        out = []
-        for msg in batch:
-            err = msg.error()
-            if err is None:
-                out.append(msg)
-            elif err.code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error", extra={"error": str(err)})
-        return out
 
     def _handle(self, msgs: list[Message]) -> None:
         t0 = time.perf_counter()
