@@ -10,6 +10,7 @@ On partition assignment the consumer seeks to the offsets stored in PostgreSQL, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -87,25 +88,83 @@ class Projector:
 
     def _handle(self, msgs: list[Message]) -> None:
         t0 = time.perf_counter()
-        events: list[DetectionsProduced] = []
+        pairs: list[tuple[Message, DetectionsProduced]] = []
         offsets: dict[tuple[str, int], int] = {}
         for msg in msgs:
             offsets[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
             try:
-                events.append(self.codec.decode(msg.value() or b""))
+                pairs.append((msg, self.codec.decode(msg.value() or b"")))
             except SchemaError as e:
-                m.DLQ_TOTAL.labels("avro-decode").inc()
-                log.warning(
-                    "message sent to dead-letter topic",
-                    extra={"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(), "error": str(e)},
-                )
-                self.dlq.produce(self.s.dlq_topic, key=msg.key(), value=dead_letter(msg, STAGE, "avro-decode", e))
-        if self.dlq.flush(30):
-            raise ProjectionError(f"Dead letters were not acknowledged by Kafka at {self.s.kafka_bootstrap}.")
-        stats = self.store.write(events, offsets)
-        m.EVENTS.labels("new").inc(stats.frames_new)
-        m.EVENTS.labels("duplicate").inc(stats.frames_duplicate)
+                self._dead_letter(msg, "avro-decode", e)
+        events = self._write(pairs, offsets)
         if events:
             self.cache.update(events)
         self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
         m.BATCH_SECONDS.observe(time.perf_counter() - t0)
+
+    def _write(
+        self, pairs: list[tuple[Message, DetectionsProduced]], offsets: dict[tuple[str, int], int]
+    ) -> list[DetectionsProduced]:
+        """Write a batch and its offsets; return the events written.
+
+        A lost connection is retried with backoff after reconnecting (offsets live with the rows, so a retry
+        never double-counts). A batch PostgreSQL rejects for its data is written event by event and each event
+        it still rejects goes to the dead-letter topic, so one bad event never stops the projector.
+        """
+        delay = 0.5
+        while True:
+            try:
+                stats = self.store.write([e for _, e in pairs], offsets)
+                m.EVENTS.labels("new").inc(stats.frames_new)
+                m.EVENTS.labels("duplicate").inc(stats.frames_duplicate)
+                return [e for _, e in pairs]
+            except (psycopg.DataError, psycopg.IntegrityError) as e:
+                self.conn.rollback()
+                log.warning("batch rejected by PostgreSQL; writing event by event", extra={"error": str(e)})
+                return self._write_one_by_one(pairs, offsets)
+            except psycopg.OperationalError as e:
+                log.warning("PostgreSQL unavailable; retrying", extra={"error": str(e), "retry_in_s": delay})
+                if self.stop_event.wait(delay):
+                    raise ProjectionError(f"Stopped while PostgreSQL at {self.s.pg_dsn} was unavailable.") from e
+                delay = min(delay * 2, 30.0)
+                self._reconnect()
+
+    def _write_one_by_one(
+        self, pairs: list[tuple[Message, DetectionsProduced]], offsets: dict[tuple[str, int], int]
+    ) -> list[DetectionsProduced]:
+        written = []
+        for msg, event in pairs:
+            try:
+                self.store.write([event], {})
+                written.append(event)
+            except (psycopg.DataError, psycopg.IntegrityError) as e:
+                self.conn.rollback()
+                self._dead_letter(msg, "pg-write", e)
+        self.store.write([], offsets)
+        return written
+
+    def _reconnect(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn.close()
+        try:
+            self.conn = psycopg.connect(self.s.pg_dsn)
+        except psycopg.OperationalError:
+            return  # the next write fails again and backs off further
+        self.store = PgStore(self.conn, self.s.group_id)
+
+    def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:
+        m.DLQ_TOTAL.labels(reason).inc()
+        log.warning(
+            "message sent to dead-letter topic",
+            extra={
+                "reason": reason,
+                "topic": msg.topic(),
+                "partition": msg.partition(),
+                "offset": msg.offset(),
+                "error": str(error),
+            },
+        )
+        self.dlq.produce(self.s.dlq_topic, key=msg.key(), value=dead_letter(msg, STAGE, reason, error))
+        # The dead letter must be safe in Kafka before the offsets that skip its message are stored.
+        if self.dlq.flush(30):
+            raise ProjectionError(f"A dead letter was not acknowledged by Kafka at {self.s.kafka_bootstrap}.")

@@ -69,6 +69,43 @@ def test_projects_to_pg_and_redis_and_dead_letters_poison(
         assert conn.execute("SELECT frames, detections FROM cameras WHERE camera_id=%s", (cam,)).fetchone() == (3, 4)
 
 
+def test_an_event_postgresql_rejects_goes_to_dlq_and_the_rest_is_written(
+    bootstrap: str, pg_dsn: str, stack: StackSettings, make_topic: Callable[..., str], unique: str
+) -> None:
+    dets, dlq = make_topic("dets", 1), make_topic("dlq", 1)
+    cam = f"cam-{unique}"
+    enc = codec("DetectionsProduced").encode
+    bad = detections_event(cam, 1, ["car"])
+    bad["detections"][0]["class_name"] = "car\x00"  # valid Avro, but PostgreSQL text cannot hold NUL
+    produce(
+        bootstrap,
+        dets,
+        [
+            (cam.encode(), enc(detections_event(cam, 0, ["car"]))),
+            (cam.encode(), enc(bad)),
+            (cam.encode(), enc(detections_event(cam, 2, ["bus"]))),
+        ],
+    )
+    s = ProjectorSettings(
+        kafka_bootstrap=bootstrap,
+        pg_dsn=pg_dsn,
+        redis_url=stack.redis_url,
+        detections_topic=dets,
+        dlq_topic=dlq,
+        group_id=f"test-proj-{unique}",
+        metrics_port=0,
+    )
+    _run(s)
+    with psycopg.connect(pg_dsn) as conn:
+        seqs = conn.execute("SELECT frame_seq FROM frames WHERE camera_id=%s ORDER BY 1", (cam,)).fetchall()
+        assert seqs == [(0,), (2,)]
+        assert conn.execute(
+            "SELECT next_offset FROM projection_offsets WHERE consumer_group=%s", (s.group_id,)
+        ).fetchone() == (3,)
+    letters = [codec("DeadLetter").decode(m.value()) for m in read_all(bootstrap, dlq, 1)]
+    assert [(d["source_offset"], d["error_type"]) for d in letters] == [(1, "pg-write")]
+
+
 def test_live_cache_never_goes_back_in_time(stack: StackSettings, unique: str) -> None:
     from projections.cache import LiveCache
 
