@@ -23,6 +23,7 @@ class IngestSettings(BaseSettings):
     camera_id: str = Field("", description="Camera id; the Kafka key. Defaults to the source's file name.")
     fps: float = Field(10.0, description="Target sampled frames per second; 0 keeps every frame.")
     jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality of produced frames.")
+    decode_threads: int = Field(1, ge=0, description="FFmpeg decoder threads per camera; 0 = FFmpeg decides.")
     realtime: bool = Field(False, description="Pace file sources to their own timestamps (cameras always are).")
     max_frames: int = Field(0, description="Stop after this many sampled frames; 0 = until the source ends.")
     frames_topic: str = Field(FRAMES.name, description="Topic FrameCaptured events go to.")

@@ -71,7 +71,7 @@ class IngestWorker:
         log.info("ingest started", extra={"camera_id": self.camera_id, "source": source, "fps": self.s.fps})
         decoded = m.DECODED.labels(self.camera_id)
         produced = m.PRODUCED.labels(self.camera_id)
-        for df in open_frames(self.s.source, realtime=self.s.realtime):
+        for df in open_frames(self.s.source, realtime=self.s.realtime, decode_threads=self.s.decode_threads):
             if self.stop_event.is_set():
                 break
             res.decoded += 1
