@@ -26,7 +26,7 @@ from inference.errors import BadFrameError
 from inference.preprocess import decode_jpeg
 from inference.settings import InferenceSettings
 from schemas import SchemaError, codec, dead_letter
-from schemas.batching import poll_batch
+from schemas.batching import consume_loop
 from schemas.events import Detection, DetectionsProduced, FrameCaptured
 from schemas.kafka import consumer_config, producer_config
 
@@ -67,18 +67,15 @@ class InferenceWorker:
         self.producer.init_transactions(60)
         self.consumer.subscribe([self.s.frames_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("inference started", extra={"topic": self.s.frames_topic, "model": self.model_info})
-        last_msg = time.monotonic()
         try:
-            while not self.stop_event.is_set():
-                t_poll = time.perf_counter()
-                msgs = poll_batch(self.consumer, self.s.max_batch, self.s.max_wait_ms / 1000)
-                m.STEP_SECONDS.labels("poll").observe(time.perf_counter() - t_poll)
-                if not msgs:
-                    if idle_exit_s is not None and time.monotonic() - last_msg > idle_exit_s:
-                        break
-                    continue
-                last_msg = time.monotonic()
-                self._process_in_transaction(msgs)
+            consume_loop(
+                self.consumer,
+                self._process_in_transaction,
+                self.stop_event,
+                self.s.max_batch,
+                self.s.max_wait_ms / 1000,
+                idle_exit_s,
+            )
         finally:
             m.READY.set(0)
             self.consumer.close()

@@ -26,7 +26,7 @@ from projections.errors import ProjectionError
 from projections.settings import ProjectorSettings
 from projections.store import PgStore
 from schemas import SchemaError, codec, dead_letter
-from schemas.batching import poll_batch
+from schemas.batching import consume_loop
 from schemas.events import DetectionsProduced
 from schemas.kafka import consumer_config, producer_config
 
@@ -69,16 +69,10 @@ class Projector:
             start_http_server(self.s.metrics_port, addr="127.0.0.1")
         self.consumer.subscribe([self.s.detections_topic], on_assign=self._on_assign)
         log.info("projector started", extra={"topic": self.s.detections_topic})
-        last = time.monotonic()
         try:
-            while not self.stop_event.is_set():
-                msgs = poll_batch(self.consumer, self.s.max_batch, self.s.max_wait_ms / 1000)
-                if not msgs:
-                    if idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
-                        break
-                    continue
-                last = time.monotonic()
-                self._handle(msgs)
+            consume_loop(
+                self.consumer, self._handle, self.stop_event, self.s.max_batch, self.s.max_wait_ms / 1000, idle_exit_s
+            )
         finally:
             m.READY.set(0)
             self.consumer.close()

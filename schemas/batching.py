@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, Message
 
-__all__ = ["poll_batch"]
+__all__ = ["consume_loop", "poll_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +41,22 @@ def poll_batch(consumer: Consumer, max_batch: int, max_wait_s: float, idle_s: fl
         elif err.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error", extra={"error": str(err)})
     return good
+
+
+def consume_loop(
+    consumer: Consumer,
+    handle: Callable[[list[Message]], None],
+    stop: threading.Event,
+    max_batch: int,
+    max_wait_s: float,
+    idle_exit_s: float | None = None,
+) -> None:
+    """Feed batches to `handle` until `stop` is set (or nothing arrived for `idle_exit_s`, when given)."""
+    last = time.monotonic()
+    while not stop.is_set():
+        msgs = poll_batch(consumer, max_batch, max_wait_s)
+        if msgs:
+            last = time.monotonic()
+            handle(msgs)
+        elif idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
+            return
