@@ -145,6 +145,10 @@ def run_demo(
     from projections.api import ApiSettings
     from streams.ingest import camera_id_for, is_live
 
+    # Ctrl-C and SIGTERM both stop the demo and its stages cleanly (also when started from a script, where
+    # SIGINT may be inherited as ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     src = source or default_source()
     live = is_live(src)
     if not live and not Path(src).is_file():
@@ -250,6 +254,10 @@ def _follow_live(stages: _Stages, cmd: list[str], base: str, cam: str) -> None:
             if r.status_code == 200:
                 _print_table(r.json()["totals"]["counts"], r.json()["totals"]["frames"])
     print("stopping")
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _ready(base: str) -> bool:
