@@ -60,13 +60,14 @@ class KafkaService:
                 "Check that Maven Central is reachable."
             )
 
-    def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
+    def _java(self, main: str, *args: str, heap: str = "256m", opts: str = "") -> list[str]:
         java = shutil.which("java")
         if not java:
             raise StackError("Java 17+ is needed for Kafka: apt-get install openjdk-17-jre-headless.")
         return [
             java,
             f"-Xmx{heap}",
+            *opts.split(),
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={_HERE / 'log4j2.properties'}",
@@ -133,7 +134,7 @@ class KafkaService:
         self._configure()
         with (self.s.logs / "kafka.stdout").open("ab") as out:
             proc = subprocess.Popen(
-                self._java("kafka.Kafka", str(self.props), heap=self.s.kafka_heap),
+                self._java("kafka.Kafka", str(self.props), heap=self.s.kafka_heap, opts=self.s.kafka_jvm_opts),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

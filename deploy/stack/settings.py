@@ -26,6 +26,11 @@ class StackSettings(BaseSettings):
     kafka_port: int = Field(19092, description="Kafka broker (PLAINTEXT) port on 127.0.0.1.")
     kafka_controller_port: int = Field(19093, description="KRaft controller port on 127.0.0.1.")
     kafka_heap: str = Field("768m", description="Kafka JVM -Xmx.")
+    kafka_jvm_opts: str = Field(
+        "-XX:TieredStopAtLevel=1",
+        description="Extra Kafka JVM flags. The default (C1 JIT only) keeps the JIT from taking a core away from "
+        "the pipeline for the first minute after every broker start on a small machine.",
+    )
     pg_port: int = Field(15432, description="PostgreSQL port on 127.0.0.1.")
     pg_database: str = Field("its", description="Database created for the project.")
     redis_port: int = Field(16379, description="Redis port on 127.0.0.1.")
