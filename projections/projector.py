@@ -92,7 +92,12 @@ class Projector:
                 self._dead_letter(msg, "avro-decode", e)
         events = self._write(pairs, offsets)
         if events:
-            self.cache.update(events)
+            try:
+                self.cache.update(events)
+            except redis.RedisError as e:
+                # Redis only caches what PostgreSQL holds; the next frame of each camera refreshes it.
+                m.CACHE_ERRORS.inc()
+                log.warning("Redis update failed; live cache is stale until the next frame", extra={"error": str(e)})
         self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
         m.BATCH_SECONDS.observe(time.perf_counter() - t0)
 

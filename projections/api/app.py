@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from projections import queries
 from projections.api import metrics as m
-from projections.api.problems import Problem, problem_handler, problem_response
+from projections.api.problems import UNAVAILABLE, Problem, problem_handler, problem_response, unavailable_handler
 from projections.api.settings import ApiSettings
 from projections.cache import live_key
 from schemas.kafka import check_kafka
@@ -78,7 +78,7 @@ class _Observe(BaseHTTPMiddleware):
 
 def create_app(settings: ApiSettings | None = None) -> Starlette:
     s = settings or ApiSettings()
-    pool = AsyncConnectionPool(s.pg_dsn, min_size=1, max_size=s.pool_size, open=False, timeout=5)
+    pool = AsyncConnectionPool(s.pg_dsn, min_size=1, max_size=s.pool_size, open=False, timeout=s.pool_timeout_s)
     cache = aioredis.Redis.from_url(
         s.redis_url, socket_timeout=s.ready_timeout_s, socket_connect_timeout=s.ready_timeout_s
     )
@@ -184,6 +184,7 @@ def create_app(settings: ApiSettings | None = None) -> Starlette:
         Route("/v1/cameras/{camera_id}/detections", detections),
     ]
     handlers: dict[Any, Any] = {HTTPException: problem_handler, Exception: problem_handler}
+    handlers.update(dict.fromkeys(UNAVAILABLE, unavailable_handler))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=[Middleware(_Observe)])
     app.state.settings = s
     return app

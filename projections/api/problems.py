@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import psycopg
+import redis
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["Problem", "problem_handler", "problem_response"]
+__all__ = ["UNAVAILABLE", "Problem", "problem_handler", "problem_response", "unavailable_handler"]
+
+log = logging.getLogger(__name__)
 
 _TITLES = {
     400: "Bad Request",
@@ -45,4 +51,23 @@ async def problem_handler(request: Request, exc: Exception) -> Response:
         return problem_response(request, exc.status_code, exc.detail, exc.type_, **exc.extra)
     if isinstance(exc, HTTPException):
         return problem_response(request, exc.status_code, exc.detail)
+    log.exception("unhandled error", extra={"path": request.url.path})
     return problem_response(request, 500, "Unexpected error; see the API log.")
+
+
+async def unavailable_handler(request: Request, exc: Exception) -> Response:
+    """A dependency outage is the client's 503 to retry, not a 500."""
+    what = "Redis" if isinstance(exc, redis.RedisError) else "PostgreSQL"
+    log.warning("dependency unavailable", extra={"dependency": what, "error": str(exc)})
+    return problem_response(
+        request, 503, f"{what} is unavailable; retry shortly. /ready tells which dependency is down."
+    )
+
+
+#: exceptions that mean a dependency is down, answered by `unavailable_handler`
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    PoolTimeout,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)

@@ -30,5 +30,6 @@ class ApiSettings(BaseSettings):
     port: int = Field(8080, description="HTTP port.")
     metrics_port: int = Field(9104, description="Prometheus /metrics port (separate from the API); 0 disables it.")
     pool_size: int = Field(10, description="PostgreSQL connections in the pool.")
+    pool_timeout_s: float = Field(5.0, description="Longest wait for a PostgreSQL connection before a 503.")
     ready_timeout_s: float = Field(2.0, description="Per-dependency timeout of /ready.")
     max_range_days: int = Field(31, description="Longest from..to range a counts query may ask for.")

@@ -115,3 +115,23 @@ def test_live_cache_never_goes_back_in_time(stack: StackSettings, unique: str) -
     cache.update([detections_event(cam, 3, ["bus"])])  # older event replayed
     live = json.loads(redis.Redis.from_url(stack.redis_url).hget(live_key(cam), "json"))
     assert live["frame_seq"] == 5
+
+
+def test_a_redis_outage_does_not_stop_projection(
+    bootstrap: str, pg_dsn: str, make_topic: Callable[..., str], unique: str
+) -> None:
+    dets, dlq = make_topic("dets", 1), make_topic("dlq", 1)
+    cam = f"cam-{unique}"
+    produce(bootstrap, dets, [(cam.encode(), codec("DetectionsProduced").encode(detections_event(cam, 0, ["car"])))])
+    s = ProjectorSettings(
+        kafka_bootstrap=bootstrap,
+        pg_dsn=pg_dsn,
+        redis_url="redis://127.0.0.1:1/0",
+        detections_topic=dets,
+        dlq_topic=dlq,
+        group_id=f"test-proj-{unique}",
+        metrics_port=0,
+    )
+    _run(s)
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT frames FROM cameras WHERE camera_id=%s", (cam,)).fetchone() == (1,)

@@ -112,3 +112,16 @@ def test_unknown_camera_and_route_are_problems(client: TestClient) -> None:
     _is_problem(client.get("/v1/cameras/no-such-camera/live"), 404)
     _is_problem(client.get("/v2/nothing"), 404)
     _is_problem(client.get("/v1/cameras/x/detections", params={"limit": "many"}), 400)
+
+
+def test_a_database_outage_is_a_503_problem(stack: StackSettings, bootstrap: str) -> None:
+    s = ApiSettings(
+        pg_dsn="postgresql://postgres@127.0.0.1:1/its",
+        redis_url=stack.redis_url,
+        kafka_bootstrap=bootstrap,
+        ready_timeout_s=1.0,
+        pool_timeout_s=1.0,
+    )
+    with TestClient(create_app(s)) as c:
+        body = _is_problem(c.get("/v1/cameras"), 503)
+    assert "PostgreSQL" in str(body["detail"])
