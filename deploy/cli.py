@@ -109,14 +109,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_inference(args: argparse.Namespace) -> int:
-    from inference import Detector, InferenceSettings
-    from inference.backends import load_backend
+    from inference import DetectorPool, InferenceSettings
     from inference.worker import InferenceWorker
 
-    s = InferenceSettings(**_overrides(args, ["model_path", "imgsz", "max_batch", "threads", "metrics_port"]))
-    detector = Detector(load_backend(s.backend, s.model_path, s.threads, s.spin), s.imgsz, s.conf, s.iou, s.max_det)
-    detector.warmup()
-    worker = InferenceWorker(s, detector)
+    s = InferenceSettings(
+        **_overrides(args, ["model_path", "imgsz", "max_batch", "workers", "threads", "metrics_port"])
+    )
+    pool = DetectorPool.from_settings(s)
+    pool.warmup()
+    worker = InferenceWorker(s, pool)
     _on_sigterm(worker.stop)
     worker.run()
     return 0
@@ -226,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--model-path", help="YOLO11 ONNX file (ITS_INFERENCE_MODEL_PATH).")
     inf.add_argument("--imgsz", type=int, help="Model input size (640).")
     inf.add_argument("--max-batch", type=int, help="Most frames per model call (8).")
-    inf.add_argument("--threads", type=int, help="ONNX Runtime threads (0 = per core).")
+    inf.add_argument("--workers", type=int, help="Model sessions side by side (0 = one per core).")
+    inf.add_argument("--threads", type=int, help="ONNX Runtime threads per session (1; 0 = per core).")
     inf.add_argument("--metrics-port", type=int, help="Prometheus port (9102; 0 = off).")
     inf.set_defaults(fn=cmd_inference)
 

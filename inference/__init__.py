@@ -2,6 +2,7 @@
 
 from inference.detector import Detector, FrameResult
 from inference.errors import BadFrameError, InferenceError, ModelLoadError
+from inference.pool import DetectorPool
 from inference.postprocess import nms, postprocess, scale_boxes
 from inference.preprocess import Letterbox, decode_jpeg, letterbox, to_batch
 from inference.settings import InferenceSettings, default_model_path
@@ -9,6 +10,7 @@ from inference.settings import InferenceSettings, default_model_path
 __all__ = [
     "BadFrameError",
     "Detector",
+    "DetectorPool",
     "FrameResult",
     "InferenceError",
     "InferenceSettings",

@@ -27,6 +27,7 @@ class FrameResult:
     inference_ms: float
     postprocess_ms: float
     batch_size: int
+    decode_ms: float = 0.0
 
 
 class Detector:

@@ -37,11 +37,15 @@ class InferenceSettings(BaseSettings):
     conf: float = Field(0.25, description="Minimum class confidence kept.")
     iou: float = Field(0.7, description="NMS IoU threshold.")
     max_det: int = Field(300, description="Most detections kept per frame.")
-    threads: int = Field(0, description="ONNX Runtime intra-op threads; 0 = one per core.")
+    workers: int = Field(0, description="Model sessions run side by side; 0 = one per core.")
+    threads: int = Field(1, description="ONNX Runtime intra-op threads per session; 0 = one per core.")
     spin: bool = Field(
         False, description="Let idle ONNX Runtime threads spin-wait (faster alone, worse when sharing cores)."
     )
-    max_batch: int = Field(8, description="Most frames per model call.")
+    max_batch: int = Field(4, description="Most frames per model call (CPU sessions are fastest at 1-4).")
+    commit_interval_ms: int = Field(
+        100, description="How often the Kafka transaction (detections + consumed offsets) is committed."
+    )
     max_wait_ms: int = Field(20, description="Longest wait to fill a batch once one frame is there.")
     group_id: str = Field("its-inference", description="Kafka consumer group.")
     transactional_id: str = Field(

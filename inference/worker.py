@@ -1,12 +1,16 @@
 """The inference runner: frames topic -> batched YOLO11 -> detections topic, exactly once.
 
-Per batch, in one Kafka transaction:
+Up to one model batch per session is in flight; finished batches are written strictly in the order they
+were consumed. Per model batch:
   1. consume up to `max_batch` frames (waiting at most `max_wait_ms` once the first is there);
-  2. decode Avro and JPEG; anything undecodable becomes a DeadLetter on the DLQ topic;
-  3. run the detector on the good frames and produce one DetectionsProduced per frame;
-  4. add the consumed offsets to the transaction and commit it.
-A failed transaction is aborted and the consumer rewinds to the last committed offsets, so each frame
-yields exactly one committed detections event (or one dead letter).
+  2. decode Avro here; JPEG decode, letterbox, model and NMS run on a free session of the pool;
+  3. inside the open Kafka transaction: dead letters for anything undecodable, one DetectionsProduced per
+     good frame.
+Every `commit_interval_ms` (or when idle, stopping or losing partitions) the transaction gets the consumed
+offsets of everything written in it and is committed, so small, fast model batches do not each pay for a
+transaction (Kafka Streams does the same with commit.interval.ms). A failed transaction is aborted, the
+batches in it and in flight are dropped and the consumer rewinds to the last committed offsets, so each
+frame yields exactly one committed detections event (or one dead letter).
 """
 
 from __future__ import annotations
@@ -14,20 +18,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
 from inference import metrics as m
-from inference.detector import Detector
+from inference.detector import FrameResult
 from inference.errors import BadFrameError
-from inference.preprocess import decode_jpeg
+from inference.pool import BatchResult, DetectorPool
 from inference.settings import InferenceSettings
 from schemas import SchemaError, codec, dead_letter
-from schemas.batching import consume_loop
-from schemas.events import Detection, DetectionsProduced, FrameCaptured
+from schemas.batching import poll_batch
+from schemas.events import Detection, DetectionsProduced, FrameCaptured, ModelInfo
 from schemas.kafka import consumer_config, producer_config
 
 __all__ = ["InferenceWorker"]
@@ -36,27 +42,37 @@ log = logging.getLogger(__name__)
 STAGE = "inference"
 
 
+@dataclass
+class _Batch:
+    msgs: list[Message]
+    frames: list[tuple[Message, FrameCaptured]]
+    letters: list[tuple[Message, str, Exception]] = field(default_factory=list)
+    future: Future[BatchResult] | None = None
+
+
 class InferenceWorker:
-    def __init__(self, settings: InferenceSettings, detector: Detector) -> None:
+    def __init__(self, settings: InferenceSettings, pool: DetectorPool) -> None:
         self.s = settings
-        self.detector = detector
+        self.pool = pool
+        detector = pool.first
         self.frames_codec = codec("FrameCaptured")
         self.det_codec = codec("DetectionsProduced")
         self.consumer = Consumer(
             consumer_config(settings.kafka_bootstrap, settings.group_id, **{"fetch.wait.max.ms": 10})
         )
         self.producer = Producer(
-            producer_config(
-                settings.kafka_bootstrap,
-                **{"transactional.id": settings.transactional_id, "linger.ms": 2},
-            )
+            producer_config(settings.kafka_bootstrap, **{"transactional.id": settings.transactional_id, "linger.ms": 2})
         )
-        self.model_info = {
+        self.model_info: ModelInfo = {
             "name": detector.model_name,
             "sha256": detector.backend.sha256,
             "backend": detector.backend.name,
             "imgsz": detector.imgsz,
         }
+        self.names = detector.backend.class_names
+        self.pending: deque[_Batch] = deque()
+        self.in_txn: list[_Batch] = []  # written into the open transaction, not yet committed
+        self.txn_started = 0.0
         self.stop_event = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -66,20 +82,32 @@ class InferenceWorker:
             start_http_server(self.s.metrics_port, addr="127.0.0.1")
         self.producer.init_transactions(60)
         self.consumer.subscribe([self.s.frames_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        log.info("inference started", extra={"topic": self.s.frames_topic, "model": self.model_info})
+        log.info(
+            "inference started",
+            extra={"topic": self.s.frames_topic, "model": self.model_info, "sessions": self.pool.size},
+        )
+        last = time.monotonic()
         try:
-            consume_loop(
-                self.consumer,
-                self._process_in_transaction,
-                self.stop_event,
-                self.s.max_batch,
-                self.s.max_wait_ms / 1000,
-                idle_exit_s,
-            )
+            while not self.stop_event.is_set():
+                if len(self.pending) < self.pool.size:
+                    # With batches in flight, only glance for more frames so finished ones are committed soon.
+                    idle = 0.005 if self.pending else 0.5
+                    msgs = poll_batch(self.consumer, self.s.max_batch, self.s.max_wait_ms / 1000, idle_s=idle)
+                    if msgs:
+                        last = time.monotonic()
+                        self.pending.append(self._start(msgs))
+                self._write_ready()
+                if self.in_txn and (not self.pending or self._txn_due()):
+                    self._commit()
+                if not self.pending and idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
+                    break
+            self._write_ready(all_=True)
+            self._commit()
         finally:
             m.READY.set(0)
             self.consumer.close()
             self.producer.flush(10)
+            self.pool.close()
             log.info("inference stopped")
 
     def stop(self) -> None:
@@ -90,34 +118,80 @@ class InferenceWorker:
         log.info("partitions assigned", extra={"partitions": [p.partition for p in parts]})
 
     def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        # Finish what was consumed from these partitions while they are still ours.
+        self._write_ready(all_=True)
+        self._commit()
         log.info("partitions revoked", extra={"partitions": [p.partition for p in parts]})
 
-    # -- batching ----------------------------------------------------------------------------------
+    # -- pipeline ----------------------------------------------------------------------------------
+    def _start(self, msgs: list[Message]) -> _Batch:
+        m.FRAMES_IN.inc(len(msgs))
+        batch = _Batch(msgs=msgs, frames=[])
+        for msg in msgs:
+            try:
+                batch.frames.append((msg, self.frames_codec.decode(msg.value() or b"")))
+            except SchemaError as e:
+                batch.letters.append((msg, "avro-decode", e))
+        if batch.frames:
+            batch.future = self.pool.submit([f["image"] for _, f in batch.frames])
+        return batch
 
-    # -- one transaction per batch -----------------------------------------------------------------
-    def _process_in_transaction(self, msgs: list[Message]) -> None:
-        try:
-            self.producer.begin_transaction()
-            self._process(msgs)
+    def _txn_due(self) -> bool:
+        return (time.monotonic() - self.txn_started) * 1000 >= self.s.commit_interval_ms
+
+    def _write_ready(self, all_: bool = False) -> None:
+        """Write finished batches in consumption order; block on the oldest when every session is busy."""
+        while self.pending:
+            head = self.pending[0]
+            busy = len(self.pending) >= self.pool.size
+            if not (all_ or busy or head.future is None or head.future.done()):
+                return
             t0 = time.perf_counter()
-            offsets = _next_offsets(msgs)
-            self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
+            results = head.future.result() if head.future is not None else []
+            m.STEP_SECONDS.labels("wait").observe(time.perf_counter() - t0)
+            self.pending.popleft()
+            try:
+                if not self.in_txn:
+                    self.producer.begin_transaction()
+                    self.txn_started = time.monotonic()
+                self.in_txn.append(head)
+                self._produce_batch(head, results)
+            except KafkaException as e:
+                self._on_txn_error(e)
+                return
+
+    def _commit(self) -> None:
+        """Commit the open transaction with the consumed offsets of every batch written into it."""
+        if not self.in_txn:
+            return
+        try:
+            t0 = time.perf_counter()
+            msgs = [x for b in self.in_txn for x in b.msgs]
+            self.producer.send_offsets_to_transaction(_next_offsets(msgs), self.consumer.consumer_group_metadata(), 30)
             self.producer.commit_transaction(60)
             m.STEP_SECONDS.labels("commit").observe(time.perf_counter() - t0)
-            log.debug("batch committed", extra={"frames": len(msgs), "commit_ms": (time.perf_counter() - t0) * 1000})
+            log.debug(
+                "transaction committed", extra={"frames": len(msgs), "commit_ms": (time.perf_counter() - t0) * 1000}
+            )
+            self.in_txn.clear()
         except KafkaException as e:
-            err = e.args[0]
-            if err.txn_requires_abort():
-                m.TXN_ABORTS.inc()
-                log.warning("transaction aborted; rewinding", extra={"error": str(err)})
-                self.producer.abort_transaction(60)
-                self._rewind(msgs)
-            elif err.retriable():
-                m.TXN_ABORTS.inc()
-                log.warning("retriable transaction error; rewinding", extra={"error": str(err)})
-                self._rewind(msgs)
-            else:
-                raise
+            self._on_txn_error(e)
+
+    def _on_txn_error(self, e: KafkaException) -> None:
+        err = e.args[0]
+        if not (err.txn_requires_abort() or err.retriable()):
+            raise e
+        m.TXN_ABORTS.inc()
+        log.warning("transaction failed; rewinding to the last committed offsets", extra={"error": str(err)})
+        if err.txn_requires_abort():
+            self.producer.abort_transaction(60)
+        dropped = [*self.in_txn, *self.pending]
+        self.in_txn.clear()
+        self.pending.clear()
+        for b in dropped:
+            if b.future is not None:
+                b.future.result()  # let the session finish before its frames are consumed again
+        self._rewind([x for b in dropped for x in b.msgs])
 
     def _rewind(self, msgs: list[Message]) -> None:
         parts = [TopicPartition(t, p) for t, p in {(x.topic() or "", x.partition() or 0) for x in msgs}]
@@ -126,66 +200,51 @@ class InferenceWorker:
                 TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
             )
 
-    def _process(self, msgs: list[Message]) -> None:
-        m.FRAMES_IN.inc(len(msgs))
-        t_decode = time.perf_counter()
-        frames: list[tuple[Message, FrameCaptured, Any, float]] = []
-        for msg in msgs:
-            t0 = time.perf_counter()
-            try:
-                frame: FrameCaptured = self.frames_codec.decode(msg.value() or b"")
-            except SchemaError as e:
-                self._dead_letter(msg, "avro-decode", e)
-                continue
-            try:
-                img = decode_jpeg(frame["image"])
-            except BadFrameError as e:
-                self._dead_letter(msg, "jpeg-decode", e)
-                continue
-            frames.append((msg, frame, img, (time.perf_counter() - t0) * 1000))
-        m.STEP_SECONDS.labels("decode").observe(time.perf_counter() - t_decode)
-        if not frames:
-            return
-        t0 = time.perf_counter()
-        results = self.detector.detect([f[2] for f in frames])
-        m.STEP_SECONDS.labels("detect").observe(time.perf_counter() - t0)
-        m.BATCH_SIZE.observe(len(frames))
-        t_produce = time.perf_counter()
-        names = self.detector.backend.class_names
+    def _produce_batch(self, batch: _Batch, results: BatchResult) -> None:
+        for msg, reason, error in batch.letters:
+            self._dead_letter(msg, reason, error)
         now = datetime.now(UTC)
-        for (msg, frame, _img, decode_ms), res in zip(frames, results, strict=True):
-            dets: list[Detection] = [
-                {
-                    "class_id": int(b[5]),
-                    "class_name": names[int(b[5])],
-                    "confidence": float(b[4]),
-                    "x1": float(b[0]),
-                    "y1": float(b[1]),
-                    "x2": float(b[2]),
-                    "y2": float(b[3]),
-                }
-                for b in res.boxes
-            ]
-            event: DetectionsProduced = {
-                "camera_id": frame["camera_id"],
-                "frame_seq": frame["frame_seq"],
-                "captured_at": frame["captured_at"],
-                "produced_at": now,
-                "width": res.orig_shape[1],
-                "height": res.orig_shape[0],
-                "model": self.model_info,  # type: ignore[typeddict-item]
-                "detections": dets,
-                "timings": {
-                    "decode_ms": decode_ms,
-                    "preprocess_ms": res.preprocess_ms,
-                    "inference_ms": res.inference_ms,
-                    "postprocess_ms": res.postprocess_ms,
-                    "batch_size": res.batch_size,
-                },
+        good = 0
+        for (msg, frame), res in zip(batch.frames, results, strict=True):
+            if isinstance(res, BadFrameError):
+                self._dead_letter(msg, "jpeg-decode", res)
+                continue
+            self._produce(self.s.detections_topic, msg.key(), self.det_codec.encode(self._event(frame, res, now)))
+            good += 1
+        m.FRAMES_OUT.inc(good)
+        if good:
+            m.BATCH_SIZE.observe(good)
+
+    def _event(self, frame: FrameCaptured, res: FrameResult, now: datetime) -> DetectionsProduced:
+        dets: list[Detection] = [
+            {
+                "class_id": int(b[5]),
+                "class_name": self.names[int(b[5])],
+                "confidence": float(b[4]),
+                "x1": float(b[0]),
+                "y1": float(b[1]),
+                "x2": float(b[2]),
+                "y2": float(b[3]),
             }
-            self._produce(self.s.detections_topic, msg.key(), self.det_codec.encode(event))
-        m.FRAMES_OUT.inc(len(frames))
-        m.STEP_SECONDS.labels("produce").observe(time.perf_counter() - t_produce)
+            for b in res.boxes
+        ]
+        return {
+            "camera_id": frame["camera_id"],
+            "frame_seq": frame["frame_seq"],
+            "captured_at": frame["captured_at"],
+            "produced_at": now,
+            "width": res.orig_shape[1],
+            "height": res.orig_shape[0],
+            "model": self.model_info,
+            "detections": dets,
+            "timings": {
+                "decode_ms": res.decode_ms,
+                "preprocess_ms": res.preprocess_ms,
+                "inference_ms": res.inference_ms,
+                "postprocess_ms": res.postprocess_ms,
+                "batch_size": res.batch_size,
+            },
+        }
 
     def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:
         m.DLQ_TOTAL.labels(reason).inc()
@@ -201,7 +260,7 @@ class InferenceWorker:
         )
         self._produce(self.s.dlq_topic, msg.key(), dead_letter(msg, STAGE, reason, error))
 
-    def _produce(self, topic: str, key: Any, value: bytes) -> None:
+    def _produce(self, topic: str, key: str | bytes | None, value: bytes) -> None:
         while True:
             try:
                 self.producer.produce(topic, key=key, value=value)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inference import Detector, InferenceSettings
+from inference import Detector, DetectorPool, InferenceSettings
 from inference.backends import OnnxRuntimeBackend
 from inference.worker import InferenceWorker
 from schemas import codec
@@ -47,7 +47,7 @@ def _run_worker(bootstrap: str, frames: str, dets: str, dlq: str, unique: str) -
         metrics_port=0,
         max_batch=4,
     )
-    worker = InferenceWorker(s, Detector(OnnxRuntimeBackend(str(MODEL), threads=0)))
+    worker = InferenceWorker(s, DetectorPool([Detector(OnnxRuntimeBackend(str(MODEL), threads=1)) for _ in range(2)]))
     t = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 4.0})
     t.start()
     t.join(120)
