@@ -170,5 +170,12 @@ class KafkaService:
 
 
 def _cluster_id() -> str:
-    """A fresh cluster id in Kafka's Uuid form: 16 random bytes, url-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A fresh cluster id in Kafka's Uuid form: 16 random bytes, url-safe base64 without padding.
+
+    Like Kafka's own Uuid.randomUuid(), never one that starts with '-': the storage tool's argument parser
+    would take it for an option (1 start in 64 failed with "expected one argument" before this).
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
