@@ -73,6 +73,7 @@ class InferenceWorker:
         self.pending: deque[_Batch] = deque()
         self.in_txn: list[_Batch] = []  # written into the open transaction, not yet committed
         self.txn_started = 0.0
+        self.revocations = 0
         self.stop_event = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -92,7 +93,14 @@ class InferenceWorker:
                 if len(self.pending) < self.pool.size:
                     # With batches in flight, only glance for more frames so finished ones are committed soon.
                     idle = 0.005 if self.pending else 0.5
+                    revocations = self.revocations
                     msgs = poll_batch(self.consumer, self.s.max_batch, self.s.max_wait_ms / 1000, idle_s=idle)
+                    if msgs and revocations != self.revocations:
+                        # A rebalance happened inside this poll: some of these messages may come from before
+                        # it. Drop them all and rewind what is still ours to the committed offsets (on_revoke
+                        # committed everything before); the rest is read by its new owner.
+                        self._rewind(msgs)
+                        msgs = []
                     if msgs:
                         last = time.monotonic()
                         self.pending.append(self._start(msgs))
@@ -119,6 +127,7 @@ class InferenceWorker:
 
     def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         # Finish what was consumed from these partitions while they are still ours.
+        self.revocations += 1
         self._write_ready(all_=True)
         self._commit()
         log.info("partitions revoked", extra={"partitions": [p.partition for p in parts]})
@@ -194,7 +203,12 @@ class InferenceWorker:
         self._rewind([x for b in dropped for x in b.msgs])
 
     def _rewind(self, msgs: list[Message]) -> None:
-        parts = [TopicPartition(t, p) for t, p in {(x.topic() or "", x.partition() or 0) for x in msgs}]
+        """Seek the partitions of `msgs` that are still assigned back to their committed offsets."""
+        owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        keys = {(x.topic() or "", x.partition() or 0) for x in msgs} & owned
+        if not keys:
+            return
+        parts = [TopicPartition(t, p) for t, p in keys]
         for tp in self.consumer.committed(parts, timeout=30):
             self.consumer.seek(
                 TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)

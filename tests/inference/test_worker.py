@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,3 +106,40 @@ def test_restart_resumes_after_committed_offsets_without_duplicates(
     _run_worker(bootstrap, frames, dets, dlq, unique)
     seqs = sorted(codec("DetectionsProduced").decode(m.value())["frame_seq"] for m in read_all(bootstrap, dets, 15))
     assert seqs == [*range(10), *range(100, 105)]
+
+
+def test_a_second_worker_joining_midway_loses_and_duplicates_nothing(
+    bootstrap: str, make_topic: Callable[..., str], unique: str
+) -> None:
+    frames, dets, dlq = make_topic("frames", 4), make_topic("dets", 4), make_topic("dlq", 1)
+    jpeg = cv2.imencode(".jpg", np.full((240, 320, 3), 90, np.uint8))[1].tobytes()
+    cams = [f"c{i}" for i in range(8)]
+    produce(bootstrap, frames, [(c.encode(), _frame(c, i, jpeg, 320, 240)) for i in range(15) for c in cams])
+
+    def start() -> tuple[InferenceWorker, threading.Thread]:
+        s = InferenceSettings(
+            kafka_bootstrap=bootstrap,
+            frames_topic=frames,
+            detections_topic=dets,
+            dlq_topic=dlq,
+            group_id=f"test-inf-{unique}",
+            metrics_port=0,
+            max_batch=2,
+            # Two instances in one process: each needs its own transactional.id (the default has the pid in it).
+            transactional_id=f"test-inf-{unique}-{time.monotonic_ns()}",
+        )
+        w = InferenceWorker(s, DetectorPool([Detector(OnnxRuntimeBackend(str(MODEL), threads=1))]))
+        t = threading.Thread(target=w.run, kwargs={"idle_exit_s": 6.0})
+        t.start()
+        return w, t
+
+    first, t1 = start()
+    time.sleep(3.0)  # let the first worker commit some batches, then make the group rebalance
+    _, t2 = start()
+    for t in (t1, t2):
+        t.join(180)
+        assert not t.is_alive()
+    assert first.revocations >= 1, "the group never rebalanced; the test proved nothing"
+    out = [codec("DetectionsProduced").decode(m.value()) for m in read_all(bootstrap, dets, 120)]
+    got = sorted((e["camera_id"], e["frame_seq"]) for e in out)
+    assert got == sorted((c, i) for c in cams for i in range(15))  # exactly once each
