@@ -2,6 +2,7 @@
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -65,3 +66,54 @@ def test_credentials_are_redacted(url: str, expected: str) -> None:
 )
 def test_default_camera_id(src: str, cam: str) -> None:
     assert camera_id_for(src) == cam
+
+
+def _to_mpegts(src: Path, dst: Path) -> None:
+    """Remux (no re-encode) to MPEG-TS: streamable over HTTP the way HLS segments and camera feeds are."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mpegts") as out:
+        video = inp.streams.video[0]
+        ostream = out.add_stream_from_template(video)
+        for pkt in inp.demux(video):
+            if pkt.dts is not None:
+                pkt.stream = ostream
+                out.mux(pkt)
+
+
+@pytest.mark.integration
+def test_a_network_stream_is_read_like_a_camera(
+    bootstrap: str, make_topic: Callable[..., str], unique: str, tmp_path: Path
+) -> None:
+    """HTTP through FFmpeg (the path RTSP/HLS/MJPEG URLs take), from a loopback server streaming the sample clip."""
+    import functools
+    import http.server
+    import threading
+
+    _to_mpegts(CLIP, tmp_path / "cam.ts")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/cam.ts"
+        topic = make_topic("frames", 1)
+        s = IngestSettings(
+            kafka_bootstrap=bootstrap,
+            source=url,
+            camera_id=f"http-{unique}",
+            max_frames=10,
+            frames_topic=topic,
+            metrics_port=0,
+        )
+        res = IngestWorker(s).run()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert res.frames == 10 and res.source == url
+    frames = [codec("FrameCaptured").decode(m.value()) for m in read_all(bootstrap, topic, 10)]
+    assert [f["frame_seq"] for f in frames] == list(range(10)) and frames[0]["source"] == url
+    assert (frames[0]["width"], frames[0]["height"]) == (1280, 720)
