@@ -262,16 +262,6 @@ class InferenceWorker:
 
     def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:
         m.DLQ_TOTAL.labels(reason).inc()
-        log.warning(
-            "message sent to dead-letter topic",
-            extra={
-                "reason": reason,
-                "topic": msg.topic(),
-                "partition": msg.partition(),
-                "offset": msg.offset(),
-                "error": str(error),
-            },
-        )
         self._produce(self.s.dlq_topic, msg.key(), dead_letter(msg, STAGE, reason, error))
 
     def _produce(self, topic: str, key: str | bytes | None, value: bytes) -> None:

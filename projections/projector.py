@@ -153,16 +153,6 @@ class Projector:
 
     def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:
         m.DLQ_TOTAL.labels(reason).inc()
-        log.warning(
-            "message sent to dead-letter topic",
-            extra={
-                "reason": reason,
-                "topic": msg.topic(),
-                "partition": msg.partition(),
-                "offset": msg.offset(),
-                "error": str(error),
-            },
-        )
         self.dlq.produce(self.s.dlq_topic, key=msg.key(), value=dead_letter(msg, STAGE, reason, error))
         # The dead letter must be safe in Kafka before the offsets that skip its message are stored.
         if self.dlq.flush(30):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -9,6 +10,8 @@ from schemas.events import DeadLetter
 from schemas.serde import codec
 
 __all__ = ["KafkaRecord", "dead_letter"]
+
+log = logging.getLogger(__name__)
 
 
 class KafkaRecord(Protocol):
@@ -26,7 +29,21 @@ def _bytes(v: str | bytes | None) -> bytes | None:
 
 
 def dead_letter(msg: KafkaRecord, stage: str, error_type: str, error: BaseException | str) -> bytes:
-    """Encoded DeadLetter for `msg`, with its coordinates and the original key and value unchanged."""
+    """Encoded DeadLetter for `msg`, with its coordinates and the original key and value unchanged.
+
+    Also logs the coordinates and the error, so every stage reports poison input the same way.
+    """
+    log.warning(
+        "message sent to dead-letter topic",
+        extra={
+            "stage": stage,
+            "reason": error_type,
+            "topic": msg.topic(),
+            "partition": msg.partition(),
+            "offset": msg.offset(),
+            "error": str(error),
+        },
+    )
     record: DeadLetter = {
         "source_topic": msg.topic() or "",
         "source_partition": msg.partition() or 0,
