@@ -170,7 +170,8 @@ def run_demo(
     if live and once and not max_frames:
         raise DemoError(f"{src} is a live camera and never ends: with ONCE=1 also give MAX_FRAMES=N.")
     cam = camera_id or f"{camera_id_for(src)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    base = f"http://{ApiSettings().host}:{ApiSettings().port}"
+    api = ApiSettings()
+    base = f"http://{api.host}:{api.port}"
     stages = _Stages(StackSettings().logs)
     t_start = time.monotonic()
     inf_port, proj_port = InferenceSettings().metrics_port, ProjectorSettings().metrics_port
