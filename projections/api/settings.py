@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from projections.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL
 from schemas.kafka import DEFAULT_BOOTSTRAP
 
 __all__ = ["ApiSettings"]
@@ -19,13 +20,11 @@ class ApiSettings(BaseSettings):
         DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
     )
     pg_dsn: str = Field(
-        "postgresql://postgres@127.0.0.1:15432/its",
+        DEFAULT_PG_DSN,
         validation_alias=AliasChoices("ITS_PG_DSN"),
         description="PostgreSQL DSN.",
     )
-    redis_url: str = Field(
-        "redis://127.0.0.1:16379/0", validation_alias=AliasChoices("ITS_REDIS_URL"), description="Redis URL."
-    )
+    redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias=AliasChoices("ITS_REDIS_URL"), description="Redis URL.")
     host: str = Field("127.0.0.1", description="Listen address.")
     port: int = Field(8080, description="HTTP port.")
     metrics_port: int = Field(9104, description="Prometheus /metrics port (separate from the API); 0 disables it.")

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,16 +39,21 @@ def _frame(camera: str, seq: int, image: bytes, w: int = 1280, h: int = 720) -> 
     return codec("FrameCaptured").encode(ev)
 
 
-def _run_worker(bootstrap: str, frames: str, dets: str, dlq: str, unique: str) -> InferenceWorker:
-    s = InferenceSettings(
+def _settings(bootstrap: str, frames: str, dets: str, dlq: str, unique: str, **extra: Any) -> InferenceSettings:
+    """An inference worker on this test's own topics and consumer group, metrics off."""
+    return InferenceSettings(
         kafka_bootstrap=bootstrap,
         frames_topic=frames,
         detections_topic=dets,
         dlq_topic=dlq,
         group_id=f"test-inf-{unique}",
         metrics_port=0,
-        max_batch=4,
+        **extra,
     )
+
+
+def _run_worker(bootstrap: str, frames: str, dets: str, dlq: str, unique: str) -> InferenceWorker:
+    s = _settings(bootstrap, frames, dets, dlq, unique, max_batch=4)
     worker = InferenceWorker(s, DetectorPool([Detector(OnnxRuntimeBackend(str(MODEL), threads=1)) for _ in range(2)]))
     t = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 4.0})
     t.start()
@@ -117,15 +123,14 @@ def test_a_second_worker_joining_midway_loses_and_duplicates_nothing(
     produce(bootstrap, frames, [(c.encode(), _frame(c, i, jpeg, 320, 240)) for i in range(25) for c in cams])
 
     def start() -> tuple[InferenceWorker, threading.Thread]:
-        s = InferenceSettings(
-            kafka_bootstrap=bootstrap,
-            frames_topic=frames,
-            detections_topic=dets,
-            dlq_topic=dlq,
-            group_id=f"test-inf-{unique}",
-            metrics_port=0,
+        # Two instances in one process: each needs its own transactional.id (the default has the pid in it).
+        s = _settings(
+            bootstrap,
+            frames,
+            dets,
+            dlq,
+            unique,
             max_batch=2,
-            # Two instances in one process: each needs its own transactional.id (the default has the pid in it).
             transactional_id=f"test-inf-{unique}-{time.monotonic_ns()}",
         )
         w = InferenceWorker(s, DetectorPool([Detector(OnnxRuntimeBackend(str(MODEL), threads=1))]))

@@ -18,6 +18,19 @@ from tests.projections.factories import detections_event
 pytestmark = pytest.mark.integration
 
 
+def _settings(bootstrap: str, pg_dsn: str, redis_url: str, dets: str, dlq: str, unique: str) -> ProjectorSettings:
+    """A projector on this test's own topics and consumer group, metrics off."""
+    return ProjectorSettings(
+        kafka_bootstrap=bootstrap,
+        pg_dsn=pg_dsn,
+        redis_url=redis_url,
+        detections_topic=dets,
+        dlq_topic=dlq,
+        group_id=f"test-proj-{unique}",
+        metrics_port=0,
+    )
+
+
 def _run(s: ProjectorSettings) -> None:
     p = Projector(s)
     t = threading.Thread(target=p.run, kwargs={"idle_exit_s": 3.0})
@@ -41,15 +54,7 @@ def test_projects_to_pg_and_redis_and_dead_letters_poison(
             (cam.encode(), enc(detections_event(cam, 1, ["car", "bus"]))),
         ],
     )
-    s = ProjectorSettings(
-        kafka_bootstrap=bootstrap,
-        pg_dsn=pg_dsn,
-        redis_url=stack.redis_url,
-        detections_topic=dets,
-        dlq_topic=dlq,
-        group_id=f"test-proj-{unique}",
-        metrics_port=0,
-    )
+    s = _settings(bootstrap, pg_dsn, stack.redis_url, dets, dlq, unique)
     _run(s)
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT frames, detections FROM cameras WHERE camera_id=%s", (cam,)).fetchone() == (2, 3)
@@ -86,15 +91,7 @@ def test_an_event_postgresql_rejects_goes_to_dlq_and_the_rest_is_written(
             (cam.encode(), enc(detections_event(cam, 2, ["bus"]))),
         ],
     )
-    s = ProjectorSettings(
-        kafka_bootstrap=bootstrap,
-        pg_dsn=pg_dsn,
-        redis_url=stack.redis_url,
-        detections_topic=dets,
-        dlq_topic=dlq,
-        group_id=f"test-proj-{unique}",
-        metrics_port=0,
-    )
+    s = _settings(bootstrap, pg_dsn, stack.redis_url, dets, dlq, unique)
     _run(s)
     with psycopg.connect(pg_dsn) as conn:
         seqs = conn.execute("SELECT frame_seq FROM frames WHERE camera_id=%s ORDER BY 1", (cam,)).fetchall()
@@ -123,15 +120,7 @@ def test_a_redis_outage_does_not_stop_projection(
     dets, dlq = make_topic("dets", 1), make_topic("dlq", 1)
     cam = f"cam-{unique}"
     produce(bootstrap, dets, [(cam.encode(), codec("DetectionsProduced").encode(detections_event(cam, 0, ["car"])))])
-    s = ProjectorSettings(
-        kafka_bootstrap=bootstrap,
-        pg_dsn=pg_dsn,
-        redis_url="redis://127.0.0.1:1/0",
-        detections_topic=dets,
-        dlq_topic=dlq,
-        group_id=f"test-proj-{unique}",
-        metrics_port=0,
-    )
+    s = _settings(bootstrap, pg_dsn, "redis://127.0.0.1:1/0", dets, dlq, unique)  # nothing listens on port 1
     _run(s)
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT frames FROM cameras WHERE camera_id=%s", (cam,)).fetchone() == (1,)

@@ -91,6 +91,20 @@ dead_letters = st.fixed_dictionaries(
 )
 
 
+def _dead_letter() -> DeadLetter:
+    return {
+        "source_topic": "t",
+        "source_partition": 0,
+        "source_offset": 1,
+        "key": None,
+        "value": None,
+        "stage": "s",
+        "error_type": "e",
+        "error": "x",
+        "failed_at": datetime.now(UTC),
+    }
+
+
 @settings(max_examples=200, deadline=None)
 @given(frames)
 def test_frame_captured_round_trips(record: FrameCaptured) -> None:
@@ -113,19 +127,7 @@ def test_dead_letter_round_trips(record: DeadLetter) -> None:
 
 def test_every_payload_starts_with_magic_and_fingerprint() -> None:
     c = codec("DeadLetter")
-    payload = c.encode(
-        {
-            "source_topic": "t",
-            "source_partition": 0,
-            "source_offset": 1,
-            "key": None,
-            "value": None,
-            "stage": "s",
-            "error_type": "e",
-            "error": "x",
-            "failed_at": datetime.now(UTC),
-        }
-    )
+    payload = c.encode(_dead_letter())
     assert payload[:10] == b"\xc3\x01" + c.fingerprint
 
 
@@ -185,18 +187,6 @@ def test_encoding_a_wrong_record_names_the_schema() -> None:
 
 
 def test_decode_checks_the_expected_schema() -> None:
-    payload = codec("DeadLetter").encode(
-        {
-            "source_topic": "t",
-            "source_partition": 0,
-            "source_offset": 1,
-            "key": None,
-            "value": None,
-            "stage": "s",
-            "error_type": "e",
-            "error": "x",
-            "failed_at": datetime.now(UTC),
-        }
-    )
+    payload = codec("DeadLetter").encode(_dead_letter())
     with pytest.raises(SchemaError, match=r"Expected an its\.v1\.FrameCaptured"):
         codec("FrameCaptured").decode(payload)
