@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from deploy.cameras import add_parser as add_cameras_parser
+
 __all__ = ["main"]
 
 
@@ -86,9 +88,16 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 # -- stages ---------------------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from streams.ingest import IngestSettings, IngestWorker
+    from streams.ingest import IngestFleet, IngestSettings, IngestWorker
 
-    s = IngestSettings(**_overrides(args, ["source", "camera_id", "fps", "realtime", "max_frames", "metrics_port"]))
+    s = IngestSettings(
+        **_overrides(args, ["source", "camera_id", "fps", "realtime", "max_frames", "metrics_port", "group_id"])
+    )
+    if not s.source:  # fleet mode: the cameras this worker gets from the registry
+        fleet = IngestFleet(s)
+        _on_sigterm(fleet.stop)
+        fleet.run()
+        return 0
     worker = IngestWorker(s)
     _on_sigterm(worker.stop)
     res = worker.run()
@@ -99,6 +108,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 "source": res.source,
                 "frames": res.frames,
                 "decoded": res.decoded,
+                "dropped": res.dropped,
                 "first_captured_at": res.first_captured_at.isoformat() if res.first_captured_at else None,
                 "last_captured_at": res.last_captured_at.isoformat() if res.last_captured_at else None,
             }
@@ -206,9 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ig = sub.add_parser(
         "ingest",
-        help="Stream one camera/video into its.frames.v1.",
-        description="Read a file or any URL FFmpeg opens (rtsp://, http://, HLS), sample to --fps, "
-        "JPEG-encode and produce FrameCaptured keyed by camera id. Settings: ITS_INGEST_*.",
+        help="Run an ingest worker (cameras from the registry), or stream one source with --source.",
+        description="Without --source: join the ingest workers' consumer group on its.cameras.v1 and read the "
+        "cameras of the partitions Kafka assigns (start a second worker and they split). With --source: read one "
+        "file or URL (rtsp://, http://, HLS, whep://) once. Either way frames are sampled to the target fps, "
+        "JPEG-encoded and produced to its.frames.v1 keyed by camera id, and camera health goes to "
+        "its.camera-status.v1. Settings: ITS_INGEST_*.",
     )
     ig.add_argument("--source", help="Path or URL (ITS_INGEST_SOURCE).")
     ig.add_argument("--camera-id", help="Camera id (default: source file name).")
@@ -216,7 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     ig.add_argument("--realtime", action="store_true", default=None, help="Pace files at their own frame rate.")
     ig.add_argument("--max-frames", type=int, help="Stop after N sampled frames.")
     ig.add_argument("--metrics-port", type=int, help="Prometheus port (9101; 0 = off).")
+    ig.add_argument("--group-id", help="Consumer group of the ingest workers (its-ingest).")
     ig.set_defaults(fn=cmd_ingest)
+
+    add_cameras_parser(sub)
 
     inf = sub.add_parser(
         "inference",

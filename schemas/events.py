@@ -7,12 +7,18 @@ from datetime import datetime
 from typing import TypedDict
 
 __all__ = [
+    "Calibration",
+    "CameraConfig",
+    "CameraStatusChanged",
+    "CountingLine",
     "DeadLetter",
     "Detection",
     "DetectionsProduced",
     "FrameCaptured",
     "ModelInfo",
+    "Point",
     "Timings",
+    "Zone",
 ]
 
 
@@ -75,3 +81,67 @@ class DeadLetter(TypedDict):
     error_type: str
     error: str
     failed_at: datetime
+
+
+class CountingLine(TypedDict):
+    line_id: str
+    name: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    in_direction: str  # LEFT_TO_RIGHT | RIGHT_TO_LEFT
+
+
+class Point(TypedDict):
+    x: float
+    y: float
+
+
+class Zone(TypedDict):
+    zone_id: str
+    name: str
+    kind: str
+    points: list[Point]
+
+
+class Calibration(TypedDict):
+    image_points: list[Point]
+    ground_points: list[Point]
+
+
+class CameraConfig(TypedDict):
+    camera_id: str
+    name: str
+    source_url: str
+    protocol: str  # AUTO | RTSP_TCP | RTSP_UDP | HTTP_MJPEG | HLS | WHEP | FILE | FFMPEG
+    target_fps: float
+    max_width: int
+    max_height: int
+    jpeg_quality: int
+    enabled: bool
+    decode: str  # AUTO | ALL | KEYFRAMES
+    loop: bool
+    lines: list[CountingLine]
+    zones: list[Zone]
+    calibration: Calibration | None
+    updated_at: datetime
+
+
+class CameraStatusChanged(TypedDict):
+    camera_id: str
+    status: str  # ONLINE | DEGRADED | OFFLINE | DISABLED
+    previous: str | None
+    reason: str
+    error: str | None
+    changed_at: datetime
+    last_frame_at: datetime | None
+    measured_fps: float
+    target_fps: float
+    width: int | None
+    height: int | None
+    reconnects: int
+    frames_produced: int
+    frames_dropped: int
+    worker: str
+    source: str

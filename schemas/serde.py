@@ -38,6 +38,8 @@ _FILES = {
     "FrameCaptured": "frame_captured.avsc",
     "DetectionsProduced": "detections_produced.avsc",
     "DeadLetter": "dead_letter.avsc",
+    "CameraConfig": "camera_config.avsc",
+    "CameraStatusChanged": "camera_status_changed.avsc",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CATALOGUE", "DETECTIONS", "DLQ", "FRAMES", "SCHEMAS", "Topic", "topic"]
+__all__ = ["CAMERAS", "CAMERA_STATUS", "CATALOGUE", "DETECTIONS", "DLQ", "FRAMES", "SCHEMAS", "Topic", "topic"]
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -68,7 +68,28 @@ SCHEMAS = Topic(
     value_schema=None,  # the .avsc JSON text itself
 )
 
-CATALOGUE: tuple[Topic, ...] = (FRAMES, DETECTIONS, DLQ, SCHEMAS)
+CAMERAS = Topic(
+    name="its.cameras.v1",
+    # The ingest workers' consumer group splits cameras by partition: the partition count caps how many
+    # ingest pods can share the fleet (100 pods of 10 cameras for 1,000 cameras), so leave head-room.
+    partitions=120,
+    retention_ms=-1,
+    cleanup_policy="compact",
+    key="camera_id",
+    value_schema="CameraConfig",
+    # Tombstones must outlive a worker that is catching up; compact soon after a change.
+    extra_config={"delete.retention.ms": str(_DAY_MS), "min.compaction.lag.ms": "0", "segment.ms": str(_DAY_MS)},
+)
+CAMERA_STATUS = Topic(
+    name="its.camera-status.v1",
+    partitions=_PARTITIONS,  # co-partitioned with frames/detections for analytics' camera-offline incidents
+    retention_ms=30 * _DAY_MS,
+    cleanup_policy="delete",
+    key="camera_id",
+    value_schema="CameraStatusChanged",
+)
+
+CATALOGUE: tuple[Topic, ...] = (CAMERAS, FRAMES, DETECTIONS, CAMERA_STATUS, DLQ, SCHEMAS)
 
 
 def topic(name: str) -> Topic:

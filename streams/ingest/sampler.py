@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FpsSampler"]
+__all__ = ["FpsSampler", "FrameSeq"]
 
 
 class FpsSampler:
@@ -31,3 +31,20 @@ class FpsSampler:
                 self._next = t + self.period
             return True
         return False
+
+
+class FrameSeq:
+    """Strictly increasing frame_seq per camera.
+
+    `anchored=True` (registry cameras): the next value is at least the capture time in epoch milliseconds, so the
+    sequence keeps increasing across reconnects, worker moves and restarts without any shared state.
+    `anchored=False` (one-shot ingest of a file): 0, 1, 2, ...
+    """
+
+    def __init__(self, anchored: bool) -> None:
+        self.anchored = anchored
+        self.last = -1
+
+    def next(self, wall_ms: int) -> int:
+        self.last = max(self.last + 1, wall_ms if self.anchored else 0)
+        return self.last

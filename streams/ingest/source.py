@@ -1,91 +1,272 @@
-"""Camera sources through FFmpeg (PyAV): files, RTSP, HTTP/MJPEG, HLS — anything FFmpeg opens."""
+"""Camera sources through FFmpeg (PyAV): RTSP (TCP/UDP), HTTP MJPEG, HLS, files — and WebRTC/WHEP via aiortc.
+
+A source yields `DecodedFrame`s already sampled to the target fps. It never builds a backlog of its own:
+- with `decode=KEYFRAMES` (or AUTO when the camera's key-frame interval is at most the sampling period) only key
+  frames reach the decoder, the rest are skipped as packets;
+- a live source that falls more than `max_lag_s` behind the camera skips packets up to the next key frame
+  (counted as lag drops) instead of decoding its way through a growing delay;
+- MJPEG frames are passed through as the JPEG the camera sent (no decode, no re-encode) unless they must be scaled.
+"""
 
 from __future__ import annotations
 
 import re
+import struct
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import av
-import numpy as np
-import numpy.typing as npt
 
-from streams.ingest.errors import SourceError
+from schemas.cameras import redact
+from streams.ingest.errors import SourceError, classify
+from streams.ingest.frames import DecodedFrame
+from streams.ingest.sampler import FpsSampler
 
-__all__ = ["DecodedFrame", "is_live", "open_frames", "redact"]
+__all__ = [
+    "ReadStats",
+    "SourceSpec",
+    "is_live",
+    "jpeg_size",
+    "open_frames",
+    "open_source",
+    "redact",
+    "resolve_protocol",
+]
 
-
-@dataclass(frozen=True)
-class DecodedFrame:
-    """A decoded frame; pixels are converted to BGR only when asked (most frames are sampled away)."""
-
-    frame: av.VideoFrame
-    t: float  # presentation time in seconds
-    pts_us: int | None
-
-    def bgr(self) -> npt.NDArray[np.uint8]:
-        return self.frame.to_ndarray(format="bgr24")  # type: ignore[return-value]
-
-
-def redact(url: str) -> str:
-    """Remove credentials from a URL so it can be logged and put on events."""
-    return re.sub(r"//[^/@]+@", "//***@", url)
+_LIVE = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp|srt|whep|wheps)://", re.IGNORECASE)
 
 
 def is_live(url: str) -> bool:
-    return bool(re.match(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp|srt)://", url))
+    return bool(_LIVE.match(url))
 
 
-def _options(url: str) -> dict[str, str]:
-    if url.startswith(("rtsp://", "rtsps://")):
-        return {"rtsp_transport": "tcp", "stimeout": "5000000", "timeout": "5000000"}
-    if is_live(url):
-        return {"timeout": "5000000", "reconnect": "1"}
-    return {}
+def resolve_protocol(url: str, protocol: str = "AUTO") -> str:
+    """The concrete protocol of a camera: the configured one, or one inferred from the URL."""
+    if protocol != "AUTO":
+        return protocol
+    u = url.lower()
+    if u.startswith(("rtsp://", "rtsps://")):
+        return "RTSP_TCP"
+    if u.startswith(("whep://", "wheps://")):
+        return "WHEP"
+    if u.split("?")[0].endswith(".m3u8"):
+        return "HLS"
+    if is_live(u):
+        return "FFMPEG"
+    return "FILE"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How to read one camera. Times are seconds."""
+
+    url: str
+    protocol: str = "AUTO"
+    fps: float = 10.0  # target sampled fps; 0 keeps every frame
+    decode: str = "AUTO"  # AUTO | ALL | KEYFRAMES
+    loop: bool = False  # files: start again at the end
+    realtime: bool = False  # files: pace to their own timestamps, as a camera would deliver them
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 10.0
+    max_lag_s: float = 2.0  # live sources: skip to the next key frame when further behind than this
+    decode_threads: int = 1
+
+
+@dataclass
+class ReadStats:
+    """Counters a source updates while it reads (read by metrics and status; written by one reader thread)."""
+
+    decoded: int = 0
+    decode_s: float = 0.0
+    skipped_packets: int = 0  # non-key packets never decoded (KEYFRAMES mode)
+    lag_dropped: int = 0  # packets skipped to catch up with a live camera
+    keyframes_only: bool = False
+    nominal_fps: float | None = None
+    on_lag: Callable[[], None] | None = field(default=None, repr=False)
+
+
+def _ffmpeg_options(protocol: str, spec: SourceSpec) -> tuple[str | None, dict[str, str]]:
+    us = str(int(spec.read_timeout_s * 1_000_000))
+    if protocol in ("RTSP_TCP", "RTSP_UDP"):
+        transport = "tcp" if protocol == "RTSP_TCP" else "udp"
+        return None, {"rtsp_transport": transport, "timeout": us}
+    if protocol == "HTTP_MJPEG":
+        return "mpjpeg", {"timeout": us}
+    if protocol in ("HLS", "FFMPEG"):
+        return None, {"timeout": us} if spec.url.lower().startswith(("http://", "https://")) else {}
+    return None, {}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's SOF marker without decoding it; None when there is none."""
+    i, n = 2, len(data)
+    if data[:2] != b"\xff\xd8":
+        return None
+    while i + 9 < n:
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+            i += 1 if marker == 0xFF else 2
+            continue
+        (seglen,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + seglen
+    return None
+
+
+def open_source(
+    spec: SourceSpec, stop: threading.Event | None = None, stats: ReadStats | None = None
+) -> Iterator[DecodedFrame]:
+    """Open `spec` and yield its frames sampled to `spec.fps`. Raises SourceError (with a reason) on failure,
+    including the end of a live stream; a file without `loop` just ends."""
+    protocol = resolve_protocol(spec.url, spec.protocol)
+    stop = stop or threading.Event()
+    stats = stats or ReadStats()
+    if protocol == "WHEP":
+        from streams.ingest.whep import open_whep
+
+        sampler = FpsSampler(spec.fps)
+        for f in open_whep(spec.url, connect_timeout=spec.open_timeout_s, stop=stop):
+            stats.decoded += 1
+            if sampler.accept(f.t):
+                yield f
+        return
+    yield from _read_ffmpeg(spec, protocol, stop, stats)
+
+
+def _open(spec: SourceSpec, protocol: str) -> av.container.InputContainer:
+    fmt, options = _ffmpeg_options(protocol, spec)
+    try:
+        return av.open(spec.url, format=fmt, options=options, timeout=(spec.open_timeout_s, spec.read_timeout_s))
+    except (av.error.FFmpegError, OSError) as e:
+        reason, advice = classify(e)
+        raise SourceError(f"Cannot open camera source {redact(spec.url)} ({protocol}): {e}. {advice}.", reason) from e
+
+
+def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: ReadStats) -> Iterator[DecodedFrame]:
+    container = _open(spec, protocol)
+    live = protocol != "FILE"
+    try:
+        if not container.streams.video:
+            raise SourceError(
+                f"Camera source {redact(spec.url)} has no video stream (streams: "
+                f"{[s.type for s in container.streams]}): point it at the camera's video stream.",
+                "not_video",
+            )
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if spec.decode_threads == 1:
+            ctx.thread_count = 1  # many cameras per pod: frame threads of one camera only steal cores
+        else:
+            stream.thread_type = "AUTO"
+            ctx.thread_count = spec.decode_threads
+        passthrough = ctx.name == "mjpeg"
+        stats.nominal_fps = float(stream.average_rate) if stream.average_rate else None
+        tb = float(stream.time_base) if stream.time_base else 0.0
+        sampler = FpsSampler(spec.fps)
+        period = 1.0 / spec.fps if spec.fps > 0 else 0.0
+        keyframes_only = spec.decode == "KEYFRAMES"
+        last_key_t: float | None = None
+        catching_up = False
+        offset = 0.0  # added to timestamps after each loop of a file, so time keeps increasing
+        t_first: float | None = None
+        mono_first = 0.0
+        n = 0
+        last_t = 0.0
+        while True:
+            for packet in container.demux(stream):
+                if stop.is_set():
+                    return
+                if packet.size == 0:  # end of stream: drain the frames the decoder still holds
+                    if not passthrough and not keyframes_only:
+                        for frame in ctx.decode(None):
+                            stats.decoded += 1
+                            ft = frame.pts * tb + offset if frame.pts is not None and tb else last_t
+                            if sampler.accept(ft):
+                                yield DecodedFrame(
+                                    t=ft, pts_us=int(ft * 1e6), width=frame.width, height=frame.height, frame=frame
+                                )
+                    continue
+                n += 1
+                if packet.pts is not None and tb:
+                    t = packet.pts * tb + offset
+                else:
+                    t = n / (stats.nominal_fps or 25.0) + offset
+                last_t = max(last_t, t)
+                if t_first is None:
+                    t_first, mono_first = t, time.monotonic()
+                is_key = bool(packet.is_keyframe)
+                if is_key:
+                    if spec.decode == "AUTO" and last_key_t is not None and period:
+                        gop = t - last_key_t
+                        keyframes_only = 0 < gop <= period * 1.05
+                    last_key_t = t
+                stats.keyframes_only = keyframes_only
+                behind = (time.monotonic() - mono_first) - (t - t_first)
+                if spec.realtime and not live and behind < 0:
+                    if keyframes_only and not is_key:
+                        pass  # skipped below without waiting: only frames we use are paced
+                    elif stop.wait(-behind):
+                        return
+                if live and spec.max_lag_s > 0:
+                    if is_key and catching_up:
+                        # Caught up to a key frame: measure lag afresh from here, so a camera that merely paused
+                        # (its timestamps now trail the wall clock for good) is not mistaken for a slow reader.
+                        catching_up = False
+                        t_first, mono_first = t, time.monotonic()
+                    elif not is_key and (catching_up or behind > spec.max_lag_s):
+                        if not catching_up and stats.on_lag is not None:
+                            stats.on_lag()
+                        catching_up = True
+                        stats.lag_dropped += 1
+                        continue
+                    if behind < -spec.max_lag_s * 5:  # clock jump (stream restarted its timestamps): re-anchor
+                        t_first, mono_first = t, time.monotonic()
+                if keyframes_only and not is_key:
+                    stats.skipped_packets += 1
+                    continue
+                if passthrough:
+                    if sampler.accept(t):
+                        data = bytes(packet)
+                        size = jpeg_size(data) or (ctx.width, ctx.height)
+                        stats.decoded += 1
+                        yield DecodedFrame(t=t, pts_us=int(t * 1e6), width=size[0], height=size[1], jpeg=data)
+                    continue
+                t0 = time.perf_counter()
+                frames = ctx.decode(packet)
+                stats.decode_s += time.perf_counter() - t0
+                for frame in frames:
+                    stats.decoded += 1
+                    ft = frame.pts * tb + offset if frame.pts is not None and tb else t
+                    if sampler.accept(ft):
+                        yield DecodedFrame(
+                            t=ft, pts_us=int(ft * 1e6), width=frame.width, height=frame.height, frame=frame
+                        )
+            if not live and spec.loop and not stop.is_set():
+                container.seek(0)
+                ctx.flush_buffers()
+                offset = last_t + (1.0 / stats.nominal_fps if stats.nominal_fps else 0.04)
+                last_key_t = None
+                continue
+            break
+        if live:
+            raise SourceError(
+                f"Camera source {redact(spec.url)} ended the stream; it is retried with backoff.", "ended"
+            )
+    except av.error.FFmpegError as e:
+        reason, advice = classify(e)
+        raise SourceError(f"Reading camera source {redact(spec.url)} failed: {e}. {advice}.", reason) from e
+    finally:
+        container.close()
 
 
 def open_frames(url: str, realtime: bool = False, decode_threads: int = 1) -> Iterator[DecodedFrame]:
-    """Decode the first video stream of `url`, yielding BGR frames with their presentation time.
-
-    `realtime=True` paces a file source to its own frame timestamps, as a camera would deliver them.
-    `decode_threads`: FFmpeg decoder threads (0 = FFmpeg's choice).
-    """
-    try:
-        container = av.open(url, options=_options(url), timeout=10.0)
-    except (av.error.FFmpegError, OSError) as e:
-        raise SourceError(
-            f"Cannot open camera source {redact(url)}: {e}. Check the path or URL, the credentials and that "
-            "the camera is reachable (for RTSP try it with `ffprobe`)."
-        ) from e
-    try:
-        if not container.streams.video:
-            raise SourceError(f"Source {redact(url)} has no video stream.")
-        stream = container.streams.video[0]
-        # One decode thread per camera by default: a pod runs many cameras, and frame threads of one camera
-        # compete with the other stages for the same cores (measured: more frames/s end to end with 1).
-        if decode_threads == 1:
-            stream.codec_context.thread_count = 1
-        else:
-            stream.thread_type = "AUTO"
-            stream.codec_context.thread_count = decode_threads
-        tb = float(stream.time_base) if stream.time_base else 0.0
-        start = time.monotonic()
-        t_first: float | None = None
-        for n, frame in enumerate(container.decode(stream)):
-            if frame.pts is not None and tb:
-                t = frame.pts * tb
-                pts_us: int | None = int(t * 1_000_000)
-            else:
-                t, pts_us = n / float(stream.average_rate or 25), None
-            if t_first is None:
-                t_first = t
-            if realtime:
-                ahead = (t - t_first) - (time.monotonic() - start)
-                if ahead > 0:
-                    time.sleep(ahead)
-            yield DecodedFrame(frame=frame, t=t, pts_us=pts_us)
-    except av.error.FFmpegError as e:
-        raise SourceError(f"Reading camera source {redact(url)} failed: {e}.") from e
-    finally:
-        container.close()
+    """Every frame of `url` (no sampling): what the one-shot ingest and the demo's model benchmark read."""
+    spec = SourceSpec(url=url, fps=0, decode="ALL", realtime=realtime, decode_threads=decode_threads, max_lag_s=0)
+    yield from open_source(spec)

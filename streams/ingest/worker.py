@@ -1,26 +1,25 @@
-"""The ingest runner for one camera: source -> sampler -> JPEG -> its.frames.v1 (key camera_id)."""
+"""One-shot ingest (`itscam ingest --source`): read one source through the same reader, sampler, encoder and
+producer as the fleet, without the registry. Files are read as fast as the encoder takes them (nothing dropped);
+live URLs are read like any camera until stopped."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import os
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
-import cv2
-from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import start_http_server
 
-from schemas import codec
-from schemas.events import FrameCaptured
-from schemas.kafka import producer_config
-from streams.ingest import metrics as m
+from schemas.cameras import camera_config
+from streams.ingest.camera import CameraRunner, source_spec
+from streams.ingest.encoder import EncoderPool
 from streams.ingest.errors import IngestError
-from streams.ingest.sampler import FpsSampler
+from streams.ingest.fleet import runner_context
+from streams.ingest.producer import FrameProducer
 from streams.ingest.settings import IngestSettings
-from streams.ingest.source import open_frames, redact
+from streams.ingest.source import is_live, redact
 
 __all__ = ["IngestResult", "IngestWorker", "camera_id_for"]
 
@@ -41,6 +40,7 @@ class IngestResult:
     decoded: int
     first_captured_at: datetime | None
     last_captured_at: datetime | None
+    dropped: int = 0  # live sources only: frames dropped by policy (encoder busy, reader lagging)
 
 
 class IngestWorker:
@@ -49,76 +49,63 @@ class IngestWorker:
             raise IngestError("No camera source given: pass --source PATH-OR-URL or set ITS_INGEST_SOURCE.")
         self.s = settings
         self.camera_id = settings.camera_id or camera_id_for(settings.source)
-        self.codec = codec("FrameCaptured")
-        self.producer = Producer(producer_config(settings.kafka_bootstrap))
-        self.stop_event = threading.Event()
-        self._delivery_error: KafkaError | None = None
+        live = is_live(settings.source)
+        self.producer = FrameProducer(
+            settings.kafka_bootstrap,
+            max_messages=settings.queue_max_messages,
+            max_kbytes=settings.queue_max_kbytes,
+            frames_topic=settings.frames_topic,
+        )
+        self.pool = EncoderPool(settings.encoder_threads or os.cpu_count() or 1)
+        ctx = runner_context(
+            settings,
+            self.producer,
+            self.pool,
+            anchored_seq=False,
+            block_when_busy=not live,
+            once=not live,
+        )
+        cfg = camera_config(
+            self.camera_id,
+            settings.source,
+            target_fps=settings.fps if settings.fps > 0 else 60.0,
+            jpeg_quality=settings.jpeg_quality,
+            max_width=0,
+            max_height=0,
+            decode="ALL",
+        )
+        # fps 0 keeps every frame; a file is paced only when asked (`realtime`)
+        spec = replace(source_spec(cfg, ctx), fps=settings.fps, realtime=settings.realtime and not live)
+        self.runner = CameraRunner(cfg, ctx, max_frames=settings.max_frames, spec=spec)
 
     def stop(self) -> None:
-        self.stop_event.set()
-
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
-        if err is not None:
-            self._delivery_error = err
+        self.runner.stop()
 
     def run(self) -> IngestResult:
         if self.s.metrics_port:
             start_http_server(self.s.metrics_port, addr="127.0.0.1")
-        sampler = FpsSampler(self.s.fps)
-        params = [cv2.IMWRITE_JPEG_QUALITY, self.s.jpeg_quality]
         source = redact(self.s.source)
-        res = IngestResult(self.camera_id, source, 0, 0, None, None)
         log.info("ingest started", extra={"camera_id": self.camera_id, "source": source, "fps": self.s.fps})
-        decoded = m.DECODED.labels(self.camera_id)
-        produced = m.PRODUCED.labels(self.camera_id)
-        for df in open_frames(self.s.source, realtime=self.s.realtime, decode_threads=self.s.decode_threads):
-            if self.stop_event.is_set():
-                break
-            res.decoded += 1
-            decoded.inc()
-            if not sampler.accept(df.t):
-                continue
-            img = df.bgr()
-            t0 = time.perf_counter()
-            ok, jpeg = cv2.imencode(".jpg", img, params)
-            m.ENCODE_SECONDS.observe(time.perf_counter() - t0)
-            if not ok:
-                raise IngestError(f"JPEG encoding failed for camera {self.camera_id} frame {res.frames}.")
-            now = datetime.now(UTC)
-            event: FrameCaptured = {
-                "camera_id": self.camera_id,
-                "frame_seq": res.frames,
-                "captured_at": now,
-                "source_pts_us": df.pts_us,
-                "width": int(img.shape[1]),
-                "height": int(img.shape[0]),
-                "encoding": "jpeg",
-                "image": jpeg.tobytes(),
-                "source": source,
-            }
-            self._produce(self.codec.encode(event))
-            res.first_captured_at = res.first_captured_at or now
-            res.last_captured_at = now
-            res.frames += 1
-            produced.inc()
-            if self.s.max_frames and res.frames >= self.s.max_frames:
-                break
-        left = self.producer.flush(60)
-        if left or self._delivery_error is not None:
+        self.runner.start()
+        self.runner.join()
+        self.pool.close()
+        left = self.producer.close(60)
+        err = self.runner.last_error
+        if err is not None and self.runner.sent == 0:
+            raise err
+        if left or self.producer.failed:
             raise IngestError(
-                f"{left} frame(s) of camera {self.camera_id} were not acknowledged by Kafka at "
-                f"{self.s.kafka_bootstrap} ({self._delivery_error}). Check the broker with `itscam stack status`."
+                f"{left + self.producer.failed} frame(s) of camera {self.camera_id} were not acknowledged by Kafka at "
+                f"{self.s.kafka_bootstrap}. Check the broker with `itscam stack status`."
             )
+        res = IngestResult(
+            self.camera_id,
+            source,
+            self.runner.sent,
+            self.runner.decoded,
+            self.runner.first_frame_at,
+            self.runner.last_frame_at,
+            self.runner.dropped,
+        )
         log.info("ingest finished", extra={"camera_id": self.camera_id, "frames": res.frames, "decoded": res.decoded})
         return res
-
-    def _produce(self, value: bytes) -> None:
-        while True:
-            try:
-                self.producer.produce(
-                    self.s.frames_topic, key=self.camera_id.encode(), value=value, on_delivery=self._on_delivery
-                )
-                self.producer.poll(0)
-                return
-            except BufferError:
-                self.producer.poll(0.05)

@@ -43,7 +43,7 @@ def test_clip_is_sampled_encoded_and_keyed(bootstrap: str, make_topic: Callable[
 
 def test_missing_source_names_the_path_and_the_fix(tmp_path: object) -> None:
     s = IngestSettings(source="/nonexistent/cam.mp4", metrics_port=0)
-    with pytest.raises(SourceError, match=r"/nonexistent/cam\.mp4.*Check the path or URL"):
+    with pytest.raises(SourceError, match=r"/nonexistent/cam\.mp4.*check the path or URL"):
         IngestWorker(s).run()
 
 
@@ -113,7 +113,8 @@ def test_a_network_stream_is_read_like_a_camera(
     finally:
         server.shutdown()
         server.server_close()
-    assert res.frames == 10 and res.source == url
-    frames = [codec("FrameCaptured").decode(m.value()) for m in read_all(bootstrap, topic, 10)]
-    assert [f["frame_seq"] for f in frames] == list(range(10)) and frames[0]["source"] == url
+    # A live source is never waited for: frames the encoder had no time for are dropped (oldest first), counted.
+    assert res.frames + res.dropped == 10 and res.frames >= 5 and res.source == url
+    frames = [codec("FrameCaptured").decode(m.value()) for m in read_all(bootstrap, topic, res.frames)]
+    assert [f["frame_seq"] for f in frames] == list(range(res.frames)) and frames[0]["source"] == url
     assert (frames[0]["width"], frames[0]["height"]) == (1280, 720)

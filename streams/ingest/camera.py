@@ -1,0 +1,311 @@
+"""One camera on an ingest worker: a reader thread (source -> sampler -> slot) that reconnects with backoff and
+reports health, and the encode step the pool runs for it (scale -> JPEG -> FrameCaptured -> Kafka)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from schemas import codec
+from schemas.cameras import redact
+from schemas.events import CameraConfig, CameraStatusChanged, FrameCaptured
+from streams.ingest import metrics as m
+from streams.ingest.backoff import Backoff
+from streams.ingest.encoder import EncoderPool, encode_frame
+from streams.ingest.errors import SourceError, classify
+from streams.ingest.frames import DecodedFrame
+from streams.ingest.producer import FrameProducer
+from streams.ingest.sampler import FrameSeq
+from streams.ingest.source import ReadStats, SourceSpec, open_source, resolve_protocol
+from streams.ingest.status import StatusChange, StatusTracker
+
+__all__ = ["CameraRunner", "RunnerContext", "source_spec"]
+
+log = logging.getLogger(__name__)
+
+# Fields of CameraConfig that change how the camera is read; others (lines, zones, name...) do not restart it.
+READ_FIELDS = ("source_url", "protocol", "target_fps", "max_width", "max_height", "jpeg_quality", "decode", "loop")
+
+
+@dataclass(frozen=True)
+class RunnerContext:
+    """What every camera of a worker shares."""
+
+    producer: FrameProducer
+    pool: EncoderPool
+    frames_topic: str
+    status_topic: str
+    worker: str
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 5.0
+    max_lag_s: float = 2.0
+    decode_threads: int = 1
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 10.0
+    status_window_s: float = 10.0
+    anchored_seq: bool = True  # frame_seq anchored to the wall clock (registry cameras) or counted from 0
+    block_when_busy: bool = False  # one-shot file ingest: wait for the encoder instead of dropping frames
+    once: bool = False  # one-shot: a source that ends is done, not reconnected
+
+
+def source_spec(cfg: CameraConfig, ctx: RunnerContext) -> SourceSpec:
+    protocol = resolve_protocol(cfg["source_url"], cfg["protocol"])
+    return SourceSpec(
+        url=cfg["source_url"],
+        protocol=protocol,
+        fps=cfg["target_fps"],
+        decode=cfg["decode"],
+        loop=cfg["loop"],
+        # A file in the registry stands in for a camera: deliver it at its own pace.
+        realtime=protocol == "FILE" and not ctx.once,
+        open_timeout_s=ctx.open_timeout_s,
+        read_timeout_s=ctx.read_timeout_s,
+        max_lag_s=0.0 if ctx.once else ctx.max_lag_s,
+        decode_threads=ctx.decode_threads,
+    )
+
+
+@dataclass
+class _Pending:
+    frame: DecodedFrame
+    captured_at: datetime
+
+
+class CameraRunner:
+    """Reads one camera until stopped. Thread-safe: the reader thread, the encoder pool and the worker's control
+    loop (tick/stop) all touch it."""
+
+    def __init__(
+        self,
+        cfg: CameraConfig,
+        ctx: RunnerContext,
+        *,
+        max_frames: int = 0,
+        on_frame: Callable[[FrameCaptured], None] | None = None,
+        spec: SourceSpec | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.camera_id = cfg["camera_id"]
+        self.source = redact(cfg["source_url"])
+        self.spec = spec or source_spec(cfg, ctx)
+        self.max_frames = max_frames
+        self.on_frame = on_frame
+        self._stop = threading.Event()
+        self._lock = threading.Condition()
+        self._pending: deque[_Pending] = deque()
+        self._queued = False
+        self._seq = FrameSeq(anchored=ctx.anchored_seq)
+        self._tracker = StatusTracker(expected_fps=cfg["target_fps"], window_s=ctx.status_window_s)
+        self._stats = ReadStats()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{self.camera_id}", daemon=True)
+        self._codec = codec("FrameCaptured")
+        self._status_codec = codec("CameraStatusChanged")
+        # counters for status events and results (metrics hold the same per camera)
+        self.captured = 0
+        self.dropped = 0
+        self.sent = 0
+        self.reconnects = 0
+        self.decoded = 0
+        self.last_frame_at: datetime | None = None
+        self.first_frame_at: datetime | None = None
+        self.last_error: SourceError | None = None
+        self._m_decoded = m.DECODED.labels(self.camera_id)
+        self._m_decode_s = m.DECODE_SECONDS.labels(self.camera_id)
+        self._m_captured = m.CAPTURED.labels(self.camera_id)
+        self._m_reconnects = m.RECONNECTS.labels(self.camera_id)
+        m.STATUS.labels(self.camera_id).state("STARTING")
+
+    # -- control ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        log.info(
+            "camera started",
+            extra={"camera_id": self.camera_id, "source": self.source, "protocol": self.spec.protocol},
+        )
+        self._thread.start()
+
+    def stop(self, reason: str | None = None) -> None:
+        """Stop reading. `reason` ('disabled', 'removed') reports DISABLED; None (handing over) reports nothing."""
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        if reason is not None:
+            with self._lock:
+                change = self._tracker.disabled(time.monotonic(), datetime.now(UTC), reason)
+            if change:
+                self._emit(change)
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def status(self) -> str | None:
+        return self._tracker.status
+
+    def tick(self) -> None:
+        """Re-evaluate health (about once a second, from the worker's control loop)."""
+        with self._lock:
+            change = self._tracker.tick(time.monotonic(), datetime.now(UTC))
+        if change:
+            self._emit(change)
+
+    def same_reading(self, cfg: CameraConfig) -> bool:
+        return all(cfg[f] == self.cfg[f] for f in READ_FIELDS)  # type: ignore[literal-required]
+
+    # -- reader thread ----------------------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = Backoff(self.ctx.backoff_min_s, self.ctx.backoff_max_s)
+        while not self._stop.is_set():
+            self._stats = stats = ReadStats(on_lag=self._on_lag)
+            decoded_seen, decode_s_seen = 0, 0.0
+            try:
+                for df in open_source(self.spec, self._stop, stats):
+                    if stats.nominal_fps:
+                        self._tracker.expected_fps = min(self.cfg["target_fps"], stats.nominal_fps)
+                    self._m_decoded.inc(stats.decoded - decoded_seen)
+                    self.decoded += stats.decoded - decoded_seen
+                    self._m_decode_s.inc(stats.decode_s - decode_s_seen)
+                    decoded_seen, decode_s_seen = stats.decoded, stats.decode_s
+                    backoff.reset()
+                    self._offer(df)
+                    if self._stop.is_set():
+                        break
+                if self._stop.is_set() or self.ctx.once:
+                    break
+                raise SourceError(f"Camera source {self.source} ended; it is read again after a pause.", "ended")
+            except SourceError as e:
+                self._failed(e.reason, str(e))
+                self.last_error = e
+                if self.ctx.once:
+                    break
+            except Exception as e:  # a bug or an unexpected driver error must not kill the camera for good
+                log.exception("camera reader failed", extra={"camera_id": self.camera_id})
+                reason, advice = classify(e)
+                self._failed(reason, f"Reading {self.source} failed unexpectedly: {e!r}. {advice}.")
+            if self._stop.is_set():
+                break
+            self.reconnects += 1
+            self._m_reconnects.inc()
+            self._stop.wait(backoff.next())
+        # one-shot: wait until the encoder took every pending frame
+        with self._lock:
+            while self._pending and self.ctx.block_when_busy:
+                self._lock.wait(0.1)
+
+    def _offer(self, df: DecodedFrame) -> None:
+        now, wall = time.monotonic(), datetime.now(UTC)
+        with self._lock:
+            change = self._tracker.frame(now, wall, df.width, df.height)
+            if self.ctx.block_when_busy:
+                while len(self._pending) >= 2 and not self._stop.is_set():
+                    self._lock.wait(0.1)
+            elif len(self._pending) >= 2:
+                self._pending.popleft()
+                self.dropped += 1
+                m.DROPPED.labels(self.camera_id, "oldest").inc()
+            self._pending.append(_Pending(df, wall))
+            self.captured += 1
+            self._m_captured.inc()
+            if self.max_frames and self.captured >= self.max_frames:
+                self._stop.set()  # read no further; the encoder still takes what is pending
+            queue_it = not self._queued
+            self._queued = True
+        if change:
+            self._emit(change)
+        if queue_it:
+            self.ctx.pool.submit(self)
+
+    def _on_lag(self) -> None:
+        with self._lock:
+            self._tracker.lag_drop(time.monotonic())
+        m.DROPPED.labels(self.camera_id, "lag").inc()
+        self.dropped += 1
+
+    def _failed(self, reason: str, error: str) -> None:
+        with self._lock:
+            change = self._tracker.failed(time.monotonic(), datetime.now(UTC), reason, error)
+        if change:
+            log.warning(error, extra={"camera_id": self.camera_id, "reason": reason})
+            self._emit(change)
+
+    # -- encoder pool side ------------------------------------------------------------------------------
+    def encode_next(self) -> bool:
+        with self._lock:
+            if not self._pending:
+                self._queued = False
+                return False
+            item = self._pending.popleft()
+            self._lock.notify_all()
+        try:
+            self._encode_and_send(item)
+        except Exception as e:
+            self.dropped += 1
+            m.DROPPED.labels(self.camera_id, "bad_frame").inc()
+            log.warning("frame dropped: %s", e, extra={"camera_id": self.camera_id})
+        with self._lock:
+            if self._pending:
+                return True
+            self._queued = False
+            return False
+
+    def _encode_and_send(self, item: _Pending) -> None:
+        jpeg, w, h = encode_frame(item.frame, self.cfg["max_width"], self.cfg["max_height"], self.cfg["jpeg_quality"])
+        seq = self._seq.next(int(item.captured_at.timestamp() * 1000))
+        event: FrameCaptured = {
+            "camera_id": self.camera_id,
+            "frame_seq": seq,
+            "captured_at": item.captured_at,
+            "source_pts_us": item.frame.pts_us,
+            "width": w,
+            "height": h,
+            "encoding": "jpeg",
+            "image": jpeg,
+            "source": self.source,
+        }
+        if not self.ctx.producer.send(self.ctx.frames_topic, self.camera_id, self._codec.encode(event)):
+            self.dropped += 1
+            m.DROPPED.labels(self.camera_id, "queue_full").inc()
+            return
+        self.sent += 1
+        self.first_frame_at = self.first_frame_at or item.captured_at
+        self.last_frame_at = item.captured_at
+        if self.on_frame is not None:
+            self.on_frame(event)
+
+    # -- status -----------------------------------------------------------------------------------------
+    def _emit(self, change: StatusChange) -> None:
+        m.STATUS.labels(self.camera_id).state(change.status)
+        event: CameraStatusChanged = {
+            "camera_id": self.camera_id,
+            "status": change.status,
+            "previous": change.previous,
+            "reason": change.reason,
+            "error": change.error,
+            "changed_at": change.at,
+            "last_frame_at": self.last_frame_at,
+            "measured_fps": round(change.measured_fps, 3),
+            "target_fps": self.cfg["target_fps"],
+            "width": change.width,
+            "height": change.height,
+            "reconnects": self.reconnects,
+            "frames_produced": self.sent,
+            "frames_dropped": self.dropped,
+            "worker": self.ctx.worker,
+            "source": self.source,
+        }
+        log.info(
+            "camera status",
+            extra={"camera_id": self.camera_id, "status": change.status, "reason": change.reason},
+        )
+        if not self.ctx.producer.send(self.ctx.status_topic, self.camera_id, self._status_codec.encode(event)):
+            log.error("status event dropped: producer queue full", extra={"camera_id": self.camera_id})
