@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import MAGIC, SchemaError, UnknownSchemaError, codec, decode_any, schema_files
-from schemas.events import DeadLetter, DetectionsProduced, FrameCaptured
+from schemas.events import CameraConfig, CameraStatusChanged, DeadLetter, DetectionsProduced, FrameCaptured
 
 # Pinned on purpose: a changed fingerprint means a changed wire contract. If you changed a schema on
 # purpose, keep it backward/forward compatible and update the value here in the same commit.
@@ -14,6 +14,8 @@ FINGERPRINTS = {
     "FrameCaptured": "c72dabf182f02429",
     "DetectionsProduced": "7ca883c7a2760d57",
     "DeadLetter": "58fcb3d8f29a5ab2",
+    "CameraConfig": "17a16142f9ff2cbc",
+    "CameraStatusChanged": "4ef8c37bd75b53c5",
 }
 
 
@@ -143,6 +145,8 @@ def test_typed_events_match_avsc_fields() -> None:
         ("FrameCaptured", FrameCaptured),
         ("DetectionsProduced", DetectionsProduced),
         ("DeadLetter", DeadLetter),
+        ("CameraConfig", CameraConfig),
+        ("CameraStatusChanged", CameraStatusChanged),
     ]:
         fields = [f["name"] for f in json.loads(schema_files()[name])["fields"]]
         assert fields == list(cls.__annotations__), name
@@ -190,3 +194,73 @@ def test_decode_checks_the_expected_schema() -> None:
     payload = codec("DeadLetter").encode(_dead_letter())
     with pytest.raises(SchemaError, match=r"Expected an its\.v1\.FrameCaptured"):
         codec("FrameCaptured").decode(payload)
+
+
+points = st.lists(st.fixed_dictionaries({"x": st.floats(0, 1), "y": st.floats(0, 1)}), min_size=4, max_size=4)
+camera_configs = st.fixed_dictionaries(
+    {
+        "camera_id": st.text(),
+        "name": st.text(),
+        "source_url": st.text(),
+        "protocol": st.sampled_from(["AUTO", "RTSP_TCP", "RTSP_UDP", "HTTP_MJPEG", "HLS", "WHEP", "FILE", "FFMPEG"]),
+        "target_fps": st.floats(allow_nan=False),
+        "max_width": ints,
+        "max_height": ints,
+        "jpeg_quality": ints,
+        "enabled": st.booleans(),
+        "decode": st.sampled_from(["AUTO", "ALL", "KEYFRAMES"]),
+        "loop": st.booleans(),
+        "lines": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "line_id": st.text(),
+                    "name": st.text(),
+                    "x1": st.floats(0, 1),
+                    "y1": st.floats(0, 1),
+                    "x2": st.floats(0, 1),
+                    "y2": st.floats(0, 1),
+                    "in_direction": st.sampled_from(["LEFT_TO_RIGHT", "RIGHT_TO_LEFT"]),
+                }
+            ),
+            max_size=3,
+        ),
+        "zones": st.lists(
+            st.fixed_dictionaries({"zone_id": st.text(), "name": st.text(), "kind": st.text(), "points": points}),
+            max_size=2,
+        ),
+        "calibration": st.none() | st.fixed_dictionaries({"image_points": points, "ground_points": points}),
+        "updated_at": timestamps,
+    }
+)
+statuses = st.fixed_dictionaries(
+    {
+        "camera_id": st.text(),
+        "status": st.sampled_from(["ONLINE", "DEGRADED", "OFFLINE", "DISABLED"]),
+        "previous": st.none() | st.sampled_from(["ONLINE", "DEGRADED", "OFFLINE", "DISABLED"]),
+        "reason": st.text(),
+        "error": st.none() | st.text(),
+        "changed_at": timestamps,
+        "last_frame_at": st.none() | timestamps,
+        "measured_fps": st.floats(allow_nan=False),
+        "target_fps": st.floats(allow_nan=False),
+        "width": st.none() | ints,
+        "height": st.none() | ints,
+        "reconnects": longs,
+        "frames_produced": longs,
+        "frames_dropped": longs,
+        "worker": st.text(),
+        "source": st.text(),
+    }
+)
+
+
+@settings(max_examples=50)
+@given(camera_configs)
+def test_camera_config_round_trips(record: CameraConfig) -> None:
+    assert codec("CameraConfig").decode(codec("CameraConfig").encode(record)) == record
+
+
+@settings(max_examples=50)
+@given(statuses)
+def test_camera_status_changed_round_trips(record: CameraStatusChanged) -> None:
+    assert codec("CameraStatusChanged").decode(codec("CameraStatusChanged").encode(record)) == record
