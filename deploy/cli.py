@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from deploy.bench.cli import add_parser as add_bench_parser
 from deploy.cameras import add_parser as add_cameras_parser
 
 __all__ = ["main"]
@@ -288,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Stop ingest after N frames (needed for a live camera with --once).",
     )
     dm.set_defaults(fn=cmd_demo)
+
+    add_bench_parser(sub)
     return p
 
 

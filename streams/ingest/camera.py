@@ -102,7 +102,7 @@ class CameraRunner:
         self._queued = False
         self._seq = FrameSeq(anchored=ctx.anchored_seq)
         self._tracker = StatusTracker(expected_fps=cfg["target_fps"], window_s=ctx.status_window_s)
-        self._stats = ReadStats()
+        self.stats = ReadStats()
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.camera_id}", daemon=True)
         self._codec = codec("FrameCaptured")
         self._status_codec = codec("CameraStatusChanged")
@@ -166,7 +166,7 @@ class CameraRunner:
     def _run(self) -> None:
         backoff = Backoff(self.ctx.backoff_min_s, self.ctx.backoff_max_s)
         while not self._stop.is_set():
-            self._stats = stats = ReadStats(on_lag=self._on_lag)
+            self.stats = stats = ReadStats(on_lag=self._on_lag)
             decoded_seen, decode_s_seen = 0, 0.0
             try:
                 for df in open_source(self.spec, self._stop, stats):

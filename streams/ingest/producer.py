@@ -54,6 +54,7 @@ class FrameProducer:
         self._last_error_log: dict[str, float] = {}
         self.delivered = 0
         self.failed = 0
+        self.delivered_frames = 0  # acknowledged messages on frames_topic
         self._lock = threading.Lock()
         self._poller = threading.Thread(target=self._poll, name="ingest-producer-poll", daemon=True)
         self._poller.start()
@@ -75,6 +76,8 @@ class FrameProducer:
                 self.failed += 1
         if err is None and topic == self.frames_topic:
             m.PRODUCED.labels(camera).inc()
+            with self._lock:
+                self.delivered_frames += 1
         if err is not None:
             m.DELIVERY_ERRORS.labels(camera, err.name()).inc()
             now = time.monotonic()

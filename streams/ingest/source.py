@@ -83,6 +83,7 @@ class ReadStats:
     skipped_packets: int = 0  # non-key packets never decoded (KEYFRAMES mode)
     lag_dropped: int = 0  # packets skipped to catch up with a live camera
     keyframes_only: bool = False
+    behind_s: float = 0.0  # how far reading trails the source's own clock (files paced in real time, live streams)
     nominal_fps: float | None = None
     on_lag: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -209,6 +210,7 @@ def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: 
                     last_key_t = t
                 stats.keyframes_only = keyframes_only
                 behind = (time.monotonic() - mono_first) - (t - t_first)
+                stats.behind_s = behind
                 if spec.realtime and not live and behind < 0:
                     if keyframes_only and not is_key:
                         pass  # skipped below without waiting: only frames we use are paced

@@ -1,0 +1,37 @@
+"""The `itscam bench` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_parser"]
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.target == "ingest":
+        from deploy.bench.ingest import main_bench
+
+        return main_bench(args)
+    raise AssertionError(args.target)
+
+
+def add_parser(sub: Any) -> None:
+    bp = sub.add_parser(
+        "bench",
+        help="Benchmarks that print figures and write them as JSON.",
+        description="ingest: streams one worker sustains at 1/5/10 fps (decode all vs key frames only) and a "
+        "1,000-camera fleet through one worker process into the real Kafka. Needs the stack up.",
+    )
+    bp.add_argument("target", choices=["ingest"])
+    bp.add_argument("--json", help="Write the figures here.")
+    bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
+    bp.add_argument("--clip", help="720p H.264 clip to loop (default: the highway clip in shared/data).")
+    bp.add_argument("--capacity-fps", default="1,5,10", help="Sampling rates to measure capacity at (1,5,10).")
+    bp.add_argument("--trial-seconds", type=float, default=8.0, help="Measuring window per capacity trial (8).")
+    bp.add_argument("--max-streams", type=int, default=256, help="Stop searching above this many streams (256).")
+    bp.add_argument("--fleet-cameras", type=int, default=1000, help="Cameras in the fleet run (1000).")
+    bp.add_argument("--fleet-seconds", type=float, default=60.0, help="Measuring window of the fleet run (60).")
+    bp.add_argument("--skip-capacity", action="store_true", help="Only the fleet run.")
+    bp.add_argument("--skip-fleet", action="store_true", help="Only the capacity search.")
+    bp.set_defaults(fn=_cmd_bench)
