@@ -11,7 +11,7 @@ SUMMARY ?=
 MAX_FRAMES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install stack-up stack-down stack-status demo test lint check-python
+.PHONY: help install stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json)"
@@ -45,11 +45,26 @@ demo: stack-up
 	$(ITSCAM) demo $(if $(SOURCE),--source '$(SOURCE)') $(if $(CAMERA_ID),--camera-id '$(CAMERA_ID)') \
 		$(if $(ONCE),--once) $(if $(SUMMARY),--summary '$(SUMMARY)') $(if $(MAX_FRAMES),--max-frames $(MAX_FRAMES))
 
+# Loopback camera servers the ingest tests start (GStreamer's RTSP server runs on Debian's python3-gi).
+GST_CHECK := /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer'
+test-servers:
+	@if ! $(GST_CHECK) 2>/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				$$(cat tests/servers/apt-packages.txt) >/dev/null; \
+		else \
+			echo "The RTSP test server needs: sudo apt-get install $$(tr '\n' ' ' < tests/servers/apt-packages.txt)"; exit 1; \
+		fi; \
+	fi
+
+bench-ingest: stack-up
+	$(ITSCAM) bench ingest --json deploy/bench/results/ingest.json
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-test: stack-up lint
+test: stack-up test-servers lint
 	$(BIN)/pytest $(PYTEST_ARGS)

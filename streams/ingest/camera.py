@@ -191,7 +191,7 @@ class CameraRunner:
             except Exception as e:  # a bug or an unexpected driver error must not kill the camera for good
                 log.exception("camera reader failed", extra={"camera_id": self.camera_id})
                 reason, advice = classify(e)
-                self._failed(reason, f"Reading {self.source} failed unexpectedly: {e!r}. {advice}.")
+                self._failed(reason, redact(f"Reading {self.source} failed unexpectedly: {e!r}. {advice}."))
             if self._stop.is_set():
                 break
             self.reconnects += 1

@@ -100,6 +100,11 @@ def _ffmpeg_options(protocol: str, spec: SourceSpec) -> tuple[str | None, dict[s
     return None, {}
 
 
+def _why(e: BaseException) -> str:
+    """The driver's reason without the errno noise and the repeated file name."""
+    return str(getattr(e, "strerror", None) or e)
+
+
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG's SOF marker without decoding it; None when there is none."""
     i, n = 2, len(data)
@@ -147,7 +152,10 @@ def _open(spec: SourceSpec, protocol: str) -> av.container.InputContainer:
         return av.open(spec.url, format=fmt, options=options, timeout=(spec.open_timeout_s, spec.read_timeout_s))
     except (av.error.FFmpegError, OSError) as e:
         reason, advice = classify(e)
-        raise SourceError(f"Cannot open camera source {redact(spec.url)} ({protocol}): {e}. {advice}.", reason) from e
+        # FFmpeg's message repeats the URL, credentials included: redact the whole text
+        raise SourceError(
+            redact(f"Cannot open camera source {spec.url} ({protocol}): {_why(e)}. {advice}."), reason
+        ) from e
 
 
 def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: ReadStats) -> Iterator[DecodedFrame]:
@@ -263,7 +271,7 @@ def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: 
             )
     except av.error.FFmpegError as e:
         reason, advice = classify(e)
-        raise SourceError(f"Reading camera source {redact(spec.url)} failed: {e}. {advice}.", reason) from e
+        raise SourceError(redact(f"Reading camera source {spec.url} failed: {_why(e)}. {advice}."), reason) from e
     finally:
         container.close()
 
