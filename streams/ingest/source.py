@@ -138,7 +138,13 @@ def open_source(
         from streams.ingest.whep import open_whep
 
         sampler = FpsSampler(spec.fps)
-        for f in open_whep(spec.url, connect_timeout=spec.open_timeout_s, stop=stop):
+
+        def dropped() -> None:  # the consumer fell behind the WebRTC stream: the oldest frame made way
+            stats.lag_dropped += 1
+            if stats.on_lag is not None:
+                stats.on_lag()
+
+        for f in open_whep(spec.url, connect_timeout=spec.open_timeout_s, stop=stop, on_drop=dropped):
             stats.decoded += 1
             if sampler.accept(f.t):
                 yield f
