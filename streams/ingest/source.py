@@ -194,8 +194,19 @@ def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: 
         mono_first = 0.0
         n = 0
         last_t = 0.0
+        reached_edge = False
+        # MJPEG over HTTP has no timestamps (FFmpeg counts packets at a made-up 25 fps): use arrival time.
+        wallclock = container.format.name == "mpjpeg"
+        mono_open = time.monotonic()
         while True:
-            for packet in container.demux(stream):
+            packets = container.demux(stream)
+            while True:
+                t_read = time.monotonic()
+                packet = next(packets, None)
+                if packet is None:
+                    break
+                # A read that had to wait for the network means nothing older is buffered: the live edge.
+                at_edge = time.monotonic() - t_read > 0.002
                 if stop.is_set():
                     return
                 if packet.size == 0:  # end of stream: drain the frames the decoder still holds
@@ -209,7 +220,9 @@ def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: 
                                 )
                     continue
                 n += 1
-                if packet.pts is not None and tb:
+                if wallclock:
+                    t = time.monotonic() - mono_open
+                elif packet.pts is not None and tb:
                     t = packet.pts * tb + offset
                 else:
                     t = n / (stats.nominal_fps or 25.0) + offset
@@ -231,18 +244,22 @@ def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: 
                     elif stop.wait(-behind):
                         return
                 if live and spec.max_lag_s > 0:
-                    if is_key and catching_up:
-                        # Caught up to a key frame: measure lag afresh from here, so a camera that merely paused
-                        # (its timestamps now trail the wall clock for good) is not mistaken for a slow reader.
+                    if not catching_up and behind > spec.max_lag_s:
+                        # Reading fell behind the camera (decoding too slow): skip everything buffered up to the
+                        # live edge, then resume at the next key frame, instead of decoding through a growing delay.
+                        catching_up, reached_edge = True, False
+                        if stats.on_lag is not None:
+                            stats.on_lag()
+                    if catching_up:
+                        reached_edge = reached_edge or at_edge
+                        if not (reached_edge and is_key):
+                            stats.lag_dropped += 1
+                            continue
+                        # Resume here and measure lag afresh, so a camera that merely paused (its timestamps now
+                        # trail the wall clock for good) is not taken for a slow reader again.
                         catching_up = False
                         t_first, mono_first = t, time.monotonic()
-                    elif not is_key and (catching_up or behind > spec.max_lag_s):
-                        if not catching_up and stats.on_lag is not None:
-                            stats.on_lag()
-                        catching_up = True
-                        stats.lag_dropped += 1
-                        continue
-                    if behind < -spec.max_lag_s * 5:  # clock jump (stream restarted its timestamps): re-anchor
+                    elif behind < -spec.max_lag_s * 5:  # the stream restarted its clock: re-anchor
                         t_first, mono_first = t, time.monotonic()
                 if keyframes_only and not is_key:
                     stats.skipped_packets += 1

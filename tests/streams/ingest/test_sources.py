@@ -110,3 +110,26 @@ def test_a_file_that_does_not_exist_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"nope\.mp4.*check the path or URL") as e:
         take(SourceSpec(str(tmp_path / "nope.mp4")), 1)
     assert e.value.reason == "not_found"
+
+
+def test_a_reader_that_falls_behind_a_live_camera_skips_to_the_live_edge(small_clip: Path) -> None:
+    """Never a backlog: when reading stalls (here: the consumer pauses 4 s, as a too-slow decoder would), the
+    frames buffered meanwhile are skipped, counted, and reading resumes at a key frame with fresh frames."""
+    lags: list[float] = []
+    stats = ReadStats(on_lag=lambda: lags.append(time.monotonic()))
+    stop = threading.Event()
+    with RtspServer(small_clip) as server:  # real RTP timestamps, a key frame every second
+        gen = open_source(SourceSpec(server.url, protocol="RTSP_TCP", fps=5, max_lag_s=1.0), stop, stats)
+        try:
+            first = [next(gen) for _ in range(3)]
+            time.sleep(4.0)
+            t_resume = time.monotonic()
+            after = next(gen)
+            took = time.monotonic() - t_resume
+            rest = [next(gen) for _ in range(10)]
+        finally:
+            gen.close()  # type: ignore[attr-defined]
+    assert len(lags) == 1 and stats.lag_dropped >= 20, (lags, stats)
+    assert after.t - first[-1].t >= 3.5  # the next frame is a fresh one, not one buffered 4 s ago
+    assert took < 1.5 and stats.behind_s < 1.0
+    _assert_sampled([after, *rest], 5)
