@@ -16,7 +16,7 @@ from schemas.cameras import camera_config, put_camera
 from streams.ingest.fleet import IngestFleet
 from streams.ingest.settings import IngestSettings
 from tests.conftest import CLIP
-from tests.kafka_helpers import TopicTail
+from tests.kafka_helpers import TopicTail, read_all
 from tests.servers import (
     BlackholeServer,
     GarbageServer,
@@ -68,6 +68,8 @@ class Worker:
         return sum(1 for ts, k, _ in list(self.frames.items) if k == camera_id and ts >= t)
 
     def close(self) -> None:
+        if not self.thread.is_alive() and self.frames._stop.is_set():
+            return
         self.fleet.stop()
         self.thread.join(30)
         self.frames.close()
@@ -155,3 +157,14 @@ def test_rtsp_camera_killed_and_restarted(worker: Worker) -> None:
     assert back["previous"] == "OFFLINE" and back["reconnects"] >= 1
     seqs = [f["frame_seq"] for f in worker.frames.values("rtsp")]
     assert seqs == sorted(set(seqs))  # frame_seq keeps increasing across the reconnect
+
+
+def test_graceful_shutdown_flushes_every_frame(worker: Worker, bootstrap: str) -> None:
+    time.sleep(3.0)
+    runners = list(worker.fleet.runners.values())
+    worker.close()  # what SIGTERM does: stop cameras, flush the producer, leave the group
+    sent = sum(r.sent for r in runners)
+    assert sent >= 6 and worker.fleet.producer.pending() == 0
+    assert worker.fleet.producer.delivered_frames == sent and worker.fleet.producer.failed == 0
+    on_topic = read_all(bootstrap, worker.fleet.s.frames_topic, sent, timeout=10)
+    assert len(on_topic) == sent
