@@ -49,6 +49,16 @@ def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes]])
     assert p.flush(30) == 0
 
 
+def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds until `pred()` held; fails the test naming `what` after `timeout`."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return time.monotonic() - t0
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 class TopicTail:
     """Follows a topic from the start in a background thread, decoding every value with `decode`.
 
@@ -82,13 +92,7 @@ class TopicTail:
         return [v for _, k, v in list(self.items) if key is None or k == key]
 
     def wait_for(self, pred: Callable[[], bool], timeout: float, what: str) -> float:
-        """Seconds until `pred()` held; fails the test naming `what` after `timeout`."""
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            if pred():
-                return time.monotonic() - t0
-            time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        return wait_until(pred, timeout, what)
 
     def close(self) -> None:
         self._stop.set()

@@ -4,8 +4,9 @@ producer; figures are measured in this run and written as JSON.
 
 - capacity: the highway clip looped as live 720p H.264 cameras (paced at 29.97 fps), sampled at each fps, decoding
   every frame vs key frames only (for key frames only, the clip is re-encoded with a key frame every sampling period,
-  as operators configure cameras for it). A count of streams is sustained when, over the measuring window, every
-  stream delivered >= 90 % of its target fps, all together >= 95 %, and < 2 % of frames were dropped.
+  as operators configure cameras for it). A count of streams is sustained when, over the measuring window, no reader
+  trails its camera's clock by more than 1 s, the streams together delivered >= 90 % of their target frames (less
+  one frame of phase per stream) and < 2 % of frames were dropped.
 - fleet: N cameras (default 1,000) registered on a registry topic, read by one `IngestFleet` in a child process
   for S seconds; each camera is a looped file of pre-encoded 640x360 JPEG frames at 2 fps sampled to 1 fps (the
   JPEG passes through untouched, like an MJPEG camera's). Reports frames/s, frames lost beyond the drop policy,
@@ -133,7 +134,8 @@ def _trial(cfg: BenchConfig, clip: Path, n: int, fps: float, decode: str, topics
     captured = sum(rates) * took
     # Sustained: no reader trails its camera's clock by more than a second (a reader that cannot keep up falls
     # further behind every second), nearly every sampled frame arrived, and few were dropped by the encoder.
-    ok = behind <= 1.0 and sum(rates) >= 0.9 * n * fps and dropped <= 0.02 * max(captured, 1)
+    # (At 1 fps a window holds few frames: allow each stream one frame of phase.)
+    ok = behind <= 1.0 and captured >= 0.9 * n * fps * took - n and dropped <= 0.02 * max(captured, 1)
     return {
         "streams": n,
         "ok": ok,

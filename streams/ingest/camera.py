@@ -133,6 +133,11 @@ class CameraRunner:
         """Stop reading. `reason` ('disabled', 'removed') reports DISABLED; None (handing over) reports nothing."""
         self._stop.set()
         with self._lock:
+            # Frames not yet encoded are dropped (counted): the camera's next reader, here or on another worker,
+            # must not be overtaken by them on the partition.
+            if not self.ctx.block_when_busy and self._pending:
+                self._drop(len(self._pending), "stopped")
+                self._pending.clear()
             self._lock.notify_all()
         if reason is not None:
             with self._lock:
@@ -197,9 +202,11 @@ class CameraRunner:
             self.reconnects += 1
             self._m_reconnects.inc()
             self._stop.wait(backoff.next())
-        # one-shot: wait until the encoder took every pending frame
+        # The source is done (or max_frames reached): let the encoder take what is pending, so a one-shot run
+        # produces every frame it captured. (A stopped camera has no pending frames: stop() dropped them.)
+        deadline = time.monotonic() + 30
         with self._lock:
-            while self._pending and self.ctx.block_when_busy:
+            while self._pending and time.monotonic() < deadline:
                 self._lock.wait(0.1)
 
     def _offer(self, df: DecodedFrame) -> None:
@@ -211,8 +218,7 @@ class CameraRunner:
                     self._lock.wait(0.1)
             elif len(self._pending) >= 2:
                 self._pending.popleft()
-                self.dropped += 1
-                m.DROPPED.labels(self.camera_id, "oldest").inc()
+                self._drop(1, "oldest")
             self._pending.append(_Pending(df, wall))
             self.captured += 1
             self._m_captured.inc()
@@ -228,8 +234,12 @@ class CameraRunner:
     def _on_lag(self) -> None:
         with self._lock:
             self._tracker.lag_drop(time.monotonic())
-        m.DROPPED.labels(self.camera_id, "lag").inc()
-        self.dropped += 1
+            self._drop(1, "lag")
+
+    def _drop(self, n: int, reason: str) -> None:
+        """Count frames dropped by policy; call with the lock held (reader and encoder threads both drop)."""
+        self.dropped += n
+        m.DROPPED.labels(self.camera_id, reason).inc(n)
 
     def _failed(self, reason: str, error: str) -> None:
         with self._lock:
@@ -249,8 +259,8 @@ class CameraRunner:
         try:
             self._encode_and_send(item)
         except Exception as e:
-            self.dropped += 1
-            m.DROPPED.labels(self.camera_id, "bad_frame").inc()
+            with self._lock:
+                self._drop(1, "bad_frame")
             log.warning("frame dropped: %s", e, extra={"camera_id": self.camera_id})
         with self._lock:
             if self._pending:
@@ -273,8 +283,8 @@ class CameraRunner:
             "source": self.source,
         }
         if not self.ctx.producer.send(self.ctx.frames_topic, self.camera_id, self._codec.encode(event)):
-            self.dropped += 1
-            m.DROPPED.labels(self.camera_id, "queue_full").inc()
+            with self._lock:
+                self._drop(1, "queue_full")
             return
         self.sent += 1
         self.first_frame_at = self.first_frame_at or item.captured_at

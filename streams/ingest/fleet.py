@@ -21,7 +21,7 @@ from streams.ingest.producer import FrameProducer
 from streams.ingest.registry import RegistryFollower
 from streams.ingest.settings import IngestSettings
 
-__all__ = ["IngestFleet", "runner_context"]
+__all__ = ["IngestFleet", "frame_producer", "runner_context"]
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,16 @@ def runner_context(s: IngestSettings, producer: FrameProducer, pool: EncoderPool
     return RunnerContext(**fields)
 
 
+def frame_producer(s: IngestSettings) -> FrameProducer:
+    return FrameProducer(
+        s.kafka_bootstrap, max_messages=s.queue_max_messages, max_kbytes=s.queue_max_kbytes, frames_topic=s.frames_topic
+    )
+
+
 class IngestFleet:
     def __init__(self, settings: IngestSettings) -> None:
         self.s = settings
-        self.producer = FrameProducer(
-            settings.kafka_bootstrap,
-            max_messages=settings.queue_max_messages,
-            max_kbytes=settings.queue_max_kbytes,
-            frames_topic=settings.frames_topic,
-        )
+        self.producer = frame_producer(settings)
         self.pool = EncoderPool(settings.encoder_threads or os.cpu_count() or 1)
         self.ctx = runner_context(settings, self.producer, self.pool)
         self.follower = RegistryFollower(

@@ -25,7 +25,8 @@ DECODE_SECONDS = Counter("its_ingest_decode_seconds_total", "Time spent decoding
 CAPTURED = Counter("its_ingest_frames_captured_total", "Frames kept by the fps sampler", ["camera_id"])
 DROPPED = Counter(
     "its_ingest_frames_dropped_total",
-    "Frames dropped by policy: oldest (encoder busy), lag (reader behind the camera), queue_full (Kafka queue full)",
+    "Frames dropped by policy: oldest (encoder busy), lag (reader behind the camera), queue_full (Kafka queue "
+    "full), bad_frame (could not be encoded), stopped (not yet encoded when the camera stopped or moved)",
     ["camera_id", "reason"],
 )
 PRODUCED = Counter("its_ingest_frames_produced_total", "Frames acknowledged by Kafka", ["camera_id"])

@@ -16,8 +16,7 @@ from schemas.cameras import camera_config
 from streams.ingest.camera import CameraRunner, source_spec
 from streams.ingest.encoder import EncoderPool
 from streams.ingest.errors import IngestError
-from streams.ingest.fleet import runner_context
-from streams.ingest.producer import FrameProducer
+from streams.ingest.fleet import frame_producer, runner_context
 from streams.ingest.settings import IngestSettings
 from streams.ingest.source import is_live, redact
 
@@ -50,12 +49,7 @@ class IngestWorker:
         self.s = settings
         self.camera_id = settings.camera_id or camera_id_for(settings.source)
         live = is_live(settings.source)
-        self.producer = FrameProducer(
-            settings.kafka_bootstrap,
-            max_messages=settings.queue_max_messages,
-            max_kbytes=settings.queue_max_kbytes,
-            frames_topic=settings.frames_topic,
-        )
+        self.producer = frame_producer(settings)
         self.pool = EncoderPool(settings.encoder_threads or os.cpu_count() or 1)
         ctx = runner_context(
             settings,

@@ -9,8 +9,9 @@ import http.client
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
+
+from tests.servers._lifecycle import Served
 
 # Errors that only mean "the client went away"; a streaming handler stops quietly on them.
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
@@ -107,7 +108,7 @@ class QuietHandler(BaseHTTPRequestHandler):
         return True
 
 
-class HttpStreamServer:
+class HttpStreamServer(Served):
     """Base of the HTTP servers: owns the LoopbackHTTPServer, its serving thread, and the lifecycle."""
 
     handler: ClassVar[type[BaseHTTPRequestHandler]]
@@ -187,15 +188,6 @@ class HttpStreamServer:
             if stuck:
                 raise RuntimeError(f"{type(self).__name__}: request threads did not finish: {stuck}")
         self.cleanup()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url})"

@@ -24,9 +24,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 from urllib.parse import quote
+
+from tests.servers._lifecycle import Served
 
 SCRIPT = Path(__file__).with_name("_gst_rtsp.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -87,7 +87,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class RtspServer:
+class RtspServer(Served):
     """gst-rtsp-server on 127.0.0.1 serving `clip` (H.264 MP4) at rtsp://127.0.0.1:PORT{path}, RTP over TCP or UDP.
 
     With `user`, clients must send RTSP Basic auth with `user`/`password`; anything else gets 401 Unauthorized.
@@ -252,15 +252,6 @@ class RtspServer:
         if self._logdir is None or not self._log_path.exists():
             return ""
         return self._log_path.read_text(errors="replace")
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"RtspServer({self.url}, running={self.running})"

@@ -11,8 +11,8 @@ which nothing is ever sent or read, which times out the same way at the protocol
 from __future__ import annotations
 
 import socket
-from types import TracebackType
-from typing import Self
+
+from tests.servers._lifecycle import Served
 
 
 def refused_url(scheme: str = "rtsp", path: str = "/cam") -> str:
@@ -23,7 +23,7 @@ def refused_url(scheme: str = "rtsp", path: str = "/cam") -> str:
     return f"{scheme}://127.0.0.1:{port}{path}"
 
 
-class BlackholeServer:
+class BlackholeServer(Served):
     """A loopback port whose connection attempts are never answered: clients' connects time out."""
 
     def __init__(self, scheme: str = "rtsp", path: str = "/cam") -> None:
@@ -61,15 +61,6 @@ class BlackholeServer:
             if sock is not None:
                 sock.close()
         self._filler = self._listener = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"BlackholeServer({self.url})"

@@ -17,7 +17,7 @@ from schemas.cameras import camera_config
 from streams.ingest.camera import CameraRunner, RunnerContext
 from streams.ingest.encoder import EncoderPool
 from streams.ingest.producer import FrameProducer
-from tests.kafka_helpers import read_all
+from tests.kafka_helpers import read_all, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -55,11 +55,14 @@ def test_a_busy_encoder_drops_the_oldest_frames_and_counts_them(
     cam = f"busy-{unique}"
     r = _runner(topics, cam, small_clip, pool, producer, False, target_fps=10.0)
     r.start()
-    assert r.join(30)
-    assert r.captured == 100 and r.dropped == 98  # 100 sampled; a slot of 2 kept, the 98 older ones dropped
+    wait_until(lambda: r.captured == 100, 30, "the reader to read the whole clip")
+    assert r.dropped == 98  # 100 sampled; a slot of 2 kept, the 98 older ones dropped
     assert _metric("its_ingest_frames_dropped_total", camera_id=cam, reason="oldest") == 98
     kept = [p.frame.t for p in r._pending]
     assert kept == sorted(kept) and kept[-1] > 9.8  # what is left is the newest
+    r.stop()  # the 2 frames never encoded are dropped as well, and counted
+    assert r.join(5) and r.dropped == 100
+    assert _metric("its_ingest_frames_dropped_total", camera_id=cam, reason="stopped") == 2
     producer.close(5)
 
 

@@ -16,7 +16,7 @@ from schemas.cameras import camera_config, put_camera
 from streams.ingest.fleet import IngestFleet
 from streams.ingest.settings import IngestSettings
 from tests.conftest import CLIP
-from tests.kafka_helpers import TopicTail, read_all
+from tests.kafka_helpers import TopicTail, produce, read_all
 from tests.servers import (
     BlackholeServer,
     GarbageServer,
@@ -168,3 +168,20 @@ def test_graceful_shutdown_flushes_every_frame(worker: Worker, bootstrap: str) -
     assert worker.fleet.producer.delivered_frames == sent and worker.fleet.producer.failed == 0
     on_topic = read_all(bootstrap, worker.fleet.s.frames_topic, sent, timeout=10)
     assert len(on_topic) == sent
+
+
+def test_an_unreadable_registry_record_goes_to_the_dead_letter_topic(
+    bootstrap: str, make_topic: Callable[..., str], unique: str, small_clip: Path
+) -> None:
+    dlq = make_topic("dlq", 1)
+    w = Worker(bootstrap, make_topic, unique, dlq_topic=dlq)
+    try:
+        produce(bootstrap, w.registry, [(b"broken-cam", b'{"camera_id": "broken-cam"}')])  # JSON, not Avro
+        w.add("good", str(small_clip), target_fps=GOOD_FPS, loop=True)
+        w.wait_status("good", "ONLINE", "connected", 15)  # the worker carries on
+        letter = codec("DeadLetter").decode(read_all(bootstrap, dlq, 1)[0].value())
+    finally:
+        w.close()
+    assert letter["source_topic"] == w.registry and letter["key"] == b"broken-cam"
+    assert letter["stage"] == "ingest-registry" and letter["value"] == b'{"camera_id": "broken-cam"}'
+    assert "single-object" in letter["error"] and letter["source_offset"] == 0

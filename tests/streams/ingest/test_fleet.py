@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 
 from schemas import codec
 from schemas.cameras import camera_config
-from tests.kafka_helpers import TopicTail
+from tests.kafka_helpers import TopicTail, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -64,15 +64,6 @@ class Worker:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
-
-
-def _wait(pred: Callable[[], bool], timeout: float, what: str) -> float:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return time.monotonic() - t0
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
@@ -127,17 +118,17 @@ def test_cameras_split_follow_changes_and_move_back(
         TopicTail(bootstrap, fleet_env["ITS_INGEST_STATUS_TOPIC"], codec("CameraStatusChanged").decode) as status,
     ):
         a = workers()
-        _wait(lambda: set(a.cameras()) == everyone, 30, "worker A to read every camera")
+        wait_until(lambda: set(a.cameras()) == everyone, 30, "worker A to read every camera")
         frames.wait_for(lambda: {f["camera_id"] for f in frames.values()} == everyone, 15, "frames of every camera")
 
         # 1. a second worker takes about half of the cameras (exactly the cameras of the partitions it is given)
         b = workers()
-        _wait(
+        wait_until(
             lambda: len(b.cameras()) >= 4 and not set(a.cameras()) & set(b.cameras()),
             30,
             "worker B to take cameras over",
         )
-        _wait(lambda: set(a.cameras()) | set(b.cameras()) == everyone, 15, "A and B to cover every camera")
+        wait_until(lambda: set(a.cameras()) | set(b.cameras()) == everyone, 15, "A and B to cover every camera")
         share_b = len(b.cameras())
         assert 4 <= share_b <= 7, (a.cameras(), b.cameras())  # 5 or 6 of 11 with a 6/6 partition split
         moved = sorted(b.cameras())
@@ -153,7 +144,7 @@ def test_cameras_split_follow_changes_and_move_back(
         gone = moved[0]
         tombstone(int(gone[-2:]))
         t0 = time.monotonic()
-        _wait(lambda: gone not in a.cameras() and gone not in b.cameras(), 5, f"{gone} to stop after removal")
+        wait_until(lambda: gone not in a.cameras() and gone not in b.cameras(), 5, f"{gone} to stop after removal")
         time.sleep(1.0)  # frames already in flight at the stop have arrived by now
         last = max(t for t, k, _ in frames.items if k == gone)
         assert last - t0 < 5.0
@@ -163,7 +154,7 @@ def test_cameras_split_follow_changes_and_move_back(
         off = sorted(a.cameras())[0]
         put(int(off[-2:]), enabled=False)
         t0 = time.monotonic()
-        _wait(lambda: off not in a.cameras() and off not in b.cameras(), 5, f"{off} to stop after disabling")
+        wait_until(lambda: off not in a.cameras() and off not in b.cameras(), 5, f"{off} to stop after disabling")
         assert [s["reason"] for s in status.values(off) if s["status"] == "DISABLED"] == ["disabled"]
 
         # 4. a new camera starts within 5 s: its first frame is on the topic
@@ -175,7 +166,7 @@ def test_cameras_split_follow_changes_and_move_back(
         # 5. stopping worker B moves its cameras back to A
         running = everyone - {gone, off} | {"cam-11"}
         b.stop()
-        _wait(lambda: set(a.cameras()) == running, 15, "worker A to take every running camera back")
+        wait_until(lambda: set(a.cameras()) == running, 15, "worker A to take every running camera back")
         t_back = time.monotonic()
         frames.wait_for(
             lambda: all(any(t > t_back for t, k, _ in frames.items if k == c) for c in running),
