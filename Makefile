@@ -50,7 +50,7 @@ GST_CHECK := /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer",
 test-servers:
 	@if ! $(GST_CHECK) 2>/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 				$$(cat tests/servers/apt-packages.txt) >/dev/null; \
 		else \
 			echo "The RTSP test server needs: sudo apt-get install $$(tr '\n' ' ' < tests/servers/apt-packages.txt)"; exit 1; \
