@@ -269,7 +269,8 @@ def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: 
                         data = bytes(packet)
                         size = jpeg_size(data) or (ctx.width, ctx.height)
                         stats.decoded += 1
-                        yield DecodedFrame(t=t, pts_us=int(t * 1e6), width=size[0], height=size[1], jpeg=data)
+                        pts_us = None if wallclock else int(t * 1e6)  # arrival time is not a stream timestamp
+                        yield DecodedFrame(t=t, pts_us=pts_us, width=size[0], height=size[1], jpeg=data)
                     continue
                 t0 = time.perf_counter()
                 frames = ctx.decode(packet)
@@ -292,7 +293,7 @@ def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: 
             raise SourceError(
                 f"Camera source {redact(spec.url)} ended the stream; it is retried with backoff.", "ended"
             )
-    except av.error.FFmpegError as e:
+    except (av.error.FFmpegError, OSError) as e:  # e.g. EIO when an HTTP stream of unknown length ends
         reason, advice = classify(e)
         raise SourceError(redact(f"Reading camera source {spec.url} failed: {_why(e)}. {advice}."), reason) from e
     finally:

@@ -61,6 +61,7 @@ def test_mjpeg_frames_pass_through_as_sent() -> None:
     with MjpegServer(CLIP, fps=10, width=640) as server:
         frames = take(SourceSpec(server.url, protocol="HTTP_MJPEG", fps=5), 6)
     assert all(f.jpeg is not None and f.jpeg[:2] == b"\xff\xd8" and f.frame is None for f in frames)
+    assert all(f.pts_us is None for f in frames)  # MJPEG over HTTP has no stream timestamps; none are invented
     assert {(f.width, f.height) for f in frames} == {(640, 360)}
     _assert_sampled(frames, 5)
 
