@@ -65,6 +65,7 @@ class _Topics:
     """Bench topics, deleted at the end (a fleet run writes gigabytes)."""
 
     def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
         self.admin = AdminClient({"bootstrap.servers": bootstrap})
         self.made: list[str] = []
 
@@ -78,14 +79,12 @@ class _Topics:
     def count(self, topic: str) -> int:
         from confluent_kafka import Consumer, TopicPartition
 
-        c = Consumer({"bootstrap.servers": self.admin_bootstrap, "group.id": "bench-count"})
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-count"})
         try:
             md = c.list_topics(topic, timeout=10).topics[topic]
             return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in md.partitions)
         finally:
             c.close()
-
-    admin_bootstrap = ""
 
     def drop(self) -> None:
         if self.made:
@@ -285,7 +284,6 @@ def _fleet(cfg: BenchConfig, topics_: _Topics) -> dict[str, Any]:
     proc.start()
     res: dict[str, Any] = q.get(timeout=cfg.fleet_seconds + 600)
     proc.join(60)
-    topics_.admin_bootstrap = cfg.bootstrap
     on_topic = topics_.count(topics["frames"])
     res["frames_on_topic"] = on_topic
     res["frames_lost_on_topic"] = res["frames_captured_total"] - res["frames_dropped_by_policy"] - on_topic

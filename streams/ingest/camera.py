@@ -153,10 +153,6 @@ class CameraRunner:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    @property
-    def status(self) -> str | None:
-        return self._tracker.status
-
     def tick(self) -> None:
         """Re-evaluate health (about once a second, from the worker's control loop)."""
         with self._lock:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -33,7 +32,6 @@ class FrameProducer:
         max_kbytes: int = 262_144,
         message_timeout_ms: int = 60_000,
         frames_topic: str = "",
-        on_delivered: Callable[[str, str, KafkaError | None], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self._p = Producer(
@@ -48,11 +46,9 @@ class FrameProducer:
                 },
             )
         )
-        self._on_delivered = on_delivered
         self.frames_topic = frames_topic
         self._stop = threading.Event()
         self._last_error_log: dict[str, float] = {}
-        self.delivered = 0
         self.failed = 0
         self.delivered_frames = 0  # acknowledged messages on frames_topic
         self._lock = threading.Lock()
@@ -70,9 +66,7 @@ class FrameProducer:
         camera = (msg.key() or b"").decode(errors="replace")
         topic = msg.topic() or ""
         with self._lock:
-            if err is None:
-                self.delivered += 1
-            else:
+            if err is not None:
                 self.failed += 1
         if err is None and topic == self.frames_topic:
             m.PRODUCED.labels(camera).inc()
@@ -87,8 +81,6 @@ class FrameProducer:
                     "Kafka did not accept a message; it is lost. Check the broker (`itscam stack status`)",
                     extra={"camera_id": camera, "topic": topic, "error": str(err), "bootstrap": self.bootstrap},
                 )
-        if self._on_delivered is not None:
-            self._on_delivered(topic, camera, err)
 
     def _poll(self) -> None:
         while not self._stop.is_set():

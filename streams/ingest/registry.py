@@ -140,8 +140,5 @@ class RegistryFollower:
         out, self.tombstoned = self.tombstoned, set()
         return out
 
-    def replaying(self) -> list[int]:
-        return sorted(p for p, st in self._parts.items() if not st.replayed)
-
     def close(self) -> None:
         self._c.close()  # leaves the group: the other workers take these cameras over at once

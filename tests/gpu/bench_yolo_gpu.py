@@ -60,6 +60,20 @@ def timed(fn: Callable[[], Any], seconds: float, min_iters: int = 20) -> list[fl
 SHAPE = [IMGSZ, IMGSZ]  # model input (height, width); --rect: the smallest multiple of 32 that holds the frame
 
 
+def capture(model: torch.nn.Module, static: torch.Tensor) -> tuple[Any, torch.Tensor]:
+    """Warm `model` up on a side stream, then record one forward pass on `static` as a CUDA graph."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            model(static)
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = model(static)[0]
+    return graph, out
+
+
 def letterbox(imgs: torch.Tensor) -> tuple[torch.Tensor, float, tuple[int, int]]:
     """uint8 (B, 3, H, W) on the GPU -> half (B, 3, *SHAPE) in 0..1, grey padding as Ultralytics; gain, pad."""
     _, _, h, w = imgs.shape
@@ -142,16 +156,7 @@ def main() -> None:
             if args.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             eager = timed(lambda x=x: model(x), args.seconds)
-            static = x.clone()
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
-                for _ in range(3):
-                    model(static)
-            torch.cuda.current_stream().wait_stream(s)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                model(static)
+            graph, _ = capture(model, x.clone())
             replay = timed(graph.replay, args.seconds)
             row = {
                 "batch": b,
@@ -169,15 +174,7 @@ def main() -> None:
             static = torch.zeros((b, 3, *SHAPE), dtype=torch.half, device=dev)
             if args.channels_last:
                 static = static.contiguous(memory_format=torch.channels_last)
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
-                for _ in range(3):
-                    model(static)
-            torch.cuda.current_stream().wait_stream(s)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                static_out = model(static)[0]
+            graph, static_out = capture(model, static)
             state = {"i": 0, "n": 0}
 
             def step(

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
 __all__ = ["Served"]
 
 
-class Served:
-    """Mixin: subclasses define `start()` and `stop()`."""
+class Served(ABC):
+    """Base of the loopback servers: subclasses define `start()` and `stop()`."""
 
-    def start(self) -> object:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> object: ...
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self) -> None: ...
 
     def __enter__(self) -> Self:
         self.start()
