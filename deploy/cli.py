@@ -12,6 +12,7 @@ from typing import Any
 
 from deploy.bench.cli import add_parser as add_bench_parser
 from deploy.cameras import add_parser as add_cameras_parser
+from deploy.model import add_parser as add_model_parser
 
 __all__ = ["main"]
 
@@ -290,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dm.set_defaults(fn=cmd_demo)
 
+    add_model_parser(sub)
     add_bench_parser(sub)
     return p
 

@@ -129,7 +129,7 @@ def measure_model_fps(
     try:
         t0 = time.perf_counter()
         # Like the stage: whole batches on free sessions, results collected in order.
-        futures = [pool.submit(jpegs[i : i + batch]) for i in range(0, len(jpegs), batch)]
+        futures = [pool.submit([(j, "jpeg") for j in jpegs[i : i + batch]]) for i in range(0, len(jpegs), batch)]
         for f in futures:
             f.result()
         wall = time.perf_counter() - t0

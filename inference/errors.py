@@ -12,4 +12,9 @@ class ModelLoadError(InferenceError):
 
 
 class BadFrameError(InferenceError):
-    """A frame cannot be turned into a model input (e.g. a corrupt JPEG). The frame goes to the DLQ."""
+    """A frame cannot be turned into detections (a corrupt JPEG, an image above the limit, a frame the model
+    raises on). The frame goes to the DLQ with `reason` as its error type."""
+
+    def __init__(self, message: str, reason: str = "bad-frame") -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -2,7 +2,16 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["BATCH_SIZE", "DLQ_TOTAL", "FRAMES_IN", "FRAMES_OUT", "READY", "STEP_SECONDS", "TXN_ABORTS"]
+__all__ = [
+    "BATCH_SIZE",
+    "CAPTURE_TO_PRODUCED",
+    "DLQ_TOTAL",
+    "FRAMES_IN",
+    "FRAMES_OUT",
+    "READY",
+    "STEP_SECONDS",
+    "TXN_ABORTS",
+]
 
 FRAMES_IN = Counter("its_inference_frames_consumed_total", "Frame messages consumed")
 FRAMES_OUT = Counter("its_inference_frames_detected_total", "Frames with detections produced")
@@ -16,3 +25,8 @@ STEP_SECONDS = Histogram(
 )
 TXN_ABORTS = Counter("its_inference_transaction_aborts_total", "Kafka transactions aborted and retried")
 READY = Gauge("its_inference_ready", "1 once the model is loaded and partitions are assigned")
+CAPTURE_TO_PRODUCED = Histogram(
+    "its_inference_capture_to_produced_seconds",
+    "Frame captured_at (ingest) -> its detections produced (the latency a downstream consumer sees, less commit)",
+    buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

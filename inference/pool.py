@@ -1,95 +1,153 @@
-"""Several single-threaded model sessions side by side, each taking whole batches.
+"""The two-stage pipeline under the worker: a decode pool and the model sessions.
+
+Each submitted batch is split into frames on the decode pool (check, JPEG decode, letterbox: OpenCV releases
+the GIL); when its last frame is ready the batch goes to the next free model session. So decoding of the next
+batch overlaps inference of the current one, on CPU and GPU alike.
 
 On CPU a small model like YOLO11n scales poorly across intra-op threads: on the 2-core box one session with
 2 threads ran 36 frames/s, two sessions with 1 thread each ran 57 frames/s on the same frames. ONNX Runtime
-and OpenCV release the GIL, so threads are enough. Each submitted batch runs, JPEG decode included, on one
-free session; the caller keeps up to `size` batches in flight and collects them in order.
+releases the GIL, so threads are enough. On a GPU one session (one CUDA stream) is the norm.
+
+A batch the model raises on is retried frame by frame, so only the frame(s) that make it raise become
+dead letters (reason `model-error`) and the rest of the batch is detected as usual.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
-import time
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
-from inference.backends import load_backend
-from inference.detector import Detector, FrameResult
+from inference.backends import PostParams, load_backend
+from inference.detector import Detector, FrameResult, Prepared
 from inference.errors import BadFrameError
-from inference.preprocess import decode_jpeg
+from inference.model import resolve_classes
+from inference.preprocess import FrameLimits
 
 if TYPE_CHECKING:
     from inference.settings import InferenceSettings
 
 __all__ = ["BatchResult", "DetectorPool"]
 
-#: per input frame: its detections, or why it could not be decoded
+log = logging.getLogger(__name__)
+
+#: per input frame: its detections, or why it could not be detected
 BatchResult = list[FrameResult | BadFrameError]
 
 
 class DetectorPool:
-    def __init__(self, detectors: list[Detector]) -> None:
+    def __init__(self, detectors: list[Detector], decode_workers: int = 0, limits: FrameLimits | None = None) -> None:
         if not detectors:
             raise ValueError("DetectorPool needs at least one detector.")
         self.detectors = detectors
+        self.limits = limits or FrameLimits()
         self._free: queue.Queue[Detector] = queue.Queue()
         for d in detectors:
             self._free.put(d)
-        self.executor = ThreadPoolExecutor(max_workers=len(detectors), thread_name_prefix="detector")
+        self.sessions = ThreadPoolExecutor(max_workers=len(detectors), thread_name_prefix="model")
+        n_decode = decode_workers or max(len(detectors), 1)
+        self.decoders = ThreadPoolExecutor(max_workers=n_decode, thread_name_prefix="decode")
 
     @classmethod
     def from_settings(cls, s: InferenceSettings) -> DetectorPool:
-        n = s.workers or os.cpu_count() or 1
-        return cls(
-            [
-                Detector(load_backend(s.backend, s.model_path, s.threads, s.spin), s.imgsz, s.conf, s.iou, s.max_det)
-                for _ in range(n)
-            ]
-        )
+        n = s.workers or (1 if s.backend != "onnxruntime" else os.cpu_count() or 1)
+        backends = [
+            load_backend(s.backend, s.model_path, s.threads, s.spin, s.device, s.half, s.imgsz) for _ in range(n)
+        ]
+        params = PostParams(s.conf, s.iou, s.max_det, resolve_classes(s.classes, backends[0].meta.class_names))
+        detectors = [Detector(b, s.imgsz, params, s.reduced_decode) for b in backends]
+        return cls(detectors, s.decode_workers, FrameLimits(max_pixels=s.max_image_pixels))
 
     @property
     def size(self) -> int:
         return len(self.detectors)
 
     @property
+    def depth(self) -> int:
+        """Batches worth keeping in flight: one per session plus one being decoded."""
+        return len(self.detectors) + 1
+
+    @property
     def first(self) -> Detector:
         return self.detectors[0]
 
     def warmup(self) -> None:
-        list(self.executor.map(lambda d: d.warmup(), self.detectors))
+        list(self.sessions.map(lambda d: d.warmup(), self.detectors))
 
-    def submit(self, jpegs: list[bytes]) -> Future[BatchResult]:
-        """Decode and detect one batch on the next free session."""
-        return self.executor.submit(self._run, jpegs)
+    def submit(self, frames: list[tuple[bytes, str]]) -> Future[BatchResult]:
+        """Decode and detect one batch of (image bytes, encoding); the future resolves in the model stage."""
+        out: Future[BatchResult] = Future()
+        if not frames:
+            out.set_result([])
+            return out
+        prepared: list[Prepared | BadFrameError | None] = [None] * len(frames)
+        left = [len(frames)]
+        lock = threading.Lock()
 
-    def _run(self, jpegs: list[bytes]) -> BatchResult:
+        def decode_one(i: int, data: bytes, encoding: str) -> None:
+            try:
+                prepared[i] = self.first.prepare_jpeg(data, encoding, self.limits)
+            except BadFrameError as e:
+                prepared[i] = e
+            except Exception as e:  # OpenCV can raise cv2.error on truncated data
+                prepared[i] = BadFrameError(f"Frame image could not be decoded: {e}", reason="jpeg-decode")
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                self.sessions.submit(self._infer, prepared, out)
+
+        for i, (data, encoding) in enumerate(frames):
+            self.decoders.submit(decode_one, i, data, encoding)
+        return out
+
+    def _infer(self, prepared: list[Prepared | BadFrameError | None], out: Future[BatchResult]) -> None:
         det = self._free.get()
         try:
-            t0 = time.perf_counter()
-            decoded: list[npt.NDArray[np.uint8] | BadFrameError] = []
-            for data in jpegs:
-                try:
-                    decoded.append(decode_jpeg(data))
-                except BadFrameError as e:
-                    decoded.append(e)
-            decode_ms = (time.perf_counter() - t0) * 1000 / max(len(jpegs), 1)
-            good = [im for im in decoded if not isinstance(im, BadFrameError)]
-            results = iter(det.detect(good)) if good else iter(())
-            out: BatchResult = []
-            for d in decoded:
-                if isinstance(d, BadFrameError):
-                    out.append(d)
-                else:
+            good = [p for p in prepared if isinstance(p, Prepared)]
+            results = iter(self._detect(det, good))
+            res: BatchResult = []
+            for p in prepared:
+                if isinstance(p, Prepared):
                     r = next(results)
-                    r.decode_ms = decode_ms
-                    out.append(r)
-            return out
+                    if isinstance(r, FrameResult):
+                        r.decode_ms = p.decode_ms
+                        r.preprocess_ms += p.preprocess_ms
+                    res.append(r)
+                else:
+                    assert p is not None
+                    res.append(p)
+            out.set_result(res)
+        except BaseException as e:
+            out.set_exception(e)
         finally:
             self._free.put(det)
 
+    def _detect(self, det: Detector, good: list[Prepared]) -> BatchResult:
+        if not good:
+            return []
+        try:
+            return list(det.infer([p.letterbox for p in good]))
+        except Exception as e:
+            if len(good) == 1:
+                log.warning("model failed on a frame", extra={"error": str(e)})
+                return [
+                    BadFrameError(
+                        f"The model ({det.backend.name}, {det.backend.model_path}) raised on this frame: "
+                        f"{type(e).__name__}: {e}. The frame was skipped; if many frames fail, check the model "
+                        "and the frames' sizes.",
+                        reason="model-error",
+                    )
+                ]
+        # Find the frame(s) it fails on: one at a time, the others still get their detections.
+        out: BatchResult = []
+        for p in good:
+            out.extend(self._detect(det, [p]))
+        return out
+
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        self.decoders.shutdown(wait=True)
+        self.sessions.shutdown(wait=True)

@@ -56,12 +56,18 @@ def postprocess(
     conf_thres: float = 0.25,
     iou_thres: float = 0.7,
     max_det: int = 300,
+    classes: npt.NDArray[np.intp] | None = None,
 ) -> FloatArray:
-    """One image's raw output [4 + nc, anchors] -> array [n, 6] of x1, y1, x2, y2, confidence, class_id."""
+    """One image's raw output [4 + nc, anchors] -> array [n, 6] of x1, y1, x2, y2, confidence, class_id.
+
+    `classes` keeps only boxes whose best class is one of these ids (Ultralytics' `classes=`: the best class is
+    taken over all classes first, so a box that is more train than bus is not counted as a bus)."""
     scores_all = pred[4:]
     cls = scores_all.argmax(0)
     conf = scores_all[cls, np.arange(scores_all.shape[1])]
     mask = conf > conf_thres
+    if classes is not None:
+        mask &= np.isin(cls, classes)
     if not mask.any():
         return np.zeros((0, 6), dtype=np.float32)
     xywh = pred[:4, mask].T

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,26 +32,51 @@ class InferenceSettings(BaseSettings):
     kafka_bootstrap: str = Field(
         DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
     )
-    model_path: str = Field(default_factory=default_model_path, description="YOLO11 ONNX file.")
-    backend: str = Field("onnxruntime", description="Model backend: onnxruntime.")
+    model_path: str = Field(
+        default_factory=default_model_path,
+        description="Model file: .onnx (onnxruntime), .pt (torch) or .engine (tensorrt).",
+    )
+    backend: Literal["onnxruntime", "torch", "tensorrt"] = Field(
+        "onnxruntime", description="Model backend: onnxruntime (CPU), torch (Ultralytics, CUDA FP16), tensorrt."
+    )
+    device: str = Field("cuda:0", description="GPU of the torch and tensorrt backends.")
+    half: bool = Field(True, description="FP16 for the torch backend (needs CUDA).")
     imgsz: int = Field(640, description="Longer side of the model input; shorter side padded to a multiple of 32.")
-    conf: float = Field(0.25, description="Minimum class confidence kept.")
-    iou: float = Field(0.7, description="NMS IoU threshold.")
-    max_det: int = Field(300, description="Most detections kept per frame.")
-    workers: int = Field(0, description="Model sessions run side by side; 0 = one per core.")
+    conf: float = Field(0.25, ge=0, le=1, description="Minimum class confidence kept.")
+    iou: float = Field(0.7, gt=0, le=1, description="NMS IoU threshold.")
+    max_det: int = Field(300, ge=1, description="Most detections kept per frame.")
+    classes: str = Field(
+        "person,bicycle,car,motorcycle,bus,truck",
+        description="Classes kept (names or ids, comma-separated; 'all' keeps every class).",
+    )
+    max_image_pixels: int = Field(
+        4096 * 4096, ge=1, description="Frames with more pixels go to the dead-letter topic (image-too-large)."
+    )
+    reduced_decode: bool = Field(
+        True, description="Decode frames at least 2x the model input at 1/2, 1/4 or 1/8 scale inside libjpeg."
+    )
+    workers: int = Field(0, description="Model sessions run side by side; 0 = one per core (onnxruntime), 1 (GPU).")
+    decode_workers: int = Field(0, description="Threads decoding JPEGs; 0 = as many as model sessions.")
     threads: int = Field(1, description="ONNX Runtime intra-op threads per session; 0 = one per core.")
     spin: bool = Field(
         False, description="Let idle ONNX Runtime threads spin-wait (faster alone, worse when sharing cores)."
     )
-    max_batch: int = Field(4, description="Most frames per model call (CPU sessions are fastest at 1-4).")
+    max_batch: int = Field(4, ge=1, description="Most frames per model call (CPU sessions: 1-4; GPU: 32-64).")
     commit_interval_ms: int = Field(
         100, description="How often the Kafka transaction (detections + consumed offsets) is committed."
     )
     max_wait_ms: int = Field(20, description="Longest wait to fill a batch once one frame is there.")
+    transaction_timeout_ms: int = Field(
+        10000,
+        description="Kafka transaction.timeout.ms: how long a crashed worker's open transaction can hold back "
+        "read_committed consumers before the broker aborts it (a restart with the same transactional.id aborts it "
+        "at once).",
+    )
     group_id: str = Field("its-inference", description="Kafka consumer group.")
     transactional_id: str = Field(
         default_factory=lambda: f"its-inference-{socket.gethostname()}-{os.getpid()}",
-        description="Kafka transactional.id of this instance's producer.",
+        description="Kafka transactional.id of this instance's producer. Give each replica a stable one (the pod "
+        "name of a StatefulSet) so a restarted replica fences its predecessor at once.",
     )
     frames_topic: str = Field(FRAMES.name, description="Topic of FrameCaptured events.")
     detections_topic: str = Field(DETECTIONS.name, description="Topic of DetectionsProduced events.")

@@ -46,6 +46,7 @@ STAGE = "inference"
 class _Batch:
     msgs: list[Message]
     frames: list[tuple[Message, FrameCaptured]]
+    consumed_at: datetime
     letters: list[tuple[Message, str, Exception]] = field(default_factory=list)
     future: Future[BatchResult] | None = None
 
@@ -61,15 +62,27 @@ class InferenceWorker:
             consumer_config(settings.kafka_bootstrap, settings.group_id, **{"fetch.wait.max.ms": 10})
         )
         self.producer = Producer(
-            producer_config(settings.kafka_bootstrap, **{"transactional.id": settings.transactional_id, "linger.ms": 2})
+            producer_config(
+                settings.kafka_bootstrap,
+                **{
+                    "transactional.id": settings.transactional_id,
+                    "transaction.timeout.ms": settings.transaction_timeout_ms,
+                    "linger.ms": 2,
+                },
+            )
         )
+        meta = detector.backend.meta
+        self.names = meta.class_names
+        kept = detector.params.classes
         self.model_info: ModelInfo = {
             "name": detector.model_name,
-            "sha256": detector.backend.sha256,
+            "version": meta.version,
+            "sha256": meta.sha256,
             "backend": detector.backend.name,
+            "precision": meta.precision,
             "imgsz": detector.imgsz,
+            "class_names": [self.names[i] for i in kept] if kept is not None else list(self.names),
         }
-        self.names = detector.backend.class_names
         self.pending: deque[_Batch] = deque()
         self.in_txn: list[_Batch] = []  # written into the open transaction, not yet committed
         self.txn_started = 0.0
@@ -85,12 +98,18 @@ class InferenceWorker:
         self.consumer.subscribe([self.s.frames_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info(
             "inference started",
-            extra={"topic": self.s.frames_topic, "model": self.model_info, "sessions": self.pool.size},
+            extra={
+                "topic": self.s.frames_topic,
+                "model": {k: v for k, v in self.model_info.items() if k != "class_names"},
+                "classes": self.model_info["class_names"],
+                "sessions": self.pool.size,
+                "transactional_id": self.s.transactional_id,
+            },
         )
         last = time.monotonic()
         try:
             while not self.stop_event.is_set():
-                if len(self.pending) < self.pool.size:
+                if len(self.pending) < self.pool.depth:
                     # With batches in flight, only glance for more frames so finished ones are committed soon.
                     idle = 0.005 if self.pending else 0.5
                     revocations = self.revocations
@@ -135,14 +154,14 @@ class InferenceWorker:
     # -- pipeline ----------------------------------------------------------------------------------
     def _start(self, msgs: list[Message]) -> _Batch:
         m.FRAMES_IN.inc(len(msgs))
-        batch = _Batch(msgs=msgs, frames=[])
+        batch = _Batch(msgs=msgs, frames=[], consumed_at=datetime.now(UTC))
         for msg in msgs:
             try:
                 batch.frames.append((msg, self.frames_codec.decode(msg.value() or b"")))
             except SchemaError as e:
                 batch.letters.append((msg, "avro-decode", e))
         if batch.frames:
-            batch.future = self.pool.submit([f["image"] for _, f in batch.frames])
+            batch.future = self.pool.submit([(f["image"], f["encoding"]) for _, f in batch.frames])
         return batch
 
     def _txn_due(self) -> bool:
@@ -152,7 +171,7 @@ class InferenceWorker:
         """Write finished batches in consumption order; block on the oldest when every session is busy."""
         while self.pending:
             head = self.pending[0]
-            busy = len(self.pending) >= self.pool.size
+            busy = len(self.pending) >= self.pool.depth
             if not (all_ or busy or head.future is None or head.future.done()):
                 return
             t0 = time.perf_counter()
@@ -221,15 +240,19 @@ class InferenceWorker:
         good = 0
         for (msg, frame), res in zip(batch.frames, results, strict=True):
             if isinstance(res, BadFrameError):
-                self._dead_letter(msg, "jpeg-decode", res)
+                self._dead_letter(msg, res.reason, res)
                 continue
-            self._produce(self.s.detections_topic, msg.key(), self.det_codec.encode(self._event(frame, res, now)))
+            event = self._event(frame, res, batch.consumed_at, now)
+            self._produce(self.s.detections_topic, msg.key(), self.det_codec.encode(event))
+            m.CAPTURE_TO_PRODUCED.observe(event["timings"]["total_ms"] / 1000)
             good += 1
         m.FRAMES_OUT.inc(good)
         if good:
             m.BATCH_SIZE.observe(good)
 
-    def _event(self, frame: FrameCaptured, res: FrameResult, now: datetime) -> DetectionsProduced:
+    def _event(
+        self, frame: FrameCaptured, res: FrameResult, consumed_at: datetime, now: datetime
+    ) -> DetectionsProduced:
         dets: list[Detection] = [
             {
                 "class_id": int(b[5]),
@@ -252,10 +275,12 @@ class InferenceWorker:
             "model": self.model_info,
             "detections": dets,
             "timings": {
+                "queued_ms": max((consumed_at - frame["captured_at"]).total_seconds() * 1000, 0.0),
                 "decode_ms": res.decode_ms,
                 "preprocess_ms": res.preprocess_ms,
                 "inference_ms": res.inference_ms,
                 "postprocess_ms": res.postprocess_ms,
+                "total_ms": max((now - frame["captured_at"]).total_seconds() * 1000, 0.0),
                 "batch_size": res.batch_size,
             },
         }

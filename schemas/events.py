@@ -36,9 +36,12 @@ class FrameCaptured(TypedDict):
 
 class ModelInfo(TypedDict):
     name: str
+    version: str
     sha256: str
     backend: str
+    precision: str
     imgsz: int
+    class_names: list[str]
 
 
 class Detection(TypedDict):
@@ -52,10 +55,12 @@ class Detection(TypedDict):
 
 
 class Timings(TypedDict):
+    queued_ms: float
     decode_ms: float
     preprocess_ms: float
     inference_ms: float
     postprocess_ms: float
+    total_ms: float
     batch_size: int
 
 

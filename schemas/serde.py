@@ -27,6 +27,7 @@ __all__ = [
     "Codec",
     "codec",
     "decode_any",
+    "history_files",
     "schema_files",
 ]
 
@@ -49,13 +50,29 @@ def schema_files() -> dict[str, str]:
     return {name: (root / fname).read_text(encoding="utf-8") for name, fname in _FILES.items()}
 
 
-class Codec:
-    """Encoder/decoder for one writer schema."""
+def history_files() -> dict[str, list[str]]:
+    """Schema name -> JSON texts of its earlier versions (`avro/history/<file stem>.<fingerprint>.avsc`), still
+    readable: their payloads decode into the current record, new fields taking their defaults."""
+    root = resources.files("schemas") / "avro" / "history"
+    out: dict[str, list[str]] = {}
+    for name, fname in _FILES.items():
+        stem = fname.removesuffix(".avsc")
+        out[name] = [
+            f.read_text(encoding="utf-8")
+            for f in sorted(root.iterdir(), key=lambda f: f.name)
+            if f.name.startswith(stem + ".") and f.name.endswith(".avsc")
+        ]
+    return out
 
-    def __init__(self, name: str, schema_json: str) -> None:
+
+class Codec:
+    """Encoder/decoder for one writer schema (`reader`: the current schema an older writer's records resolve to)."""
+
+    def __init__(self, name: str, schema_json: str, reader: Any = None) -> None:
         self.name = name
         self.schema_json = schema_json
         self.parsed = fastavro.parse_schema(json.loads(schema_json))
+        self.reader = reader
         self.canonical = to_parsing_canonical_form(self.parsed)
         self.fingerprint = bytes.fromhex(_fingerprint(self.canonical, "CRC-64-AVRO"))
         self._header = MAGIC + self.fingerprint
@@ -81,15 +98,16 @@ class Codec:
 
 @cache
 def _registry() -> dict[bytes, Codec]:
-    codecs = [Codec(name, text) for name, text in schema_files().items()]
-    return {c.fingerprint: c for c in codecs}
+    current = {name: Codec(name, text) for name, text in schema_files().items()}
+    old = [Codec(n, text, current[n].parsed) for n, texts in history_files().items() for text in texts]
+    return {c.fingerprint: c for c in [*old, *current.values()]}
 
 
 @cache
 def codec(name: str) -> Codec:
     """The codec of a schema by record name, e.g. ``codec("FrameCaptured")``."""
     for c in _registry().values():
-        if c.name == name:
+        if c.name == name and c.reader is None:
             return c
     raise UnknownSchemaError(f"No Avro schema named {name!r}; known: {sorted(_FILES)}.")
 
@@ -111,7 +129,7 @@ def decode_any(payload: bytes | None) -> tuple[str, Any]:
             "Look it up in the its.schemas.v1 topic, or upgrade this consumer."
         )
     try:
-        record = fastavro.schemaless_reader(io.BytesIO(payload[_HEADER_LEN:]), c.parsed, None)
+        record = fastavro.schemaless_reader(io.BytesIO(payload[_HEADER_LEN:]), c.parsed, c.reader)
     except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError, OverflowError) as e:
         raise SchemaError(f"Corrupt its.v1.{c.name} body ({len(payload)} bytes): {e!r}.") from e
     return c.name, record

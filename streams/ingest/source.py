@@ -11,7 +11,6 @@ A source yields `DecodedFrame`s already sampled to the target fps. It never buil
 from __future__ import annotations
 
 import re
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 import av
 
 from schemas.cameras import redact
+from schemas.jpeg import jpeg_size
 from streams.ingest.errors import SourceError, classify
 from streams.ingest.frames import DecodedFrame
 from streams.ingest.sampler import FpsSampler
@@ -28,7 +28,6 @@ __all__ = [
     "ReadStats",
     "SourceSpec",
     "is_live",
-    "jpeg_size",
     "open_frames",
     "open_source",
     "redact",
@@ -103,27 +102,6 @@ def _ffmpeg_options(protocol: str, spec: SourceSpec) -> tuple[str | None, dict[s
 def _why(e: BaseException) -> str:
     """The driver's reason without the errno noise and the repeated file name."""
     return str(getattr(e, "strerror", None) or e)
-
-
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's SOF marker without decoding it; None when there is none."""
-    i, n = 2, len(data)
-    if data[:2] != b"\xff\xd8":
-        return None
-    while i + 9 < n:
-        if data[i] != 0xFF:
-            i += 1
-            continue
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            i += 1 if marker == 0xFF else 2
-            continue
-        (seglen,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-            return int(w), int(h)
-        i += 2 + seglen
-    return None
 
 
 def open_source(

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inference import BadFrameError, Detector, ModelLoadError, nms, postprocess
+from inference import Detector, ModelLoadError, nms, postprocess
 from inference.backends import OnnxRuntimeBackend, load_backend
 from tests.conftest import MODEL
 
@@ -55,7 +55,7 @@ def test_matches_ultralytics_predict(
     expected = FIXTURES[image][str(imgsz)]
     detector.imgsz = imgsz
     res = detector.detect([cv2.imread(str(test_image(image)))])[0]
-    names = detector.backend.class_names
+    names = detector.backend.meta.class_names
     got = [(names[int(r[5])], float(r[4]), r[:4].tolist()) for r in res.boxes]
     assert [g[0] for g in got] == [e[0] for e in expected]
     for (_, conf, box), (_, econf, ebox) in zip(got, expected, strict=True):
@@ -74,7 +74,7 @@ def test_batch_equals_single(detector: Detector, test_image: Callable[[str], Pat
 
 
 def test_class_names_come_from_the_model_metadata(detector: Detector) -> None:
-    names = detector.backend.class_names
+    names = detector.backend.meta.class_names
     assert len(names) == 80 and names[0] == "person" and names[2] == "car"
 
 
@@ -88,28 +88,3 @@ def test_missing_model_names_the_path_and_the_fix(tmp_path: Path) -> None:
 def test_unknown_backend_is_named() -> None:
     with pytest.raises(ValueError, match="ITS_INFERENCE_BACKEND"):
         load_backend("tensorrt-on-cpu", str(MODEL), 1)
-
-
-def test_pool_runs_whole_batches_in_order_and_reports_bad_frames(
-    detector: Detector, test_image: Callable[[str], Path]
-) -> None:
-    from inference import DetectorPool
-
-    detector.imgsz = 640
-    zidane, bus = test_image("zidane.jpg").read_bytes(), test_image("bus.jpg").read_bytes()
-    batches = [[zidane, bus], [b"junk", bus, zidane], [zidane]]
-    pool = DetectorPool([Detector(OnnxRuntimeBackend(str(MODEL), threads=1)) for _ in range(2)])
-    try:
-        results = [f.result() for f in [pool.submit(b) for b in batches]]
-    finally:
-        pool.close()
-    assert [len(r) for r in results] == [2, 3, 1]
-    assert isinstance(results[1][0], BadFrameError)
-    for batch, res in zip(batches, results, strict=True):
-        for data, r in zip(batch, res, strict=True):
-            if data == b"junk":
-                continue
-            assert not isinstance(r, BadFrameError)
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            np.testing.assert_allclose(r.boxes, detector.detect([img])[0].boxes, atol=1e-2)
-            assert r.decode_ms > 0

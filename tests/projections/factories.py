@@ -18,7 +18,15 @@ def detections_event(camera: str, seq: int, classes: list[str], at: datetime | N
         "produced_at": ts + timedelta(milliseconds=50),
         "width": 1280,
         "height": 720,
-        "model": {"name": "yolo11n", "sha256": "ab" * 32, "backend": "onnxruntime", "imgsz": 640},
+        "model": {
+            "name": "yolo11n",
+            "version": "ab" * 6,
+            "sha256": "ab" * 32,
+            "backend": "onnxruntime",
+            "precision": "fp32",
+            "imgsz": 640,
+            "class_names": ["person", "car"],
+        },
         "detections": [
             {
                 "class_id": i,
@@ -32,10 +40,12 @@ def detections_event(camera: str, seq: int, classes: list[str], at: datetime | N
             for i, c in enumerate(classes)
         ],
         "timings": {
+            "queued_ms": 5.0,
             "decode_ms": 1.0,
             "preprocess_ms": 1.0,
             "inference_ms": 20.0,
             "postprocess_ms": 1.0,
+            "total_ms": 30.0,
             "batch_size": 1,
         },
     }

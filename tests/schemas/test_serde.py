@@ -12,7 +12,7 @@ from schemas.events import CameraConfig, CameraStatusChanged, DeadLetter, Detect
 # purpose, keep it backward/forward compatible and update the value here in the same commit.
 FINGERPRINTS = {
     "FrameCaptured": "c72dabf182f02429",
-    "DetectionsProduced": "7ca883c7a2760d57",
+    "DetectionsProduced": "790be52856ae249f",
     "DeadLetter": "58fcb3d8f29a5ab2",
     "CameraConfig": "17a16142f9ff2cbc",
     "CameraStatusChanged": "4ef8c37bd75b53c5",
@@ -71,10 +71,28 @@ detections = st.fixed_dictionaries(
         "produced_at": timestamps,
         "width": ints,
         "height": ints,
-        "model": st.fixed_dictionaries({"name": st.text(), "sha256": st.text(), "backend": st.text(), "imgsz": ints}),
+        "model": st.fixed_dictionaries(
+            {
+                "name": st.text(),
+                "version": st.text(),
+                "sha256": st.text(),
+                "backend": st.text(),
+                "precision": st.text(),
+                "imgsz": ints,
+                "class_names": st.lists(st.text(), max_size=8),
+            }
+        ),
         "detections": st.lists(detection, max_size=20),
         "timings": st.fixed_dictionaries(
-            {"decode_ms": f32, "preprocess_ms": f32, "inference_ms": f32, "postprocess_ms": f32, "batch_size": ints}
+            {
+                "queued_ms": f32,
+                "decode_ms": f32,
+                "preprocess_ms": f32,
+                "inference_ms": f32,
+                "postprocess_ms": f32,
+                "total_ms": f32,
+                "batch_size": ints,
+            }
         ),
     }
 )
@@ -264,3 +282,34 @@ def test_camera_config_round_trips(record: CameraConfig) -> None:
 @given(statuses)
 def test_camera_status_changed_round_trips(record: CameraStatusChanged) -> None:
     assert codec("CameraStatusChanged").decode(codec("CameraStatusChanged").encode(record)) == record
+
+
+def test_an_older_detections_payload_still_decodes_with_the_new_fields_defaulted() -> None:
+    from schemas.serde import Codec, history_files
+
+    old_text = history_files()["DetectionsProduced"][0]
+    old = Codec("DetectionsProduced", old_text)
+    assert old.fingerprint.hex() == "7ca883c7a2760d57"
+    record = {
+        "camera_id": "c1",
+        "frame_seq": 7,
+        "captured_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "produced_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "width": 1280,
+        "height": 720,
+        "model": {"name": "yolo11n", "sha256": "ab", "backend": "onnxruntime", "imgsz": 640},
+        "detections": [],
+        "timings": {
+            "decode_ms": 1.0,
+            "preprocess_ms": 1.0,
+            "inference_ms": 2.0,
+            "postprocess_ms": 1.0,
+            "batch_size": 1,
+        },
+    }
+    name, got = decode_any(old.encode(record))
+    assert name == "DetectionsProduced"
+    assert got["model"]["version"] == "" and got["model"]["precision"] == "fp32" and got["model"]["class_names"] == []
+    assert got["timings"]["queued_ms"] == 0.0 and got["timings"]["total_ms"] == 0.0
+    assert got["frame_seq"] == 7
+    assert codec("DetectionsProduced").fingerprint.hex() == FINGERPRINTS["DetectionsProduced"]
