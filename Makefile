@@ -11,7 +11,9 @@ SUMMARY ?=
 MAX_FRAMES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest
+ULTRALYTICS := ultralytics==8.4.190
+
+.PHONY: help install install-export bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json)"
@@ -29,6 +31,15 @@ $(BIN)/.installed: pyproject.toml | check-python
 	touch $@
 
 install: $(BIN)/.installed
+
+# The model toolchain (Ultralytics + torch, ~6 GB with CUDA libraries): `itscam model export`, the torch backend,
+# the naive-peer benchmark and their tests. Ultralytics goes in without its opencv-python requirement (see pyproject).
+$(BIN)/.installed-export: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[export]'
+	$(BIN)/pip install -q --no-deps '$(ULTRALYTICS)'
+	touch $@
+
+install-export: $(BIN)/.installed-export
 
 stack-up: install
 	$(ITSCAM) stack up
@@ -60,11 +71,14 @@ test-servers:
 bench-ingest: stack-up
 	$(ITSCAM) bench ingest --json deploy/bench/results/ingest.json
 
+bench-inference: stack-up install-export
+	$(ITSCAM) bench inference --json deploy/bench/results/inference.json
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-test: stack-up test-servers lint
+test: stack-up install-export test-servers lint
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -109,7 +109,10 @@ def export_model(req: ExportRequest) -> tuple[Path, ModelMetadata]:
         path, names = _export_onnx(req.weights, out_dir / f"{stem}.onnx", req.imgsz, req.batch)
         precision, max_batch = "fp32", 0
     else:
+        from inference.backends.tensorrt import import_tensorrt
         from inference.engine import EngineConfig, build_engine
+
+        import_tensorrt()  # fail before the ONNX export when TensorRT is not there
 
         cfg = EngineConfig.for_imgsz(
             req.imgsz,

@@ -62,3 +62,13 @@ def test_model_info_prints_what_the_worker_would_load(exported: Path, capsys: py
     assert main(["model", "info", str(exported)]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert info["version"] == "t1" and info["max_batch"] == 0 and info["fixed_hw"] is None
+
+
+def test_engine_export_without_tensorrt_says_what_is_needed(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here; tests/inference/test_engine.py builds real engines")
+    with pytest.raises(ModelLoadError, match="TensorRT is not installed") as e:
+        export_model(ExportRequest(weights=WEIGHTS, format="engine", batch=32, half=True, out_dir=tmp_path))
+    assert "CUDA GPU" in str(e.value) and not list(tmp_path.iterdir())
