@@ -148,3 +148,86 @@ def test_a_second_worker_joining_midway_loses_and_duplicates_nothing(
     out = [codec("DetectionsProduced").decode(m.value()) for m in read_all(bootstrap, dets, 200)]
     got = sorted((e["camera_id"], e["frame_seq"]) for e in out)
     assert got == sorted((c, i) for c in cams for i in range(25))  # exactly once each
+
+
+def test_every_kind_of_bad_frame_is_a_dead_letter_with_its_reason_fake_raising_backend(
+    bootstrap: str, make_topic: Callable[..., str], unique: str, test_image: Callable[[str], Path]
+) -> None:
+    """Real broker and real model; the backend is wrapped to raise on white frames (a model that fails on a
+    particular input cannot be made on demand)."""
+    from inference import FrameLimits
+    from tests.inference.test_pool import _RaisesOnWhiteFrames, _zero_size_jpeg
+
+    frames, dets, dlq = make_topic("frames", 1), make_topic("dets", 1), make_topic("dlq", 1)
+    zidane = test_image("zidane.jpg").read_bytes()
+    white = cv2.imencode(".jpg", np.full((720, 1280, 3), 255, np.uint8))[1].tobytes()
+    huge = cv2.imencode(".jpg", np.zeros((1200, 1000, 3), np.uint8))[1].tobytes()
+    unknown = codec("FrameCaptured").encode(
+        {**codec("FrameCaptured").decode(_frame("c", 3, zidane)), "encoding": "h264"}
+    )
+    cam = f"cam-{unique}".encode()
+    produce(
+        bootstrap,
+        frames,
+        [
+            (cam, _frame(cam.decode(), 0, zidane)),  # offset 0: good
+            (cam, _frame(cam.decode(), 1, b"\xff\xd8\xff\xe0corrupt")),  # 1: corrupt JPEG
+            (cam, _frame(cam.decode(), 2, b"")),  # 2: zero bytes
+            (cam, _frame(cam.decode(), 3, _zero_size_jpeg())),  # 3: a 0x0 JPEG
+            (cam, _frame(cam.decode(), 4, huge)),  # 4: above the 1,000,000-pixel limit below
+            (cam, unknown),  # 5: encoding h264
+            (cam, _frame(cam.decode(), 6, white)),  # 6: the model raises on it
+            (cam, _frame(cam.decode(), 7, zidane)),  # 7: good, after all of them
+        ],
+    )
+    s = _settings(bootstrap, frames, dets, dlq, unique, max_batch=8)
+    pool = DetectorPool([Detector(_RaisesOnWhiteFrames())], limits=FrameLimits(max_pixels=1_000_000))  # type: ignore[arg-type]
+    worker = InferenceWorker(s, pool)
+    t = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 4.0})
+    t.start()
+    t.join(120)
+    assert not t.is_alive()
+
+    out = [codec("DetectionsProduced").decode(m.value()) for m in read_all(bootstrap, dets, 2)]
+    assert [e["frame_seq"] for e in out] == [0, 7]
+    assert len([d for d in out[1]["detections"] if d["class_name"] == "person"]) >= 2
+    letters = {
+        dl["source_offset"]: dl for dl in (codec("DeadLetter").decode(m.value()) for m in read_all(bootstrap, dlq, 6))
+    }
+    reasons = {off: dl["error_type"] for off, dl in letters.items()}
+    assert reasons == {
+        1: "jpeg-decode",
+        2: "empty-image",
+        3: "empty-image",
+        4: "image-too-large",
+        5: "unsupported-encoding",
+        6: "model-error",
+    }
+    for dl in letters.values():
+        assert (dl["source_topic"], dl["source_partition"], dl["stage"]) == (frames, 0, "inference")
+        assert dl["value"] and dl["key"] == cam
+    assert "ITS_INFERENCE_MAX_IMAGE_PIXELS" in letters[4]["error"] and "'h264'" in letters[5]["error"]
+
+
+def test_events_carry_model_identity_and_stage_timings(
+    bootstrap: str, make_topic: Callable[..., str], unique: str, test_image: Callable[[str], Path]
+) -> None:
+    frames, dets, dlq = make_topic("frames", 1), make_topic("dets", 1), make_topic("dlq", 1)
+    jpeg = test_image("zidane.jpg").read_bytes()
+    produce(bootstrap, frames, [(b"c1", _frame("c1", i, jpeg)) for i in range(6)])
+    s = _settings(bootstrap, frames, dets, dlq, unique, workers=2, threads=1)  # default classes: traffic
+    worker = InferenceWorker(s, DetectorPool.from_settings(s))
+    t = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 4.0})
+    t.start()
+    t.join(120)
+    assert not t.is_alive()
+    events = [codec("DetectionsProduced").decode(m.value()) for m in read_all(bootstrap, dets, 6)]
+    assert len(events) == 6
+    e = events[-1]
+    assert e["model"]["version"] == e["model"]["sha256"][:12] and e["model"]["precision"] == "fp32"
+    assert e["model"]["class_names"] == ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
+    assert {d["class_name"] for ev in events for d in ev["detections"]} <= set(e["model"]["class_names"])
+    t = e["timings"]
+    assert t["decode_ms"] > 0 and t["inference_ms"] > 0 and t["batch_size"] >= 1
+    assert t["queued_ms"] >= 0 and t["total_ms"] >= t["queued_ms"]
+    assert t["total_ms"] == pytest.approx((e["produced_at"] - e["captured_at"]).total_seconds() * 1000, abs=1.0)
