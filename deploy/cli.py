@@ -125,7 +125,10 @@ def cmd_inference(args: argparse.Namespace) -> int:
     from inference.worker import InferenceWorker
 
     s = InferenceSettings(
-        **_overrides(args, ["model_path", "imgsz", "max_batch", "workers", "threads", "metrics_port"])
+        **_overrides(
+            args,
+            ["backend", "model_path", "device", "imgsz", "classes", "max_batch", "workers", "threads", "metrics_port"],
+        )
     )
     pool = DetectorPool.from_settings(s)
     pool.warmup()
@@ -239,12 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     inf = sub.add_parser(
         "inference",
         help="Run YOLO11 on its.frames.v1 into its.detections.v1.",
-        description="Consume frames in batches, run YOLO11 (ONNX Runtime on CPU), produce "
-        "DetectionsProduced exactly once (Kafka transactions). Settings: ITS_INFERENCE_*.",
+        description="Consume frames in batches, decode them in a thread pool, run YOLO11 (ONNX Runtime on CPU, "
+        "PyTorch or TensorRT on a GPU), produce DetectionsProduced exactly once (Kafka transactions with the "
+        "consumed offsets); undetectable frames go to its.dlq.v1 with a reason. Settings: ITS_INFERENCE_*.",
     )
-    inf.add_argument("--model-path", help="YOLO11 ONNX file (ITS_INFERENCE_MODEL_PATH).")
+    inf.add_argument("--backend", choices=["onnxruntime", "torch", "tensorrt"], help="ITS_INFERENCE_BACKEND.")
+    inf.add_argument("--model-path", help="Model file: .onnx, .pt or .engine (ITS_INFERENCE_MODEL_PATH).")
+    inf.add_argument("--device", help="GPU for torch/tensorrt (cuda:0).")
+    inf.add_argument("--classes", help="Classes kept, names or ids (person,bicycle,car,motorcycle,bus,truck; all).")
     inf.add_argument("--imgsz", type=int, help="Model input size (640).")
-    inf.add_argument("--max-batch", type=int, help="Most frames per model call (8).")
+    inf.add_argument("--max-batch", type=int, help="Most frames per model call (4; GPU 32-64).")
     inf.add_argument("--workers", type=int, help="Model sessions side by side (0 = one per core).")
     inf.add_argument("--threads", type=int, help="ONNX Runtime threads per session (1; 0 = per core).")
     inf.add_argument("--metrics-port", type=int, help="Prometheus port (9102; 0 = off).")

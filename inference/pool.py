@@ -39,11 +39,14 @@ BatchResult = list[FrameResult | BadFrameError]
 
 
 class DetectorPool:
-    def __init__(self, detectors: list[Detector], decode_workers: int = 0, limits: FrameLimits | None = None) -> None:
+    def __init__(
+        self, detectors: list[Detector], decode_workers: int = 0, limits: FrameLimits | None = None, inflight: int = 0
+    ) -> None:
         if not detectors:
             raise ValueError("DetectorPool needs at least one detector.")
         self.detectors = detectors
         self.limits = limits or FrameLimits()
+        self._inflight = inflight
         self._free: queue.Queue[Detector] = queue.Queue()
         for d in detectors:
             self._free.put(d)
@@ -59,7 +62,9 @@ class DetectorPool:
         ]
         params = PostParams(s.conf, s.iou, s.max_det, resolve_classes(s.classes, backends[0].meta.class_names))
         detectors = [Detector(b, s.imgsz, params, s.reduced_decode) for b in backends]
-        return cls(detectors, s.decode_workers, FrameLimits(max_pixels=s.max_image_pixels))
+        # CPU: decoding shares the cores with the sessions; GPU: every core decodes for the one session
+        decoders = s.decode_workers or (n if s.backend == "onnxruntime" else os.cpu_count() or 1)
+        return cls(detectors, decoders, FrameLimits(max_pixels=s.max_image_pixels), s.inflight_batches)
 
     @property
     def size(self) -> int:
@@ -67,8 +72,9 @@ class DetectorPool:
 
     @property
     def depth(self) -> int:
-        """Batches worth keeping in flight: one per session plus one being decoded."""
-        return len(self.detectors) + 1
+        """Batches kept in flight: by default two per session plus one being decoded, so the sessions still
+        have work queued while the worker's thread is busy committing a transaction."""
+        return self._inflight or 2 * len(self.detectors) + 1
 
     @property
     def first(self) -> Detector:

@@ -63,15 +63,21 @@ def postprocess(
     `classes` keeps only boxes whose best class is one of these ids (Ultralytics' `classes=`: the best class is
     taken over all classes first, so a box that is more train than bus is not counted as a bus)."""
     scores_all = pred[4:]
-    cls = scores_all.argmax(0)
-    conf = scores_all[cls, np.arange(scores_all.shape[1])]
+    # max over classes first (a contiguous row-wise reduction, ~10x cheaper than argmax over all anchors), then
+    # the class of the few anchors above the threshold
+    conf = scores_all.max(0)
     mask = conf > conf_thres
-    if classes is not None:
-        mask &= np.isin(cls, classes)
     if not mask.any():
         return np.zeros((0, 6), dtype=np.float32)
-    xywh = pred[:4, mask].T
-    conf, cls = conf[mask], cls[mask]
+    idx = np.flatnonzero(mask)
+    cls = scores_all[:, idx].argmax(0)
+    conf = conf[idx]
+    if classes is not None:
+        keep_cls = np.isin(cls, classes)
+        idx, cls, conf = idx[keep_cls], cls[keep_cls], conf[keep_cls]
+        if not idx.size:
+            return np.zeros((0, 6), dtype=np.float32)
+    xywh = pred[:4, idx].T
     xyxy = np.empty_like(xywh)
     xyxy[:, :2] = xywh[:, :2] - xywh[:, 2:] / 2
     xyxy[:, 2:] = xywh[:, :2] + xywh[:, 2:] / 2

@@ -56,7 +56,12 @@ class InferenceSettings(BaseSettings):
         True, description="Decode frames at least 2x the model input at 1/2, 1/4 or 1/8 scale inside libjpeg."
     )
     workers: int = Field(0, description="Model sessions run side by side; 0 = one per core (onnxruntime), 1 (GPU).")
-    decode_workers: int = Field(0, description="Threads decoding JPEGs; 0 = as many as model sessions.")
+    decode_workers: int = Field(
+        0, description="Threads decoding JPEGs; 0 = one per session (onnxruntime), one per core (GPU)."
+    )
+    inflight_batches: int = Field(
+        0, ge=0, description="Batches decoded or queued ahead of the model; 0 = 2 per session + 1."
+    )
     threads: int = Field(1, description="ONNX Runtime intra-op threads per session; 0 = one per core.")
     spin: bool = Field(
         False, description="Let idle ONNX Runtime threads spin-wait (faster alone, worse when sharing cores)."

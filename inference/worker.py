@@ -58,9 +58,7 @@ class InferenceWorker:
         detector = pool.first
         self.frames_codec = codec("FrameCaptured")
         self.det_codec = codec("DetectionsProduced")
-        self.consumer = Consumer(
-            consumer_config(settings.kafka_bootstrap, settings.group_id, **{"fetch.wait.max.ms": 10})
-        )
+        self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, settings.group_id))
         self.producer = Producer(
             producer_config(
                 settings.kafka_bootstrap,

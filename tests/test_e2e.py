@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from deploy.stack.settings import StackSettings
-from inference import Detector, decode_jpeg
+from inference import Detector, InferenceSettings, PostParams
 from inference.backends import OnnxRuntimeBackend
+from inference.model import resolve_classes
 from schemas import codec
 from tests.conftest import CLIP, MODEL
 from tests.kafka_helpers import read_all
@@ -137,7 +138,11 @@ def test_clip_through_every_stage(pipeline: dict[str, str], bootstrap: str, uniq
     frame = next(
         f for f in (codec("FrameCaptured").decode(m.value()) for m in frames) if f["frame_seq"] == CHOSEN_FRAME
     )
-    direct = Detector(OnnxRuntimeBackend(str(MODEL))).detect([decode_jpeg(frame["image"])])[0]
+    # as the stage runs it: default class filter, JPEG decoded at reduced scale
+    backend = OnnxRuntimeBackend(str(MODEL))
+    keep = resolve_classes(InferenceSettings().classes, backend.meta.class_names)
+    det = Detector(backend, params=PostParams(classes=keep))
+    direct = det.infer([det.prepare_jpeg(frame["image"]).letterbox])[0]
     items = _get(f"{base}/v1/cameras/{cam}/detections", frame_seq=CHOSEN_FRAME).json()["items"]
     assert len(items) == 1
     api_dets = items[0]["detections"]

@@ -13,6 +13,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from deploy.bench.ingest import main_bench
 
         return main_bench(args)
+    if args.target == "inference":
+        from deploy.bench.inference import main_bench as main_inference
+
+        return main_inference(args)
     raise AssertionError(args.target)
 
 
@@ -21,9 +25,11 @@ def add_parser(sub: Any) -> None:
         "bench",
         help="Benchmarks that print figures and write them as JSON.",
         description="ingest: streams one worker sustains at 1/5/10 fps (decode all vs key frames only) and a "
-        "1,000-camera fleet through one worker process into the real Kafka. Needs the stack up.",
+        "1,000-camera fleet through one worker process into the real Kafka. inference: the bare model, our "
+        "consumer through the real Kafka and Ultralytics predict frame by frame on the same frames (frames/s, P95, "
+        "ratios); ITS_INFERENCE_* settings apply. Both need the stack up.",
     )
-    bp.add_argument("target", choices=["ingest"])
+    bp.add_argument("target", choices=["ingest", "inference"])
     bp.add_argument("--json", help="Write the figures here.")
     bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     bp.add_argument("--clip", help="720p H.264 clip to loop (default: the highway clip in shared/data).")
@@ -34,4 +40,8 @@ def add_parser(sub: Any) -> None:
     bp.add_argument("--fleet-seconds", type=float, default=60.0, help="Measuring window of the fleet run (60).")
     bp.add_argument("--skip-capacity", action="store_true", help="Only the fleet run.")
     bp.add_argument("--skip-fleet", action="store_true", help="Only the capacity search.")
+    bp.add_argument("--frames", type=int, default=240, help="inference: frames for bare and consumer runs (240).")
+    bp.add_argument("--naive-frames", type=int, default=80, help="inference: frames for the naive peer (80).")
+    bp.add_argument("--rounds", type=int, default=3, help="inference: bare/consumer rounds, medians reported (3).")
+    bp.add_argument("--max-batch", type=int, help="inference: frames per model call (ITS_INFERENCE_MAX_BATCH).")
     bp.set_defaults(fn=_cmd_bench)
