@@ -51,8 +51,12 @@ class DetectorPool:
         for d in detectors:
             self._free.put(d)
         self.sessions = ThreadPoolExecutor(max_workers=len(detectors), thread_name_prefix="model")
-        n_decode = decode_workers or max(len(detectors), 1)
-        self.decoders = ThreadPoolExecutor(max_workers=n_decode, thread_name_prefix="decode")
+        # decode_workers 0: each session decodes its own batch before running it (CPU: the cores are the
+        # sessions', and a core that decodes then infers keeps its caches; another session's inference overlaps
+        # the decoding). Otherwise a decode pool feeds the sessions (GPU: every core decodes for the device).
+        self.decoders = (
+            ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode") if decode_workers else None
+        )
 
     @classmethod
     def from_settings(cls, s: InferenceSettings) -> DetectorPool:
@@ -62,8 +66,8 @@ class DetectorPool:
         ]
         params = PostParams(s.conf, s.iou, s.max_det, resolve_classes(s.classes, backends[0].meta.class_names))
         detectors = [Detector(b, s.imgsz, params, s.reduced_decode) for b in backends]
-        # CPU: decoding shares the cores with the sessions; GPU: every core decodes for the one session
-        decoders = s.decode_workers or (n if s.backend == "onnxruntime" else os.cpu_count() or 1)
+        # CPU: sessions decode their own batches; GPU: every core decodes for the one session
+        decoders = s.decode_workers or (0 if s.backend == "onnxruntime" else os.cpu_count() or 1)
         return cls(detectors, decoders, FrameLimits(max_pixels=s.max_image_pixels), s.inflight_batches)
 
     @property
@@ -90,16 +94,15 @@ class DetectorPool:
             out.set_result([])
             return out
         prepared: list[Prepared | BadFrameError | None] = [None] * len(frames)
+        if self.decoders is None:  # decode on the session's own thread, then infer
+            self.sessions.submit(self._decode_and_infer, frames, prepared, out)
+            return out
+        decoders = self.decoders
         left = [len(frames)]
         lock = threading.Lock()
 
         def decode_one(i: int, data: bytes, encoding: str) -> None:
-            try:
-                prepared[i] = self.first.prepare_jpeg(data, encoding, self.limits)
-            except BadFrameError as e:
-                prepared[i] = e
-            except Exception as e:  # OpenCV can raise cv2.error on truncated data
-                prepared[i] = BadFrameError(f"Frame image could not be decoded: {e}", reason="jpeg-decode")
+            prepared[i] = self._prepare(data, encoding)
             with lock:
                 left[0] -= 1
                 last = left[0] == 0
@@ -107,8 +110,27 @@ class DetectorPool:
                 self.sessions.submit(self._infer, prepared, out)
 
         for i, (data, encoding) in enumerate(frames):
-            self.decoders.submit(decode_one, i, data, encoding)
+            decoders.submit(decode_one, i, data, encoding)
         return out
+
+    def _prepare(self, data: bytes, encoding: str) -> Prepared | BadFrameError:
+        try:
+            return self.first.prepare_jpeg(data, encoding, self.limits)
+        except BadFrameError as e:
+            return e
+        except Exception as e:  # OpenCV can raise cv2.error on truncated data
+            return BadFrameError(f"Frame image could not be decoded: {e}", reason="jpeg-decode")
+
+    def _decode_and_infer(
+        self, frames: list[tuple[bytes, str]], prepared: list[Prepared | BadFrameError | None], out: Future[BatchResult]
+    ) -> None:
+        try:
+            for i, (data, encoding) in enumerate(frames):
+                prepared[i] = self._prepare(data, encoding)
+        except BaseException as e:
+            out.set_exception(e)
+            return
+        self._infer(prepared, out)
 
     def _infer(self, prepared: list[Prepared | BadFrameError | None], out: Future[BatchResult]) -> None:
         det = self._free.get()
@@ -155,5 +177,6 @@ class DetectorPool:
         return out
 
     def close(self) -> None:
-        self.decoders.shutdown(wait=True)
+        if self.decoders is not None:
+            self.decoders.shutdown(wait=True)
         self.sessions.shutdown(wait=True)

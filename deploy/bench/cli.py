@@ -42,6 +42,6 @@ def add_parser(sub: Any) -> None:
     bp.add_argument("--skip-fleet", action="store_true", help="Only the capacity search.")
     bp.add_argument("--frames", type=int, default=240, help="inference: frames for bare and consumer runs (240).")
     bp.add_argument("--naive-frames", type=int, default=80, help="inference: frames for the naive peer (80).")
-    bp.add_argument("--rounds", type=int, default=3, help="inference: bare/consumer rounds, medians reported (3).")
+    bp.add_argument("--rounds", type=int, default=5, help="inference: bare/consumer rounds, medians reported (5).")
     bp.add_argument("--max-batch", type=int, help="inference: frames per model call (ITS_INFERENCE_MAX_BATCH).")
     bp.set_defaults(fn=_cmd_bench)

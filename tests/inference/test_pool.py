@@ -17,13 +17,17 @@ def detector() -> Detector:
     return Detector(OnnxRuntimeBackend(str(MODEL), threads=0))
 
 
+@pytest.mark.parametrize("decode_workers", [0, 3], ids=["decode-on-sessions", "decode-pool"])
 def test_pool_runs_whole_batches_in_order_and_reports_bad_frames(
-    detector: Detector, test_image: Callable[[str], Path]
+    detector: Detector, test_image: Callable[[str], Path], decode_workers: int
 ) -> None:
     detector.imgsz = 640
     zidane, bus = test_image("zidane.jpg").read_bytes(), test_image("bus.jpg").read_bytes()
     batches = [[zidane, bus], [b"junk", bus, zidane], [zidane]]
-    pool = DetectorPool([Detector(OnnxRuntimeBackend(str(MODEL), threads=1), reduced_decode=False) for _ in range(2)])
+    pool = DetectorPool(
+        [Detector(OnnxRuntimeBackend(str(MODEL), threads=1), reduced_decode=False) for _ in range(2)], decode_workers
+    )
+    assert (pool.decoders is None) == (decode_workers == 0)
     try:
         results = [f.result() for f in [pool.submit([(d, "jpeg") for d in b]) for b in batches]]
     finally:
