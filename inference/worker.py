@@ -1,11 +1,11 @@
 """The inference runner: frames topic -> batched YOLO11 -> detections topic, exactly once.
 
-Up to one model batch per session is in flight; finished batches are written strictly in the order they
-were consumed. Per model batch:
+Up to `pool.depth` model batches are in flight (two per session plus one, so sessions keep working while
+this thread commits); finished batches are written strictly in the order they were consumed. Per batch:
   1. consume up to `max_batch` frames (waiting at most `max_wait_ms` once the first is there);
-  2. decode Avro here; JPEG decode, letterbox, model and NMS run on a free session of the pool;
-  3. inside the open Kafka transaction: dead letters for anything undecodable, one DetectionsProduced per
-     good frame.
+  2. decode Avro here; JPEG checks and decode, letterbox, model and NMS run in the pool (inference/pool.py);
+  3. inside the open Kafka transaction: dead letters (with the reason) for anything that could not be
+     detected, one DetectionsProduced per good frame, with its per-stage timings.
 Every `commit_interval_ms` (or when idle, stopping or losing partitions) the transaction gets the consumed
 offsets of everything written in it and is committed, so small, fast model batches do not each pay for a
 transaction (Kafka Streams does the same with commit.interval.ms). A failed transaction is aborted, the
@@ -166,7 +166,7 @@ class InferenceWorker:
         return (time.monotonic() - self.txn_started) * 1000 >= self.s.commit_interval_ms
 
     def _write_ready(self, all_: bool = False) -> None:
-        """Write finished batches in consumption order; block on the oldest when every session is busy."""
+        """Write finished batches in consumption order; block on the oldest when `pool.depth` are in flight."""
         while self.pending:
             head = self.pending[0]
             busy = len(self.pending) >= self.pool.depth
