@@ -26,6 +26,7 @@ def cmd_model(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(backend.meta) | {"fixed_hw": backend.fixed_hw, "max_batch": backend.max_batch}))
         return 0
     from inference.export import ExportRequest, export_model
+    from inference.model import metadata_path
 
     path, meta = export_model(
         ExportRequest(
@@ -41,7 +42,7 @@ def cmd_model(args: argparse.Namespace) -> int:
             square=args.square,
         )
     )
-    print(json.dumps({"model": str(path), "metadata": str(path) + ".meta.json"} | asdict(meta)))
+    print(json.dumps({"model": str(path), "metadata": str(metadata_path(path))} | asdict(meta)))
     return 0
 
 

@@ -229,24 +229,24 @@ class _Consumer:
         self.thread.start()
         self.seq = 0
 
-    def _send(self, jpeg: bytes) -> None:
+    def _next(self, jpeg: bytes) -> tuple[bytes, bytes]:
+        """Key and value of the next frame, cameras taken in turn."""
         cam = self.cams[self.seq % len(self.cams)]
-        self.producer.produce(self.names["frames"], key=cam.encode(), value=_frame_event(cam, self.seq, jpeg))
-        self.producer.poll(0)
+        event = _frame_event(cam, self.seq, jpeg)
         self.seq += 1
+        return cam.encode(), event
+
+    def _send(self, key: bytes, value: bytes) -> None:
+        self.producer.produce(self.names["frames"], key=key, value=value)
+        self.producer.poll(0)
 
     def backlog_round(self, jpegs: list[bytes]) -> dict[str, Any]:
         """All frames produced at once (encoded beforehand). Frames/s over the steady part of the round: from the
         moment the first fifth of the frames had been consumed (the backlog is written and the pipeline full)
         to the last detections produced."""
-        values = []
-        for j in jpegs:
-            cam = self.cams[self.seq % len(self.cams)]
-            values.append((cam.encode(), _frame_event(cam, self.seq, j)))
-            self.seq += 1
+        values = [self._next(j) for j in jpegs]
         for key, value in values:
-            self.producer.produce(self.names["frames"], key=key, value=value)
-            self.producer.poll(0)
+            self._send(key, value)
         self.producer.flush(60)
         events = self.collector.take(len(jpegs), 600)
         consumed = sorted(e["captured_at"].timestamp() + e["timings"]["queued_ms"] / 1000 for e in events)
@@ -270,7 +270,7 @@ class _Consumer:
         for k in range(n):
             while time.monotonic() < t0 + k / rate:
                 time.sleep(0.001)
-            self._send(jpegs[k % len(jpegs)])
+            self._send(*self._next(jpegs[k % len(jpegs)]))
         self.producer.flush(30)
         return self.collector.take(n, 120)
 
@@ -307,14 +307,12 @@ def _naive(model_path: str, settings: Any, jpegs: list[bytes], classes: list[int
 
 
 def run_bench(cfg: InferenceBenchConfig, settings: Any) -> dict[str, Any]:
-    from inference.backends import load_backend
-    from inference.model import resolve_classes
-
     jpegs = clip_jpegs(cfg.clip, cfg.frames)
     print(f"{len(jpegs)} JPEG frames of {cfg.clip.name} (1280x720, quality 90)", flush=True)
     # Bare model and consumer alternate, round after round, so a noisy neighbour on the VM hits both alike; the
     # figures are the medians over rounds.
     bare_rig, consumer_rig = _Bare(settings, jpegs), _Consumer(cfg, settings)
+    classes = bare_rig.pool.first.params.classes  # the filter as the worker resolved it, for the naive peer
     bare_rounds: list[dict[str, Any]] = []
     model_rounds: list[dict[str, Any]] = []
     consumer_rounds: list[dict[str, Any]] = []
@@ -364,9 +362,7 @@ def run_bench(cfg: InferenceBenchConfig, settings: Any) -> dict[str, Any]:
     }
     print(f"bare model: {bare['fps']:.1f} frames/s, P95 {bare['p95_ms']:.1f} ms per batch", flush=True)
     print(f"consumer:   {consumer['fps']:.1f} frames/s, P95 {consumer['p95_ms']:.1f} ms capture->produced", flush=True)
-    names = load_backend("onnxruntime", settings.model_path, 1).meta.class_names
-    ids = resolve_classes(settings.classes, names)
-    keep = list(ids) if ids is not None else None
+    keep = list(classes) if classes is not None else None
     # The naive peer is what a script does: YOLO("yolo11n.pt").predict(frame), i.e. PyTorch on this CPU (the
     # baseline in shared/models/README.md). The same ONNX file under Ultralytics is measured too: that ratio is
     # about the pipeline alone.

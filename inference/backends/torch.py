@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from inference.backends.base import PostParams
 from inference.errors import ModelLoadError
-from inference.model import ModelMetadata, file_sha256, metadata_path, names_from_ultralytics, read_metadata
+from inference.model import names_from_ultralytics, read_metadata
 from inference.postprocess import scale_boxes
 
 __all__ = ["TorchBackend", "decode_torch"]
@@ -77,14 +77,8 @@ class TorchBackend:
             self.net = self.net.half()
         self.model_path = str(path)
         names = names_from_ultralytics(yolo.names)
-        if metadata_path(path).is_file():
-            self.meta = read_metadata(path, fmt="pt")
-        else:
-            sha = file_sha256(path)
-            self.meta = ModelMetadata(
-                name=path.stem, version=sha[:12], sha256=sha, imgsz=640, class_names=names, format="pt"
-            )
-        self.meta = replace(self.meta, precision="fp16" if half else "fp32")
+        meta = read_metadata(path, fmt="pt")  # the sidecar, else name/version/sha256 from the file
+        self.meta = replace(meta, class_names=meta.class_names or names, precision="fp16" if half else "fp32")
 
     def run(self, batch: FloatArray) -> Any:
         torch = self.torch

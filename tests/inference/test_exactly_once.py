@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from schemas import codec
 from tests.inference.test_worker import _frame
@@ -31,8 +31,6 @@ def _count(bootstrap: str, topic: str, isolation: str) -> int:
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
         total = 0
-        from confluent_kafka import TopicPartition
-
         for p in parts:
             lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
             total += hi - lo
