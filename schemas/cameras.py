@@ -48,6 +48,11 @@ def redact(url: str) -> str:
     return re.sub(r"//[^/@]+@", "//***@", url)
 
 
+_LINE_DEFAULTS: dict[str, Any] = {"name": "", "in_direction": "LEFT_TO_RIGHT", "one_way": False}
+_ZONE_DEFAULTS: dict[str, Any] = {"name": "", "kind": "generic"}
+LINE_DIRECTIONS = ("LEFT_TO_RIGHT", "RIGHT_TO_LEFT")
+
+
 def camera_config(camera_id: str, source_url: str, **fields: Any) -> CameraConfig:
     """A complete CameraConfig from the schema's defaults and `fields`; validated."""
     cfg: dict[str, Any] = {
@@ -71,6 +76,8 @@ def camera_config(camera_id: str, source_url: str, **fields: Any) -> CameraConfi
     if unknown:
         raise CameraConfigError(f"Unknown camera field(s) {sorted(unknown)}; known: {sorted(cfg)}.")
     cfg.update(fields)
+    cfg["lines"] = [{**_LINE_DEFAULTS, **line} for line in cfg["lines"]]
+    cfg["zones"] = [{**_ZONE_DEFAULTS, **zone} for zone in cfg["zones"]]
     out = cast(CameraConfig, cfg)
     validate_camera(out)
     return out
@@ -100,12 +107,32 @@ def validate_camera(cfg: CameraConfig) -> None:
     for dim in ("max_width", "max_height"):
         if not 0 <= cfg[dim] <= 16384:
             raise CameraConfigError(f"Camera {cid}: {dim} {cfg[dim]} is out of range; use 0 (no cap) to 16384.")
+    seen: set[str] = set()
     for line in cfg["lines"]:
         coords = (line["x1"], line["y1"], line["x2"], line["y2"])
         if not all(0.0 <= c <= 1.0 for c in coords):
             raise CameraConfigError(
                 f"Camera {cid}: line {line['line_id']!r} has coordinates {coords} outside 0..1; lines use "
                 "normalised image coordinates (x / width, y / height)."
+            )
+        if coords[:2] == coords[2:]:
+            raise CameraConfigError(
+                f"Camera {cid}: line {line['line_id']!r} has both ends at {coords[:2]}; give two distinct points."
+            )
+        if line.get("in_direction", "LEFT_TO_RIGHT") not in LINE_DIRECTIONS:
+            raise CameraConfigError(
+                f"Camera {cid}: line {line['line_id']!r} in_direction {line['in_direction']!r} is not one of "
+                f"{list(LINE_DIRECTIONS)}."
+            )
+        if line["line_id"] in seen:
+            raise CameraConfigError(f"Camera {cid}: line id {line['line_id']!r} is used twice; line ids are unique.")
+        seen.add(line["line_id"])
+    for zone in cfg["zones"]:
+        pts = [(p["x"], p["y"]) for p in zone["points"]]
+        if len(pts) < 3 or not all(0.0 <= c <= 1.0 for pt in pts for c in pt):
+            raise CameraConfigError(
+                f"Camera {cid}: zone {zone['zone_id']!r} needs at least 3 points in normalised image coordinates "
+                f"(0..1); found {pts}."
             )
     cal = cfg["calibration"]
     if cal is not None and not (len(cal["image_points"]) == len(cal["ground_points"]) == 4):

@@ -15,9 +15,13 @@ __all__ = [
     "Detection",
     "DetectionsProduced",
     "FrameCaptured",
+    "IncidentDetected",
+    "LineCount",
     "ModelInfo",
     "Point",
     "Timings",
+    "TrafficStatsWindow",
+    "VehicleCounted",
     "Zone",
 ]
 
@@ -96,6 +100,7 @@ class CountingLine(TypedDict):
     x2: float
     y2: float
     in_direction: str  # LEFT_TO_RIGHT | RIGHT_TO_LEFT
+    one_way: bool
 
 
 class Point(TypedDict):
@@ -150,3 +155,57 @@ class CameraStatusChanged(TypedDict):
     frames_dropped: int
     worker: str
     source: str
+
+
+class VehicleCounted(TypedDict):
+    event_id: str
+    camera_id: str
+    line_id: str
+    line_name: str
+    track_id: int
+    direction: str  # IN | OUT
+    motion: str  # UP | DOWN | LEFT | RIGHT
+    class_name: str
+    class_id: int
+    confidence: float
+    frame_seq: int
+    crossed_at: datetime
+    x: float
+    y: float
+    speed_kmh: float | None
+
+
+class IncidentDetected(TypedDict):
+    incident_id: str
+    camera_id: str
+    type: str  # STOPPED_VEHICLE | WRONG_WAY | CONGESTION | CAMERA_OFFLINE
+    state: str  # OPEN | CLOSED
+    started_at: datetime
+    ended_at: datetime | None
+    track_id: int | None
+    class_name: str | None
+    line_id: str | None
+    zone_id: str | None
+    value: float | None
+    detail: str
+
+
+class LineCount(TypedDict):
+    line_id: str
+    class_name: str
+    direction: str  # IN | OUT
+    count: int
+
+
+class TrafficStatsWindow(TypedDict):
+    camera_id: str
+    window_start: datetime
+    window_end: datetime
+    frames: int
+    counts: list[LineCount]
+    vehicles: int
+    mean_speed_kmh: float | None
+    speed_samples: int
+    mean_occupancy: float
+    late_frames: int
+    closed_by: str  # NEXT_FRAME | CAMERA_STOPPED

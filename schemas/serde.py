@@ -41,6 +41,9 @@ _FILES = {
     "DeadLetter": "dead_letter.avsc",
     "CameraConfig": "camera_config.avsc",
     "CameraStatusChanged": "camera_status_changed.avsc",
+    "VehicleCounted": "vehicle_counted.avsc",
+    "IncidentDetected": "incident_detected.avsc",
+    "TrafficStatsWindow": "traffic_stats_window.avsc",
 }
 
 

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CAMERAS", "CAMERA_STATUS", "CATALOGUE", "DETECTIONS", "DLQ", "FRAMES", "SCHEMAS", "Topic", "topic"]
+__all__ = [
+    "CAMERAS",
+    "CAMERA_STATUS",
+    "CATALOGUE",
+    "DETECTIONS",
+    "DLQ",
+    "FRAMES",
+    "INCIDENTS",
+    "SCHEMAS",
+    "TRAFFIC_STATS",
+    "VEHICLE_EVENTS",
+    "Topic",
+    "topic",
+]
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -89,7 +102,44 @@ CAMERA_STATUS = Topic(
     value_schema="CameraStatusChanged",
 )
 
-CATALOGUE: tuple[Topic, ...] = (CAMERAS, FRAMES, DETECTIONS, CAMERA_STATUS, DLQ, SCHEMAS)
+# Analytics outputs: co-partitioned with detections (same key, same count), kept long: they are small and the read
+# models are rebuilt from them.
+VEHICLE_EVENTS = Topic(
+    name="its.vehicle-events.v1",
+    partitions=_PARTITIONS,
+    retention_ms=90 * _DAY_MS,
+    cleanup_policy="delete",
+    key="camera_id",
+    value_schema="VehicleCounted",
+)
+TRAFFIC_STATS = Topic(
+    name="its.traffic-stats.v1",
+    partitions=_PARTITIONS,
+    retention_ms=365 * _DAY_MS,
+    cleanup_policy="delete",
+    key="camera_id",
+    value_schema="TrafficStatsWindow",
+)
+INCIDENTS = Topic(
+    name="its.incidents.v1",
+    partitions=_PARTITIONS,
+    retention_ms=365 * _DAY_MS,
+    cleanup_policy="delete",
+    key="camera_id",
+    value_schema="IncidentDetected",
+)
+
+CATALOGUE: tuple[Topic, ...] = (
+    CAMERAS,
+    FRAMES,
+    DETECTIONS,
+    CAMERA_STATUS,
+    VEHICLE_EVENTS,
+    TRAFFIC_STATS,
+    INCIDENTS,
+    DLQ,
+    SCHEMAS,
+)
 
 
 def topic(name: str) -> Topic:

@@ -6,7 +6,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import MAGIC, SchemaError, UnknownSchemaError, codec, decode_any, schema_files
-from schemas.events import CameraConfig, CameraStatusChanged, DeadLetter, DetectionsProduced, FrameCaptured
+from schemas.events import (
+    CameraConfig,
+    CameraStatusChanged,
+    DeadLetter,
+    DetectionsProduced,
+    FrameCaptured,
+    IncidentDetected,
+    TrafficStatsWindow,
+    VehicleCounted,
+)
 
 # Pinned on purpose: a changed fingerprint means a changed wire contract. If you changed a schema on
 # purpose, keep it backward/forward compatible and update the value here in the same commit.
@@ -14,8 +23,11 @@ FINGERPRINTS = {
     "FrameCaptured": "c72dabf182f02429",
     "DetectionsProduced": "790be52856ae249f",
     "DeadLetter": "58fcb3d8f29a5ab2",
-    "CameraConfig": "17a16142f9ff2cbc",
+    "CameraConfig": "4ceb1e84318dd8b6",
     "CameraStatusChanged": "4ef8c37bd75b53c5",
+    "VehicleCounted": "8c0614cedd8e7401",
+    "IncidentDetected": "2a151d72a8cab794",
+    "TrafficStatsWindow": "1f6fb8dcb25ffb7f",
 }
 
 
@@ -165,6 +177,9 @@ def test_typed_events_match_avsc_fields() -> None:
         ("DeadLetter", DeadLetter),
         ("CameraConfig", CameraConfig),
         ("CameraStatusChanged", CameraStatusChanged),
+        ("VehicleCounted", VehicleCounted),
+        ("IncidentDetected", IncidentDetected),
+        ("TrafficStatsWindow", TrafficStatsWindow),
     ]:
         fields = [f["name"] for f in json.loads(schema_files()[name])["fields"]]
         assert fields == list(cls.__annotations__), name
@@ -238,6 +253,7 @@ camera_configs = st.fixed_dictionaries(
                     "x2": st.floats(0, 1),
                     "y2": st.floats(0, 1),
                     "in_direction": st.sampled_from(["LEFT_TO_RIGHT", "RIGHT_TO_LEFT"]),
+                    "one_way": st.booleans(),
                 }
             ),
             max_size=3,
@@ -313,3 +329,101 @@ def test_an_older_detections_payload_still_decodes_with_the_new_fields_defaulted
     assert got["timings"]["queued_ms"] == 0.0 and got["timings"]["total_ms"] == 0.0
     assert got["frame_seq"] == 7
     assert codec("DetectionsProduced").fingerprint.hex() == FINGERPRINTS["DetectionsProduced"]
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+vehicle_events = st.fixed_dictionaries(
+    {
+        "event_id": st.text(),
+        "camera_id": st.text(),
+        "line_id": st.text(),
+        "line_name": st.text(),
+        "track_id": longs,
+        "direction": st.sampled_from(["IN", "OUT"]),
+        "motion": st.sampled_from(["UP", "DOWN", "LEFT", "RIGHT"]),
+        "class_name": st.text(),
+        "class_id": ints,
+        "confidence": finite,
+        "frame_seq": longs,
+        "crossed_at": timestamps,
+        "x": finite,
+        "y": finite,
+        "speed_kmh": st.none() | finite,
+    }
+)
+incidents = st.fixed_dictionaries(
+    {
+        "incident_id": st.text(),
+        "camera_id": st.text(),
+        "type": st.sampled_from(["STOPPED_VEHICLE", "WRONG_WAY", "CONGESTION", "CAMERA_OFFLINE"]),
+        "state": st.sampled_from(["OPEN", "CLOSED"]),
+        "started_at": timestamps,
+        "ended_at": st.none() | timestamps,
+        "track_id": st.none() | longs,
+        "class_name": st.none() | st.text(),
+        "line_id": st.none() | st.text(),
+        "zone_id": st.none() | st.text(),
+        "value": st.none() | finite,
+        "detail": st.text(),
+    }
+)
+stats_windows = st.fixed_dictionaries(
+    {
+        "camera_id": st.text(),
+        "window_start": timestamps,
+        "window_end": timestamps,
+        "frames": longs,
+        "counts": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "line_id": st.text(),
+                    "class_name": st.text(),
+                    "direction": st.sampled_from(["IN", "OUT"]),
+                    "count": longs,
+                }
+            ),
+            max_size=4,
+        ),
+        "vehicles": longs,
+        "mean_speed_kmh": st.none() | finite,
+        "speed_samples": longs,
+        "mean_occupancy": finite,
+        "late_frames": longs,
+        "closed_by": st.sampled_from(["NEXT_FRAME", "CAMERA_STOPPED"]),
+    }
+)
+
+
+@settings(max_examples=50)
+@given(vehicle_events)
+def test_vehicle_counted_round_trips(record: VehicleCounted) -> None:
+    assert codec("VehicleCounted").decode(codec("VehicleCounted").encode(record)) == record
+
+
+@settings(max_examples=50)
+@given(incidents)
+def test_incident_detected_round_trips(record: IncidentDetected) -> None:
+    assert codec("IncidentDetected").decode(codec("IncidentDetected").encode(record)) == record
+
+
+@settings(max_examples=50)
+@given(stats_windows)
+def test_traffic_stats_window_round_trips(record: TrafficStatsWindow) -> None:
+    assert codec("TrafficStatsWindow").decode(codec("TrafficStatsWindow").encode(record)) == record
+
+
+def test_an_older_camera_config_still_decodes_with_lines_two_way() -> None:
+    from schemas.serde import Codec, history_files
+
+    old = Codec("CameraConfig", history_files()["CameraConfig"][0])
+    assert old.fingerprint.hex() == "17a16142f9ff2cbc"
+    line = {"line_id": "l1", "name": "", "x1": 0.0, "y1": 0.5, "x2": 1.0, "y2": 0.5, "in_direction": "LEFT_TO_RIGHT"}
+    record = {
+        "camera_id": "c1",
+        "source_url": "rtsp://x",
+        "lines": [line],
+        "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    name, got = decode_any(old.encode(record))
+    assert name == "CameraConfig"
+    assert got["lines"] == [{**line, "one_way": False}]
