@@ -12,6 +12,8 @@ MAX_FRAMES ?=
 PYTEST_ARGS ?=
 
 ULTRALYTICS := ultralytics==8.4.190
+# supervision with its ByteTrack (later releases moved trackers out: 0.31 has none); --no-deps, see pyproject.
+SUPERVISION := supervision==0.27.0.post2
 
 .PHONY: help install install-export bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest
 
@@ -27,6 +29,7 @@ $(BIN)/.installed: pyproject.toml | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps '$(SUPERVISION)'
 	$(BIN)/python -m tests.assets .stack/assets
 	touch $@
 

@@ -138,6 +138,14 @@ def cmd_inference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analytics(args: argparse.Namespace) -> int:
+    from streams.analytics import AnalyticsSettings
+    from streams.analytics.worker import run
+
+    s = AnalyticsSettings(**_overrides(args, ["app_id", "data_dir", "worker_name", "metrics_port", "store"]))
+    return run(s)
+
+
 def cmd_projector(args: argparse.Namespace) -> int:
     from projections import Projector, ProjectorSettings, migrate
 
@@ -256,6 +264,21 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--threads", type=int, help="ONNX Runtime threads per session (1; 0 = per core).")
     inf.add_argument("--metrics-port", type=int, help="Prometheus port (9102; 0 = off).")
     inf.set_defaults(fn=cmd_inference)
+
+    an = sub.add_parser(
+        "analytics",
+        help="Track, count, time and aggregate its.detections.v1 (Faust, exactly-once).",
+        description="ByteTrack per camera, directional line counts (its.vehicle-events.v1), speeds from a "
+        "homography, incidents (its.incidents.v1: stopped vehicle, wrong way, congestion, camera offline) and "
+        "1-minute statistics (its.traffic-stats.v1). State per camera in a Faust table with a changelog topic; "
+        "events, state and offsets commit in one transaction. Settings: ITS_ANALYTICS_*.",
+    )
+    an.add_argument("--app-id", help="Faust app id / consumer group (its-analytics).")
+    an.add_argument("--data-dir", help="Folder of the RocksDB tables (.stack/analytics).")
+    an.add_argument("--worker-name", help="This worker's folder under --data-dir (host name).")
+    an.add_argument("--store", choices=["auto", "rocksdb", "memory"], help="Table store (auto).")
+    an.add_argument("--metrics-port", type=int, help="Prometheus port (9104; 0 = off).")
+    an.set_defaults(fn=cmd_analytics)
 
     pj = sub.add_parser(
         "projector",

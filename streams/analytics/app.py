@@ -1,0 +1,222 @@
+"""The Faust application: thin agents around `CameraAnalytics`.
+
+Exactly-once: Faust runs one Kafka transaction per source partition; the events produced, the camera state written
+to the table's changelog and the consumed offsets commit together, so a worker killed at any point resumes from
+the last commit with the state that matched it, and read_committed readers see every event once.
+
+Per event, in this order:
+ 1. decode the Avro payload (a poison message goes to the dead-letter topic with its coordinates);
+ 2. find the camera's configuration (unknown or removed cameras: dead-letter topic);
+ 3. load the camera's state (memory cache, else the table, else new);
+ 4. classify the frame: a duplicate is skipped, a late frame goes to the dead-letter topic;
+ 5. apply it, send the events it caused;
+ 6. write the state back to the table (its changelog record is in the same transaction as 5 and the offset).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from confluent_kafka.admin import AdminClient
+
+from schemas.dlq import dead_letter
+from schemas.errors import SchemaError
+from schemas.serde import codec
+from streams.analytics.camera import CameraAnalytics, Output, Params
+from streams.analytics.cameras import CameraFollower
+from streams.analytics.errors import CoPartitioningError
+from streams.analytics.metrics import EVENTS_OUT, FRAMES, PROCESS_SECONDS, READY, SKIPPED, STATE_BYTES
+from streams.analytics.settings import AnalyticsSettings
+
+__all__ = ["build_app", "check_copartitioning"]
+
+log = logging.getLogger(__name__)
+
+_RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+_SCHEMA_OF = {"vehicle": "VehicleCounted", "incident": "IncidentDetected", "stats": "TrafficStatsWindow"}
+_STATE_VERSION = b"\x01"
+
+
+def _outputs(s: AnalyticsSettings) -> dict[str, str]:
+    return {"vehicle": s.topic_vehicle_events, "incident": s.topic_incidents, "stats": s.topic_traffic_stats}
+
+
+def check_copartitioning(s: AnalyticsSettings) -> int:
+    """The partition count shared by the input and output topics; raises naming the topic that differs."""
+    names = [s.topic_detections, s.topic_status, *_outputs(s).values()]
+    md = AdminClient({"bootstrap.servers": s.kafka_bootstrap}).list_topics(timeout=30)
+    counts: dict[str, int] = {}
+    for name in names:
+        t = md.topics.get(name)
+        if t is None or t.error is not None or not t.partitions:
+            raise CoPartitioningError(f"Topic {name!r} does not exist; run `itscam topics apply` first.")
+        counts[name] = len(t.partitions)
+    want = counts[s.topic_detections]
+    bad = {n: c for n, c in counts.items() if c != want}
+    if bad:
+        raise CoPartitioningError(
+            f"Topics are not co-partitioned: {s.topic_detections} has {want} partitions but {bad}. A camera's "
+            "detections, status and analytics outputs must share a partition number so one worker owns the camera; "
+            "recreate the differing topics with the same count (schemas/topics.py is the catalogue)."
+        )
+    return want
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A Faust message seen as the KafkaRecord the dead-letter helper takes."""
+
+    msg: Any
+
+    def topic(self) -> str | None:
+        return str(self.msg.topic)
+
+    def partition(self) -> int | None:
+        return int(self.msg.partition)
+
+    def offset(self) -> int | None:
+        return int(self.msg.offset)
+
+    def key(self) -> bytes | None:
+        return self.msg.key  # type: ignore[no-any-return]
+
+    def value(self) -> bytes | None:
+        return self.msg.value  # type: ignore[no-any-return]
+
+
+def dump_state(state: CameraAnalytics) -> bytes:
+    return _STATE_VERSION + zlib.compress(pickle.dumps(state, protocol=5), 1)
+
+
+def load_state(data: bytes) -> CameraAnalytics:
+    if data[:1] != _STATE_VERSION:
+        raise ValueError(f"camera state written by an unknown version {data[:1]!r}")
+    state = pickle.loads(zlib.decompress(data[1:]))  # our own changelog topic, written by dump_state
+    assert isinstance(state, CameraAnalytics)
+    return state
+
+
+def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) -> faust.App:
+    params: Params = s.params()
+    app = faust.App(
+        s.app_id,
+        broker=f"kafka://{s.kafka_bootstrap}",
+        processing_guarantee="exactly_once",
+        store=s.store_url(),
+        datadir=str(s.data_dir),
+        topic_partitions=partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=s.commit_interval,
+        web_enabled=False,
+        producer_max_request_size=8 * 1024 * 1024,
+    )
+    detections = app.topic(s.topic_detections, partitions=partitions, **_RAW)
+    statuses = app.topic(s.topic_status, partitions=partitions, **_RAW)
+    outputs = {kind: app.topic(name, partitions=partitions, **_RAW) for kind, name in _outputs(s).items()}
+    dlq = app.topic(s.topic_dlq, **_RAW)
+    # bytes types make the table's key and value serializers "raw": the state is our own versioned pickle.
+    table = app.Table("camera-state", partitions=partitions, key_type=bytes, value_type=bytes)
+    cache: dict[bytes, CameraAnalytics] = {}
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _forget(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # After a rebalance another worker may have moved a camera on: read it from the table again.
+        cache.clear()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        cache.clear()
+        READY.set(1)
+
+    def state_of(key: bytes, camera_id: str) -> CameraAnalytics:
+        st = cache.get(key)
+        if st is None:
+            raw = table.get(key)
+            st = load_state(raw) if raw is not None else CameraAnalytics(camera_id, params)
+            cache[key] = st
+        return st
+
+    def save(key: bytes, st: CameraAnalytics) -> None:
+        data = dump_state(st)
+        STATE_BYTES.observe(len(data))
+        table[key] = data
+
+    async def to_dlq(msg: Any, error_type: str, error: str) -> None:
+        SKIPPED.labels(error_type).inc()
+        await dlq.send(key=msg.key, value=dead_letter(_Record(msg), "analytics", error_type, error))
+
+    async def emit(key: bytes, outs: list[Output]) -> None:
+        for kind, rec in outs:
+            EVENTS_OUT.labels(kind).inc()
+            await outputs[kind].send(key=key, value=codec(_SCHEMA_OF[kind]).encode(rec))
+
+    @app.agent(detections)
+    async def on_detections(stream: Any) -> Any:
+        async for event in stream.events():
+            msg = event.message
+            started = time.perf_counter()
+            try:
+                ev = codec("DetectionsProduced").decode(msg.value)
+            except SchemaError as e:
+                await to_dlq(msg, "bad-payload", str(e))
+                continue
+            camera_id = ev["camera_id"]
+            cfg = cameras.get(camera_id)
+            if cfg is None and s.camera_sync_timeout > 0:
+                cameras.sync(s.camera_sync_timeout)
+                cfg = cameras.get(camera_id)
+            if cfg is None:
+                removed = cameras.was_removed(camera_id)
+                reason = "removed-camera" if removed else "unknown-camera"
+                await to_dlq(
+                    msg,
+                    reason,
+                    f"Camera {camera_id!r} is {'removed' if removed else 'not'} in {cameras.topic}; its detections "
+                    "cannot be counted. Add the camera (itscam cameras add) and replay the dead letters.",
+                )
+                continue
+            key = camera_id.encode()
+            st = state_of(key, camera_id)
+            verdict = st.classify(ev)
+            if verdict == "duplicate":
+                SKIPPED.labels("duplicate").inc()
+                continue
+            if verdict == "late":
+                st.note_late()
+                save(key, st)
+                await to_dlq(
+                    msg,
+                    "late-frame",
+                    f"Frame {ev['frame_seq']} of camera {camera_id!r} arrived after frame {st.last_seq}: tracks and "
+                    "windows only move forward, so it was not applied.",
+                )
+                continue
+            outs = st.process(ev, cfg)
+            await emit(key, outs)
+            save(key, st)
+            FRAMES.inc()
+            PROCESS_SECONDS.observe(time.perf_counter() - started)
+
+    @app.agent(statuses)
+    async def on_status(stream: Any) -> Any:
+        async for event in stream.events():
+            msg = event.message
+            try:
+                ev = codec("CameraStatusChanged").decode(msg.value)
+            except SchemaError as e:
+                await to_dlq(msg, "bad-payload", str(e))
+                continue
+            key = ev["camera_id"].encode()
+            st = state_of(key, ev["camera_id"])
+            outs = st.status(ev)
+            if outs:
+                await emit(key, outs)
+            save(key, st)
+
+    return app

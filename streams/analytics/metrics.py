@@ -1,0 +1,24 @@
+"""Prometheus metrics of the analytics stage."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = ["EVENTS_OUT", "FRAMES", "PROCESS_SECONDS", "READY", "SKIPPED", "STATE_BYTES"]
+
+FRAMES = Counter("its_analytics_frames_total", "Detection events applied to a camera's state")
+SKIPPED = Counter(
+    "its_analytics_frames_skipped_total",
+    "Detection events not applied: duplicate, late, unknown-camera, removed-camera, bad-payload",
+    ["reason"],
+)
+EVENTS_OUT = Counter("its_analytics_events_total", "Events produced", ["kind"])
+PROCESS_SECONDS = Histogram(
+    "its_analytics_process_seconds",
+    "Seconds to apply one detection event (tracking, counting, incidents, windows, state save)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+STATE_BYTES = Histogram(
+    "its_analytics_state_bytes",
+    "Compressed bytes of a camera's state written to the changelog per event",
+    buckets=(1e3, 4e3, 16e3, 64e3, 256e3, 1e6),
+)
+READY = Gauge("its_analytics_ready", "1 once the camera topic is caught up and the Faust worker is running")

@@ -1,0 +1,104 @@
+"""Settings of the analytics deployable, read from the environment (prefix ITS_ANALYTICS_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.kafka import DEFAULT_BOOTSTRAP
+from schemas.topics import CAMERA_STATUS, CAMERAS, DETECTIONS, DLQ, INCIDENTS, TRAFFIC_STATS, VEHICLE_EVENTS
+from streams.analytics.camera import Params
+from streams.analytics.geometry import Anchor
+from streams.analytics.tracking import TrackParams
+
+__all__ = ["AnalyticsSettings"]
+
+
+class AnalyticsSettings(BaseSettings):
+    """Detections -> tracks, line counts, speeds, incidents and 1-minute statistics (Faust, exactly-once)."""
+
+    model_config = SettingsConfigDict(env_prefix="ITS_ANALYTICS_", extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap: str = Field(
+        DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
+    )
+    app_id: str = Field(
+        "its-analytics",
+        description="Faust application id: the consumer group, the transactional ids and the changelog topic prefix.",
+    )
+    topic_detections: str = Field(DETECTIONS.name, description="Input: DetectionsProduced.")
+    topic_status: str = Field(CAMERA_STATUS.name, description="Input: CameraStatusChanged (camera-offline incidents).")
+    topic_cameras: str = Field(CAMERAS.name, description="Input: CameraConfig (lines, zones, calibration).")
+    topic_vehicle_events: str = Field(VEHICLE_EVENTS.name, description="Output: VehicleCounted.")
+    topic_traffic_stats: str = Field(TRAFFIC_STATS.name, description="Output: TrafficStatsWindow.")
+    topic_incidents: str = Field(INCIDENTS.name, description="Output: IncidentDetected.")
+    topic_dlq: str = Field(DLQ.name, description="Dead letters: poison, unknown-camera, late frames.")
+    store: Literal["auto", "rocksdb", "memory"] = Field(
+        "auto", description="Table store: rocksdb (rocksdict) where it installs, else memory; auto picks."
+    )
+    data_dir: Path = Field(Path(".stack/analytics"), description="Faust data directory (RocksDB tables).")
+    worker_name: str = Field("", description="This worker's folder under data_dir; default: the host name.")
+    metrics_port: int = Field(9104, description="Prometheus /metrics port; 0 disables it.")
+    commit_interval: float = Field(1.0, gt=0, description="Seconds between transaction commits (exactly-once).")
+    camera_sync_timeout: float = Field(
+        5.0, ge=0, description="Seconds to wait for the camera topic to catch up before a camera is called unknown."
+    )
+
+    classes: str = Field(
+        "bicycle,car,motorcycle,bus,truck", description="Detection classes tracked and counted (comma-separated)."
+    )
+    anchor: Anchor = Field(
+        Anchor.CENTER, description="Box point that crosses lines: center, bottom_center, top_center."
+    )
+    line_band: float = Field(
+        0.01, ge=0, lt=0.5, description="Share of the frame height an anchor must clear a line by (against jitter)."
+    )
+    track_activation: float = Field(0.25, gt=0, lt=1, description="ByteTrack: confidence that starts a track.")
+    track_lost_seconds: float = Field(1.5, gt=0, description="ByteTrack: seconds a lost track can be re-found.")
+    track_matching: float = Field(0.8, gt=0, le=1, description="ByteTrack: matching threshold (1 - IoU cost).")
+    speed_horizon: float = Field(1.0, gt=0, description="Seconds of track history a speed is measured over.")
+    window_seconds: float = Field(60.0, gt=0, description="Tumbling statistics window.")
+    stop_speed_kmh: float = Field(5.0, ge=0, description="Below this a calibrated vehicle is stopped.")
+    stop_rate: float = Field(
+        0.01, ge=0, description="Uncalibrated cameras: below this many frame widths/heights per second, stopped."
+    )
+    stop_seconds: float = Field(30.0, gt=0, description="Stopped in a 'stop' zone this long: an incident.")
+    congestion_threshold: float = Field(0.5, gt=0, le=1, description="Mean occupancy that is congestion.")
+    congestion_window: float = Field(60.0, gt=0, description="Seconds occupancy is averaged over for congestion.")
+    congestion_release: float = Field(
+        0.8, gt=0, le=1, description="Congestion ends below threshold x this (hysteresis)."
+    )
+
+    def params(self) -> Params:
+        return Params(
+            classes=frozenset(c.strip() for c in self.classes.split(",") if c.strip()),
+            anchor=self.anchor,
+            line_band=self.line_band,
+            track=TrackParams(
+                activation_threshold=self.track_activation,
+                lost_seconds=self.track_lost_seconds,
+                matching_threshold=self.track_matching,
+            ),
+            speed_horizon=self.speed_horizon,
+            window=self.window_seconds,
+            stop_speed_kmh=self.stop_speed_kmh,
+            stop_rate=self.stop_rate,
+            stop_seconds=self.stop_seconds,
+            congestion_threshold=self.congestion_threshold,
+            congestion_window=self.congestion_window,
+            congestion_release=self.congestion_release,
+        )
+
+    def store_url(self) -> str:
+        if self.store == "memory":
+            return "memory://"
+        try:
+            import rocksdict  # noqa: F401
+        except ImportError:
+            if self.store == "rocksdb":
+                raise
+            return "memory://"
+        return "rocksdb://"

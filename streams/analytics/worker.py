@@ -1,0 +1,40 @@
+"""Runs the analytics deployable: checks, camera follower, then the Faust worker until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import faust
+from prometheus_client import start_http_server
+
+from streams.analytics.app import build_app, check_copartitioning
+from streams.analytics.cameras import CameraFollower
+from streams.analytics.settings import AnalyticsSettings
+
+__all__ = ["run"]
+
+log = logging.getLogger(__name__)
+
+
+def run(s: AnalyticsSettings) -> int:
+    partitions = check_copartitioning(s)
+    if s.metrics_port:
+        start_http_server(s.metrics_port, addr="127.0.0.1")
+    cameras = CameraFollower(s.kafka_bootstrap, s.topic_cameras)
+    if not cameras.sync(60):
+        log.warning("camera topic not caught up after 60 s; starting anyway")
+    # RocksDB holds a lock on its directory: one folder per worker; a worker that finds none restores its tables
+    # from the changelog topics.
+    s = s.model_copy(update={"data_dir": s.data_dir / (s.worker_name or socket.gethostname())})
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    app = build_app(s, cameras, partitions)
+    log.info("analytics: %d partitions, store %s, data %s", partitions, s.store_url(), s.data_dir)
+    worker = faust.Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as e:
+        return int(e.code or 0)
+    finally:
+        cameras.close()
+    return 0
