@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from hypothesis import HealthCheck, settings
+
+# Property tests share two cores with the stack and with worker processes of neighbouring tests: timing is not what
+# they check, so no per-example deadline and no "too slow" health check.
+settings.register_profile("its", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("its")
 
 from deploy.stack.settings import StackSettings, repo_root
 

@@ -118,8 +118,10 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
     )
     detections = app.topic(s.topic_detections, partitions=partitions, **_RAW)
     statuses = app.topic(s.topic_status, partitions=partitions, **_RAW)
-    outputs = {kind: app.topic(name, partitions=partitions, **_RAW) for kind, name in _outputs(s).items()}
-    dlq = app.topic(s.topic_dlq, **_RAW)
+    for name in _outputs(s).values():
+        app.topic(name, partitions=partitions, **_RAW)
+    # Declared so Faust checks they exist; records go to them through `write` below.
+    app.topic(s.topic_dlq, **_RAW)
     # bytes types make the table's key and value serializers "raw": the state is our own versioned pickle.
     table = app.Table("camera-state", partitions=partitions, key_type=bytes, value_type=bytes)
     cache: dict[bytes, CameraAnalytics] = {}
@@ -142,19 +144,54 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             cache[key] = st
         return st
 
-    def save(key: bytes, st: CameraAnalytics) -> None:
-        data = dump_state(st)
-        STATE_BYTES.observe(len(data))
-        table[key] = data
+    changelog = table.changelog_topic.get_topic_name()
+    dlq_name = s.topic_dlq
+    synced: dict[str, float] = {}
 
-    async def to_dlq(msg: Any, error_type: str, error: str) -> None:
+    def config_of(camera_id: str) -> Any:
+        cfg = cameras.get(camera_id)
+        # An unknown camera may be one added a moment ago: catch up with the camera topic, at most once a minute per
+        # camera so a stream of detections for a camera nobody added cannot stall the worker.
+        if cfg is None and s.camera_sync_timeout > 0 and time.monotonic() - synced.get(camera_id, -1e9) > 60:
+            synced[camera_id] = time.monotonic()
+            cameras.sync(s.camera_sync_timeout)
+            cfg = cameras.get(camera_id)
+        return cfg
+
+    def letter(msg: Any, error_type: str, error: str) -> tuple[str, bytes | None, bytes, int | None]:
         SKIPPED.labels(error_type).inc()
-        await dlq.send(key=msg.key, value=dead_letter(_Record(msg), "analytics", error_type, error))
+        return (dlq_name, msg.key, dead_letter(_Record(msg), "analytics", error_type, error), None)
 
-    async def emit(key: bytes, outs: list[Output]) -> None:
-        for kind, rec in outs:
+    async def write(
+        msg: Any, records: list[tuple[str, bytes | None, bytes, int | None]], state: CameraAnalytics | None
+    ) -> None:
+        """Steps 5 and 6 in the transaction that will commit this message's offset.
+
+        Faust sends a record to a topic this app does not consume outside any transaction, and table writes go
+        through a buffer that may reach the broker after the next commit; so both are written here straight to
+        the source partition's transactional producer, holding the lock Faust's commit takes for it: a commit
+        sees all of an event's records or none. A commit between this and the event's ack leaves the offset
+        behind the state; the replayed event is then a duplicate of the state's last frame and is skipped.
+        """
+        producer: Any = app.producer
+        tid = f"{app.conf.id}-{app.assignor.group_for_topic(msg.topic)}-{msg.partition}"
+        async with producer._trn_locks[tid]:
+            txn = producer._transaction_producers[tid]
+            if not txn._txn_manager.is_in_transaction():
+                await txn.begin_transaction()
+            for topic, key, value, partition in records:
+                await txn.send(topic, value=value, key=key, partition=partition)
+            if state is not None:
+                data = dump_state(state)
+                STATE_BYTES.observe(len(data))
+                await txn.send(changelog, value=data, key=state.camera_id.encode(), partition=msg.partition)
+                table.data[state.camera_id.encode()] = data  # the local store; the changelog record is above
+
+    def encoded(key: bytes, partition: int, outs: list[Output]) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        # Outputs go to the source's partition number: a camera's events stay co-partitioned with its detections.
+        for kind, _rec in outs:
             EVENTS_OUT.labels(kind).inc()
-            await outputs[kind].send(key=key, value=codec(_SCHEMA_OF[kind]).encode(rec))
+        return [(_outputs(s)[kind], key, codec(_SCHEMA_OF[kind]).encode(rec), partition) for kind, rec in outs]
 
     @app.agent(detections)
     async def on_detections(stream: Any) -> Any:
@@ -164,22 +201,17 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             try:
                 ev = codec("DetectionsProduced").decode(msg.value)
             except SchemaError as e:
-                await to_dlq(msg, "bad-payload", str(e))
+                await write(msg, [letter(msg, "bad-payload", str(e))], None)
                 continue
             camera_id = ev["camera_id"]
-            cfg = cameras.get(camera_id)
-            if cfg is None and s.camera_sync_timeout > 0:
-                cameras.sync(s.camera_sync_timeout)
-                cfg = cameras.get(camera_id)
+            cfg = config_of(camera_id)
             if cfg is None:
                 removed = cameras.was_removed(camera_id)
-                reason = "removed-camera" if removed else "unknown-camera"
-                await to_dlq(
-                    msg,
-                    reason,
+                why = (
                     f"Camera {camera_id!r} is {'removed' if removed else 'not'} in {cameras.topic}; its detections "
-                    "cannot be counted. Add the camera (itscam cameras add) and replay the dead letters.",
+                    "cannot be counted. Add the camera (itscam cameras add) and replay the dead letters."
                 )
+                await write(msg, [letter(msg, "removed-camera" if removed else "unknown-camera", why)], None)
                 continue
             key = camera_id.encode()
             st = state_of(key, camera_id)
@@ -189,17 +221,14 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
                 continue
             if verdict == "late":
                 st.note_late()
-                save(key, st)
-                await to_dlq(
-                    msg,
-                    "late-frame",
+                why = (
                     f"Frame {ev['frame_seq']} of camera {camera_id!r} arrived after frame {st.last_seq}: tracks and "
-                    "windows only move forward, so it was not applied.",
+                    "windows only move forward, so it was not applied."
                 )
+                await write(msg, [letter(msg, "late-frame", why)], st)
                 continue
             outs = st.process(ev, cfg)
-            await emit(key, outs)
-            save(key, st)
+            await write(msg, encoded(key, msg.partition, outs), st)
             FRAMES.inc()
             PROCESS_SECONDS.observe(time.perf_counter() - started)
 
@@ -210,13 +239,10 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             try:
                 ev = codec("CameraStatusChanged").decode(msg.value)
             except SchemaError as e:
-                await to_dlq(msg, "bad-payload", str(e))
+                await write(msg, [letter(msg, "bad-payload", str(e))], None)
                 continue
             key = ev["camera_id"].encode()
             st = state_of(key, ev["camera_id"])
-            outs = st.status(ev)
-            if outs:
-                await emit(key, outs)
-            save(key, st)
+            await write(msg, encoded(key, msg.partition, st.status(ev)), st)
 
     return app

@@ -133,6 +133,7 @@ class CameraAnalytics:
         self.window: Window | None = None
         self.congestion = Congestion(params.congestion_window, params.congestion_threshold, params.congestion_release)
         self.offline: OpenIncident | None = None
+        self.pending_late = 0
         self.closed_until = -math.inf  # end of a window closed early because the camera stopped
         self._derived: tuple[tuple[Any, ...], _Derived] | None = None
 
@@ -162,6 +163,8 @@ class CameraAnalytics:
     def note_late(self) -> None:
         if self.window is not None:
             self.window.late_frames += 1
+        else:  # the camera stopped and its window closed: the next window carries it
+            self.pending_late += 1
 
     def process(self, ev: DetectionsProduced, cfg: CameraConfig) -> list[Output]:
         """Apply one in-order frame (check `classify` first); the events it causes."""
@@ -232,7 +235,8 @@ class CameraAnalytics:
             out.append(("stats", self.window.record(self.camera_id, "NEXT_FRAME")))
             self.window = None
         if self.window is None:
-            self.window = Window(start=start, end=start + self.params.window)
+            self.window = Window(start=start, end=start + self.params.window, late_frames=self.pending_late)
+            self.pending_late = 0
         return out
 
     def _crossed(self, ev: DetectionsProduced, tid: int, tr: _Track, hit: Any) -> list[Output]:
@@ -286,7 +290,7 @@ class CameraAnalytics:
                 return [self._stop_closed(tr, t, "The vehicle moved on.")]
             return []
         if tr.still_since is None:
-            tr.still_since = t - p.speed_horizon  # still over the whole trail
+            tr.still_since = tr.trail[0][0]  # still over the whole trail (trimmed to the horizon)
         if tr.stop is None and t - tr.still_since >= p.stop_seconds:
             tr.stop = OpenIncident(
                 event_id(self.camera_id, "STOPPED_VEHICLE", tid, tr.first_seq, tr.still_since),

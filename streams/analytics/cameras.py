@@ -36,6 +36,8 @@ class CameraFollower:
         if not parts:
             raise RuntimeError(f"Camera topic {topic!r} does not exist; run `itscam topics apply` first.")
         self._tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(parts)]
+        # Watermark look-ups on a consumer of their own: on the polling one they wait behind its consume() loop.
+        self._meta = Consumer(consumer_config(bootstrap, "its-analytics-cameras-meta-unused"))
         self._consumer.assign(self._tps)
         self._lock = threading.Lock()
         self._configs: dict[str, CameraConfig] = {}
@@ -86,7 +88,8 @@ class CameraFollower:
         deadline = time.monotonic() + timeout
         ends: dict[int, int] = {}
         for tp in self._tps:
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, tp.partition), timeout=10)
+            tpq = TopicPartition(self.topic, tp.partition)
+            _low, high = self._meta.get_watermark_offsets(tpq, timeout=max(timeout, 0.5), cached=False)
             ends[tp.partition] = high
         while time.monotonic() < deadline:
             with self._lock:
@@ -99,3 +102,4 @@ class CameraFollower:
         self._stop.set()
         self._thread.join(timeout=5)
         self._consumer.close()
+        self._meta.close()

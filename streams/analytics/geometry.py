@@ -74,7 +74,7 @@ def cross_segment(
     """
     d0 = side_distance(a, b, p0)
     d1 = side_distance(a, b, p1)
-    if (d0 < 0) == (d1 < 0):
+    if d0 * d1 >= 0:  # both on one side, or an end on the line: no crossing
         return None
     t = d0 / (d0 - d1)
     x = p0[0] + t * (p1[0] - p0[0])
