@@ -11,12 +11,12 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from hypothesis import HealthCheck, settings
 
+from deploy.stack.settings import StackSettings, repo_root
+
 # Property tests share two cores with the stack and with worker processes of neighbouring tests: timing is not what
 # they check, so no per-example deadline and no "too slow" health check.
 settings.register_profile("its", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("its")
-
-from deploy.stack.settings import StackSettings, repo_root
 
 SHARED = Path(os.environ.get("ITS_SHARED_DIR") or repo_root().parent / "shared")
 MODEL = SHARED / "models" / "yolo11n.onnx"

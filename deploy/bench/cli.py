@@ -17,6 +17,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from deploy.bench.inference import main_bench as main_inference
 
         return main_inference(args)
+    if args.target == "counting":
+        from deploy.bench.counting import main_bench as main_counting
+
+        return main_counting(args)
     raise AssertionError(args.target)
 
 
@@ -27,9 +31,12 @@ def add_parser(sub: Any) -> None:
         description="ingest: streams one worker sustains at 1/5/10 fps (decode all vs key frames only) and a "
         "1,000-camera fleet through one worker process into the real Kafka. inference: the bare model, our "
         "consumer through the real Kafka and Ultralytics predict frame by frame on the same frames (frames/s, P95, "
-        "ratios); ITS_INFERENCE_* settings apply. Both need the stack up.",
+        "ratios); ITS_INFERENCE_* settings apply. counting: ingest -> inference -> analytics on each clip of --data "
+        "against its hand counts, beside Ultralytics' ObjectCounter on the same frames; --sweep adds sampling fps "
+        "5/10/15/full "
+        "x imgsz 320/480/640. All need the stack up.",
     )
-    bp.add_argument("target", choices=["ingest", "inference"])
+    bp.add_argument("target", choices=["ingest", "inference", "counting"])
     bp.add_argument("--json", help="Write the figures here.")
     bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     bp.add_argument("--clip", help="720p H.264 clip to loop (default: the highway clip in shared/data).")
@@ -44,4 +51,10 @@ def add_parser(sub: Any) -> None:
     bp.add_argument("--naive-frames", type=int, default=80, help="inference: frames for the naive peer (80).")
     bp.add_argument("--rounds", type=int, default=5, help="inference: bare/consumer rounds, medians reported (5).")
     bp.add_argument("--max-batch", type=int, help="inference: frames per model call (ITS_INFERENCE_MAX_BATCH).")
+    bp.add_argument("--data", help="counting: clips + ground_truth.json (default: shared/data).")
+    bp.add_argument("--model", help="counting: model file (ITS_INFERENCE_MODEL_PATH).")
+    bp.add_argument("--fps", type=float, default=10.0, help="counting: sampling fps, 0 = every frame (10).")
+    bp.add_argument("--imgsz", type=int, default=640, help="counting: model input size (640).")
+    bp.add_argument("--sweep", action="store_true", help="counting: also fps 5/10/15/full x imgsz 320/480/640.")
+    bp.add_argument("--no-peer", action="store_true", help="counting: skip the Ultralytics peer.")
     bp.set_defaults(fn=_cmd_bench)

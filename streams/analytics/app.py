@@ -123,7 +123,14 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
     # Declared so Faust checks they exist; records go to them through `write` below.
     app.topic(s.topic_dlq, **_RAW)
     # bytes types make the table's key and value serializers "raw": the state is our own versioned pickle.
-    table = app.Table("camera-state", partitions=partitions, key_type=bytes, value_type=bytes)
+    # One record per camera survives compaction; short segments keep what a restarting worker replays small.
+    table = app.Table(
+        "camera-state",
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+        extra_topic_configs={"segment.ms": str(10 * 60 * 1000), "min.cleanable.dirty.ratio": "0.1"},
+    )
     cache: dict[bytes, CameraAnalytics] = {}
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]

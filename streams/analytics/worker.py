@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 
 import faust
@@ -27,6 +28,9 @@ def run(s: AnalyticsSettings) -> int:
     # RocksDB holds a lock on its directory: one folder per worker; a worker that finds none restores its tables
     # from the changelog topics.
     s = s.model_copy(update={"data_dir": s.data_dir / (s.worker_name or socket.gethostname())})
+    # The local store may hold writes of a transaction that was aborted (kill -9): start empty and restore from the
+    # changelog, which holds only committed state.
+    shutil.rmtree(s.data_dir, ignore_errors=True)
     s.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(s, cameras, partitions)
     log.info("analytics: %d partitions, store %s, data %s", partitions, s.store_url(), s.data_dir)
