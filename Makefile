@@ -15,7 +15,7 @@ ULTRALYTICS := ultralytics==8.4.190
 # supervision with its ByteTrack (later releases moved trackers out: 0.31 has none); --no-deps, see pyproject.
 SUPERVISION := supervision==0.27.0.post2
 
-.PHONY: help install install-export bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest
+.PHONY: help install install-export bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest bench-counting
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json)"
@@ -73,6 +73,9 @@ test-servers:
 
 bench-ingest: stack-up
 	$(ITSCAM) bench ingest --json deploy/bench/results/ingest.json
+
+bench-counting: stack-up install-export
+	$(ITSCAM) bench counting --sweep --json deploy/bench/results/counting.json
 
 bench-inference: stack-up install-export
 	$(ITSCAM) bench inference --json deploy/bench/results/inference.json

@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     an.add_argument("--app-id", help="Faust app id / consumer group (its-analytics).")
     an.add_argument("--data-dir", help="Folder of the RocksDB tables (.stack/analytics).")
-    an.add_argument("--worker-name", help="This worker's folder under --data-dir (host name).")
+    an.add_argument("--worker-name", help="This worker's folder under --data-dir (<host>-<pid>).")
     an.add_argument("--store", choices=["auto", "rocksdb", "memory"], help="Table store (auto).")
     an.add_argument("--metrics-port", type=int, help="Prometheus port (9105; 0 = off).")
     an.set_defaults(fn=cmd_analytics)

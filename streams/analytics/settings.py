@@ -40,7 +40,7 @@ class AnalyticsSettings(BaseSettings):
         "auto", description="Table store: rocksdb (rocksdict) where it installs, else memory; auto picks."
     )
     data_dir: Path = Field(Path(".stack/analytics"), description="Faust data directory (RocksDB tables).")
-    worker_name: str = Field("", description="This worker's folder under data_dir; default: the host name.")
+    worker_name: str = Field("", description="This worker's folder under data_dir; default: <host>-<pid>.")
     metrics_port: int = Field(9105, description="Prometheus /metrics port; 0 disables it.")
     commit_interval: float = Field(1.0, gt=0, description="Seconds between transaction commits (exactly-once).")
     camera_sync_timeout: float = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 
@@ -25,11 +26,9 @@ def run(s: AnalyticsSettings) -> int:
     cameras = CameraFollower(s.kafka_bootstrap, s.topic_cameras)
     if not cameras.sync(60):
         log.warning("camera topic not caught up after 60 s; starting anyway")
-    # RocksDB holds a lock on its directory: one folder per worker; a worker that finds none restores its tables
-    # from the changelog topics.
-    s = s.model_copy(update={"data_dir": s.data_dir / (s.worker_name or socket.gethostname())})
-    # The local store may hold writes of a transaction that was aborted (kill -9): start empty and restore from the
-    # changelog, which holds only committed state.
+    # The local store starts empty and is restored from the changelog, which holds only committed state (a store
+    # left by a killed worker may hold writes of an aborted transaction). One folder per process: RocksDB locks it.
+    s = s.model_copy(update={"data_dir": s.data_dir / (s.worker_name or f"{socket.gethostname()}-{os.getpid()}")})
     shutil.rmtree(s.data_dir, ignore_errors=True)
     s.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(s, cameras, partitions)
@@ -41,4 +40,5 @@ def run(s: AnalyticsSettings) -> int:
         return int(e.code or 0)
     finally:
         cameras.close()
+        shutil.rmtree(s.data_dir, ignore_errors=True)
     return 0

@@ -76,7 +76,6 @@ def analytics(bootstrap: str, tmp_path: Path) -> Iterator[Analytics]:
         ITS_ANALYTICS_DATA_DIR=str(tmp_path / "data"),
         ITS_ANALYTICS_METRICS_PORT="0",
         ITS_ANALYTICS_CAMERA_SYNC_TIMEOUT="1",
-        ITS_ANALYTICS_STORE="memory",
         ITS_ANALYTICS_TOPIC_DETECTIONS=topics["det"],
         ITS_ANALYTICS_TOPIC_STATUS=topics["status"],
         ITS_ANALYTICS_TOPIC_CAMERAS=topics["cams"],
