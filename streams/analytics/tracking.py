@@ -19,7 +19,7 @@ __all__ = ["TrackParams", "Tracked", "Tracker"]
 class TrackParams:
     activation_threshold: float = 0.25
     lost_seconds: float = 1.5
-    matching_threshold: float = 0.8
+    matching_threshold: float = 0.95  # see AnalyticsSettings.track_matching
     min_consecutive_frames: int = 1
 
 
