@@ -5,7 +5,20 @@ import pytest
 
 from deploy.cli import build_parser
 
-SUBCOMMANDS = ["stack", "topics", "db", "cameras", "ingest", "inference", "analytics", "projector", "api", "demo", "model", "bench"]
+SUBCOMMANDS = [
+    "stack",
+    "topics",
+    "db",
+    "cameras",
+    "ingest",
+    "inference",
+    "analytics",
+    "projector",
+    "api",
+    "demo",
+    "model",
+    "bench",
+]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
