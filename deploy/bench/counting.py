@@ -148,6 +148,7 @@ class _Procs:
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(10)
 
 
 def run_pipeline(

@@ -118,9 +118,9 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
     )
     detections = app.topic(s.topic_detections, partitions=partitions, **_RAW)
     statuses = app.topic(s.topic_status, partitions=partitions, **_RAW)
+    # Outputs and dead letters are declared so Faust checks they exist; records go to them through `write` below.
     for name in _outputs(s).values():
         app.topic(name, partitions=partitions, **_RAW)
-    # Declared so Faust checks they exist; records go to them through `write` below.
     app.topic(s.topic_dlq, **_RAW)
     # bytes types make the table's key and value serializers "raw": the state is our own versioned pickle.
     # One record per camera survives compaction; short segments keep what a restarting worker replays small.

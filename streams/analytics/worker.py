@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 
 import faust
 from prometheus_client import start_http_server
@@ -34,11 +35,17 @@ def run(s: AnalyticsSettings) -> int:
     app = build_app(s, cameras, partitions)
     log.info("analytics: %d partitions, store %s, data %s", partitions, s.store_url(), s.data_dir)
     worker = faust.Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+    code = 0
     try:
         worker.execute_from_commandline()
     except SystemExit as e:
-        return int(e.code or 0)
+        code = int(e.code or 0)
     finally:
         cameras.close()
         shutil.rmtree(s.data_dir, ignore_errors=True)
-    return 0
+    # Faust leaves its consumer thread (not a daemon) behind once its loop is closed, and the interpreter would wait
+    # for it at exit: everything is committed and closed by now, so leave without waiting.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

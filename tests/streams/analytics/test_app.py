@@ -108,6 +108,7 @@ def worker(analytics: Analytics) -> Iterator[Callable[[], subprocess.Popen[bytes
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(10)
 
 
 def _reference(records: list[DetectionsProduced], cfgs: dict[str, CameraConfig]) -> list[tuple[str, Any]]:
