@@ -153,6 +153,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
 
     changelog = table.changelog_topic.get_topic_name()
     dlq_name = s.topic_dlq
+    output_topics = _outputs(s)
     synced: dict[str, float] = {}
 
     def config_of(camera_id: str) -> Any:
@@ -198,7 +199,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         # Outputs go to the source's partition number: a camera's events stay co-partitioned with its detections.
         for kind, _rec in outs:
             EVENTS_OUT.labels(kind).inc()
-        return [(_outputs(s)[kind], key, codec(_SCHEMA_OF[kind]).encode(rec), partition) for kind, rec in outs]
+        return [(output_topics[kind], key, codec(_SCHEMA_OF[kind]).encode(rec), partition) for kind, rec in outs]
 
     @app.agent(detections)
     async def on_detections(stream: Any) -> Any:

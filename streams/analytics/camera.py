@@ -135,7 +135,7 @@ class CameraAnalytics:
         self.offline: OpenIncident | None = None
         self.pending_late = 0
         self.closed_until = -math.inf  # end of a window closed early because the camera stopped
-        self._derived: tuple[tuple[Any, ...], _Derived] | None = None
+        self._derived: tuple[CameraConfig, tuple[int, int], _Derived] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_derived"}
@@ -145,10 +145,11 @@ class CameraAnalytics:
         self._derived = None
 
     def derived(self, cfg: CameraConfig, width: int, height: int) -> _Derived:
-        key = (cfg["updated_at"], repr(cfg["lines"]), repr(cfg["zones"]), repr(cfg["calibration"]), width, height)
-        if self._derived is None or self._derived[0] != key:
-            self._derived = (key, _Derived(cfg, width, height))
-        return self._derived[1]
+        # Keyed by the configuration object itself (held here, so its id cannot be reused): the camera follower hands
+        # out the same object until the camera's record changes, so this is one identity check per frame.
+        if self._derived is None or self._derived[0] is not cfg or self._derived[1] != (width, height):
+            self._derived = (cfg, (width, height), _Derived(cfg, width, height))
+        return self._derived[2]
 
     def classify(self, ev: DetectionsProduced) -> Literal["ok", "duplicate", "late"]:
         """Where a frame stands against the frames already processed."""
