@@ -240,6 +240,12 @@ def test_topics_that_are_not_co_partitioned_are_refused_naming_the_topic(analyti
     admin = AdminClient({"bootstrap.servers": analytics.bootstrap})
     odd = f"test.analytics.odd.{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(odd, 3, 1)])[odd].result(30)
+
+    def visible() -> bool:  # a just-created topic's metadata reaches the broker's cache a moment later
+        t = admin.list_topics(odd, timeout=10).topics.get(odd)
+        return t is not None and t.error is None and len(t.partitions) == 3
+
+    wait_until(visible, 30, f"metadata of {odd}")
     try:
         s = AnalyticsSettings(
             kafka_bootstrap=analytics.bootstrap,
