@@ -1,4 +1,4 @@
-"""Projections: detections -> PostgreSQL read models and Redis caches; the query API lives in projections.api."""
+"""Projections: every event topic -> PostgreSQL read models and Redis caches; the query API lives in projections.api."""
 
 from projections.errors import MigrationError, ProjectionError
 from projections.migrate import migrate

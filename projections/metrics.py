@@ -2,7 +2,7 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["BATCH_SECONDS", "CACHE_ERRORS", "DLQ_TOTAL", "EVENTS", "READY"]
+__all__ = ["BATCH_SECONDS", "CACHE_ERRORS", "DLQ_TOTAL", "EVENTS", "FENCED", "READY"]
 
 EVENTS = Counter("its_projector_frames_total", "Detection events projected", ["result"])
 DLQ_TOTAL = Counter("its_projector_dead_letters_total", "Events sent to the dead-letter topic", ["reason"])
@@ -11,3 +11,4 @@ BATCH_SECONDS = Histogram(
 )
 CACHE_ERRORS = Counter("its_projector_cache_errors_total", "Redis updates that failed (cache left stale)")
 READY = Gauge("its_projector_ready", "1 once connected and partitions are assigned")
+FENCED = Counter("its_projector_fenced_total", "Batches rolled back because another worker wrote the offsets")

@@ -1,4 +1,8 @@
-"""Ordered SQL migrations (projections/migrations/NNN_name.sql), each applied once in its own transaction."""
+"""Ordered SQL migrations (projections/migrations/NNN_name.sql), each applied once in its own transaction.
+
+Each schema has its own schema_migrations: `migrate(dsn, schema="rebuild_x")` builds a complete set of read models
+beside the live one (public).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from importlib import resources
 import psycopg
 
 from projections.errors import MigrationError
+from projections.settings import check_schema_name
 
 __all__ = ["migrate", "migration_files"]
 
-_LOCK_KEY = 7_305_114  # advisory lock so concurrent `migrate` calls serialise
+_LOCK_KEY = 7_305_114  # advisory lock (with the schema's hash) so concurrent `migrate` calls serialise
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -19,17 +24,19 @@ def migration_files() -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
-def migrate(dsn: str) -> list[str]:
-    """Apply pending migrations; return the versions applied now."""
+def migrate(dsn: str, schema: str | None = None) -> list[str]:
+    """Apply pending migrations into `schema` (created if missing; default public); return the versions applied."""
+    schema = check_schema_name(schema or "public")
     applied_now: list[str] = []
     try:
-        conn = psycopg.connect(dsn, autocommit=True)
+        conn = psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema} -c timezone=UTC")
     except psycopg.OperationalError as e:
         raise MigrationError(
             f"Cannot connect to PostgreSQL at {dsn}: {e}. Start it with `itscam stack up` or set ITS_PG_DSN."
         ) from e
     with conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_LOCK_KEY, schema))
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -44,8 +51,8 @@ def migrate(dsn: str) -> list[str]:
                     conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             except psycopg.Error as e:
                 raise MigrationError(
-                    f"Migration {version}.sql failed: {e}. Fix the SQL; nothing of it was applied."
+                    f"Migration {version}.sql failed in schema {schema}: {e}. Fix the SQL; nothing of it was applied."
                 ) from e
             applied_now.append(version)
-        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_LOCK_KEY, schema))
     return applied_now

@@ -1,9 +1,11 @@
-"""The projector runner: detections topic -> PostgreSQL read models (+ offsets) -> Redis caches.
+"""The projector runner: every event topic -> PostgreSQL read models (+ offsets) -> Redis caches.
 
 Per batch:
-  1. consume up to `max_batch` events; undecodable ones go to the DLQ topic (and are acknowledged);
-  2. write rows and the next offsets in one PostgreSQL transaction (store.PgStore.write);
-  3. update Redis (idempotent: newer-wins);
+  1. consume up to `max_batch` events of all topics; undecodable ones go to the DLQ topic (and are acknowledged);
+  2. write rows and the next offsets in one PostgreSQL transaction (store.PgStore.write); the offsets are a
+     compare-and-set (fencing.OffsetFence): when another worker wrote them the batch is rolled back, the stored
+     offsets are re-read and the consumer seeks there;
+  3. update Redis (idempotent) and publish the batch's events, after the commit;
   4. commit the same offsets to Kafka, asynchronously, only so lag is visible to KEDA and operators.
 On partition assignment the consumer seeks to the offsets stored in PostgreSQL, not Kafka's.
 """
@@ -14,113 +16,217 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
+from collections.abc import Callable
 
 import psycopg
 import redis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
 from projections import metrics as m
+from projections.batch import Batch, Rejected, decode_batch, decode_message
 from projections.cache import LiveCache
+from projections.db import connect
 from projections.errors import ProjectionError
+from projections.fencing import Fenced, OffsetFence
 from projections.settings import ProjectorSettings
-from projections.store import PgStore
-from schemas import SchemaError, codec, dead_letter
-from schemas.batching import consume_loop
-from schemas.events import DetectionsProduced
+from projections.store import BatchStats, PgStore
+from schemas import dead_letter
+from schemas.batching import poll_batch
 from schemas.kafka import consumer_config, producer_config
 
 __all__ = ["Projector"]
 
 log = logging.getLogger(__name__)
 STAGE = "projector"
+Key = tuple[str, int]
+
+
+def _no_partition(e: psycopg.Error) -> bool:
+    return isinstance(e, psycopg.errors.CheckViolation) and "no partition" in str(e)
 
 
 class Projector:
-    def __init__(self, settings: ProjectorSettings) -> None:
+    """With `replay=True` (rebuilds, benchmarks) it reads assigned partitions without group membership, commits
+    nothing to Kafka and leaves Redis alone; offsets still go to PostgreSQL under `settings.group_id`."""
+
+    def __init__(self, settings: ProjectorSettings, *, replay: bool = False) -> None:
         self.s = settings
-        try:
-            self.conn = psycopg.connect(settings.pg_dsn)
-        except psycopg.OperationalError as e:
-            raise ProjectionError(
-                f"Cannot connect to PostgreSQL at {settings.pg_dsn}: {e}. "
-                "Start it (`itscam stack up`) or set ITS_PG_DSN."
-            ) from e
-        self.store = PgStore(self.conn, settings.group_id)
-        self.cache = LiveCache(redis.Redis.from_url(settings.redis_url))
-        self.codec = codec("DetectionsProduced")
-        self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, settings.group_id))
+        self.replay = replay
+        self.kinds = settings.topics()
+        if not self.kinds:
+            raise ProjectionError("Every topic setting is empty: set at least one ITS_PROJECTOR_*_TOPIC.")
+        self.conn = connect(settings.pg_dsn, settings.pg_schema)
+        self.fence = OffsetFence(settings.group_id)
+        self.store = PgStore(self.conn, settings.group_id, self.fence)
+        self.cache: LiveCache | None = None
+        if settings.update_redis and not replay:
+            self.cache = LiveCache(redis.Redis.from_url(settings.redis_url), settings.events_channel)
+        group = f"{settings.group_id}-replay-{uuid.uuid4().hex[:8]}" if replay else settings.group_id
+        extra = {"enable.partition.eof": True} if replay else {}
+        self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, group, **extra))
         self.dlq = Producer(producer_config(settings.kafka_bootstrap))
         self.stop_event = threading.Event()
 
     def stop(self) -> None:
         self.stop_event.set()
 
+    # -- assignment --------------------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
-        stored = self.store.offsets(self.s.detections_topic)
+        stored = self.fence.load(self.conn, [(p.topic, p.partition) for p in parts])
         for p in parts:
-            p.offset = stored.get(p.partition, OFFSET_BEGINNING)
+            p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
         consumer.assign(parts)
         m.READY.set(1)
-        log.info("partitions assigned", extra={"offsets": {p.partition: p.offset for p in parts}})
+        log.info("partitions assigned", extra={"offsets": {f"{p.topic}/{p.partition}": p.offset for p in parts}})
 
+    def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        self.fence.drop([(p.topic, p.partition) for p in parts])
+
+    def _reseek(self) -> None:
+        """After a fenced batch: expect what is stored now and read on from there."""
+        keys = list(self.fence.expected)
+        stored = self.fence.load(self.conn, keys)
+        self.store.partitions.forget()
+        for t, p in keys:
+            off = stored.get((t, p), OFFSET_BEGINNING)
+            try:
+                self.consumer.seek(TopicPartition(t, p, off))
+            except KafkaException as e:  # the partition is no longer ours; the rebalance settles it
+                log.warning("seek failed", extra={"topic": t, "partition": p, "error": str(e)})
+        log.warning(
+            "re-seeked to the stored offsets", extra={"offsets": {f"{t}/{p}": o for (t, p), o in stored.items()}}
+        )
+
+    # -- running -----------------------------------------------------------------------------------------------
     def run(self, idle_exit_s: float | None = None) -> None:
         if self.s.metrics_port:
             start_http_server(self.s.metrics_port, addr="127.0.0.1")
-        self.consumer.subscribe([self.s.detections_topic], on_assign=self._on_assign)
-        log.info("projector started", extra={"topic": self.s.detections_topic})
+        topics = list(self.kinds)
+        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("projector started", extra={"topics": topics, "schema": self.s.pg_schema})
         try:
-            consume_loop(
-                self.consumer, self._handle, self.stop_event, self.s.max_batch, self.s.max_wait_ms / 1000, idle_exit_s
-            )
+            self._loop(idle_exit_s)
         finally:
-            m.READY.set(0)
-            self.consumer.close()
-            self.dlq.flush(10)
-            self.conn.close()
-            log.info("projector stopped")
+            self.close()
 
-    def _handle(self, msgs: list[Message]) -> None:
+    def _loop(self, idle_exit_s: float | None) -> None:
+        """Batches until stopped (or idle for `idle_exit_s`); while idle, check every `fence_check_s` that the
+        stored offsets are still the expected ones (a rebuild may have swapped the tables) and re-seek if not."""
+        last_batch = last_check = time.monotonic()
+        while not self.stop_event.is_set():
+            msgs = poll_batch(self.consumer, self.s.max_batch, self.s.max_wait_ms / 1000)
+            now = time.monotonic()
+            if msgs:
+                last_batch = last_check = now
+                self.handle_batch(msgs)
+                continue
+            if idle_exit_s is not None and now - last_batch > idle_exit_s:
+                return
+            if now - last_check > self.s.fence_check_s:
+                last_check = now
+                try:
+                    if self.fence.stale(self.conn):
+                        m.FENCED.inc()
+                        log.warning("stored offsets changed under this worker (rebuild or another worker)")
+                        self._reseek()
+                except psycopg.OperationalError as e:
+                    log.warning("offset check failed; retrying later", extra={"error": str(e)})
+                    self._reconnect()
+
+    def replay_to(self, ends: dict[Key, int], progress: Callable[[int], None] | None = None) -> None:
+        """Read the partitions of `ends` from their stored offsets (else the beginning) up to the end offsets
+        (exclusive) and project them; returns once every partition got there. Needs `replay=True`."""
+        stored = self.fence.load(self.conn, list(ends))
+        pending = {k for k, end in ends.items() if stored.get(k, 0) < end}
+        self.consumer.assign([TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING)) for t, p in pending])
+        while pending and not self.stop_event.is_set():
+            good: list[Message] = []
+            for msg in self.consumer.consume(num_messages=self.s.max_batch, timeout=0.5):
+                k = (msg.topic() or "", msg.partition() or 0)
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF and k in ends and (msg.offset() or 0) >= ends[k]:
+                        pending.discard(k)
+                    elif err.code() != KafkaError._PARTITION_EOF:
+                        log.warning("consumer error", extra={"error": str(err)})
+                    continue
+                off = msg.offset() or 0
+                if k not in pending or off >= ends[k]:
+                    pending.discard(k)
+                    continue
+                good.append(msg)
+                if off + 1 >= ends[k]:
+                    pending.discard(k)
+            if good:
+                self.handle_batch(good)
+                if progress:
+                    progress(len(good))
+
+    def close(self) -> None:
+        m.READY.set(0)
+        with contextlib.suppress(Exception):
+            self.consumer.close()
+        self.dlq.flush(10)
+        self.conn.close()
+        log.info("projector stopped")
+
+    # -- one batch ---------------------------------------------------------------------------------------------
+    def handle_batch(self, msgs: list[Message]) -> None:
         t0 = time.perf_counter()
-        pairs: list[tuple[Message, DetectionsProduced]] = []
-        offsets: dict[tuple[str, int], int] = {}
-        for msg in msgs:
-            offsets[(msg.topic() or "", msg.partition() or 0)] = (msg.offset() or 0) + 1
+        batch, rejected, offsets = decode_batch(msgs, self.kinds)
+        for r in rejected:
+            self._dead_letter(r)
+        try:
+            stats = self._write(batch, offsets, msgs)
+        except Fenced as e:
+            m.FENCED.inc()
+            log.warning("batch fenced: another worker wrote these offsets", extra={"error": str(e)})
+            self._reseek()
+            return
+        if self.cache is not None:
+            new_ids = {id(v) for v in stats.new_vehicles}
             try:
-                pairs.append((msg, self.codec.decode(msg.value() or b"")))
-            except SchemaError as e:
-                self._dead_letter(msg, "avro-decode", e)
-        events = self._write(pairs, offsets)
-        if events:
-            try:
-                self.cache.update(events)
+                self.cache.update(
+                    stats.new_frames,
+                    batch.statuses,
+                    stats.new_vehicles,
+                    [v for v in batch.vehicles if id(v) not in new_ids],
+                    stats.incidents,
+                )
             except redis.RedisError as e:
-                # Redis only caches what PostgreSQL holds; the next frame of each camera refreshes it.
+                # Redis only caches what PostgreSQL holds; `itscam rebuild` (or the next events) refreshes it.
                 m.CACHE_ERRORS.inc()
-                log.warning("Redis update failed; live cache is stale until the next frame", extra={"error": str(e)})
-        self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
+                log.warning("Redis update failed; caches are stale until the next events", extra={"error": str(e)})
+        if not self.replay:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
         m.BATCH_SECONDS.observe(time.perf_counter() - t0)
 
-    def _write(
-        self, pairs: list[tuple[Message, DetectionsProduced]], offsets: dict[tuple[str, int], int]
-    ) -> list[DetectionsProduced]:
-        """Write a batch and its offsets; return the events written.
+    def _write(self, batch: Batch, offsets: dict[Key, int], msgs: list[Message]) -> BatchStats:
+        """Write a batch and its offsets.
 
-        A lost connection is retried with backoff after reconnecting (offsets live with the rows, so a retry
-        never double-counts). A batch PostgreSQL rejects for its data is written event by event and each event
-        it still rejects goes to the dead-letter topic, so one bad event never stops the projector.
+        A lost connection is retried with backoff after reconnecting (offsets live with the rows and are a
+        compare-and-set, so a retry never double-counts). A missing day partition (dropped by retention or a table
+        swap) is re-created once. A batch PostgreSQL still rejects for its data is written event by event and each
+        event it rejects goes to the dead-letter topic, so one bad event never stops the projector.
         """
         delay = 0.5
+        recreated = False
         while True:
             try:
-                stats = self.store.write([e for _, e in pairs], offsets)
+                stats = self.store.write(batch, offsets)
                 m.EVENTS.labels("new").inc(stats.frames_new)
                 m.EVENTS.labels("duplicate").inc(stats.frames_duplicate)
-                return [e for _, e in pairs]
+                return stats
             except (psycopg.DataError, psycopg.IntegrityError) as e:
                 self.conn.rollback()
+                if _no_partition(e) and not recreated:
+                    recreated = True
+                    self.store.partitions.forget()
+                    continue
                 log.warning("batch rejected by PostgreSQL; writing event by event", extra={"error": str(e)})
-                return self._write_one_by_one(pairs, offsets)
+                return self._write_one_by_one(msgs, offsets)
             except psycopg.OperationalError as e:
                 log.warning("PostgreSQL unavailable; retrying", extra={"error": str(e), "retry_in_s": delay})
                 if self.stop_event.wait(delay):
@@ -128,32 +234,39 @@ class Projector:
                 delay = min(delay * 2, 30.0)
                 self._reconnect()
 
-    def _write_one_by_one(
-        self, pairs: list[tuple[Message, DetectionsProduced]], offsets: dict[tuple[str, int], int]
-    ) -> list[DetectionsProduced]:
-        written = []
-        for msg, event in pairs:
+    def _write_one_by_one(self, msgs: list[Message], offsets: dict[Key, int]) -> BatchStats:
+        total = BatchStats(0, 0, 0)
+        for msg in msgs:
+            one = decode_message(msg, self.kinds)
+            if isinstance(one, Rejected):
+                continue  # already dead-lettered
             try:
-                self.store.write([event], {})
-                written.append(event)
+                st = self.store.write(one, {})
             except (psycopg.DataError, psycopg.IntegrityError) as e:
                 self.conn.rollback()
-                self._dead_letter(msg, "pg-write", e)
-        self.store.write([], offsets)
-        return written
+                self._dead_letter(Rejected(msg, "pg-write", e))
+                continue
+            total.frames_new += st.frames_new
+            total.frames_duplicate += st.frames_duplicate
+            total.detections += st.detections
+            total.new_frames += st.new_frames
+            total.new_vehicles += st.new_vehicles
+            total.incidents += st.incidents
+        self.store.write(Batch(), offsets)
+        return total
 
     def _reconnect(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self.conn.close()
         try:
-            self.conn = psycopg.connect(self.s.pg_dsn)
-        except psycopg.OperationalError:
+            self.conn = connect(self.s.pg_dsn, self.s.pg_schema)
+        except ProjectionError:
             return  # the next write fails again and backs off further
-        self.store = PgStore(self.conn, self.s.group_id)
+        self.store = PgStore(self.conn, self.s.group_id, self.fence)
 
-    def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:
-        m.DLQ_TOTAL.labels(reason).inc()
-        self.dlq.produce(self.s.dlq_topic, key=msg.key(), value=dead_letter(msg, STAGE, reason, error))
+    def _dead_letter(self, r: Rejected) -> None:
+        m.DLQ_TOTAL.labels(r.reason).inc()
+        self.dlq.produce(self.s.dlq_topic, key=r.msg.key(), value=dead_letter(r.msg, STAGE, r.reason, r.error))
         # The dead letter must be safe in Kafka before the offsets that skip its message are stored.
         if self.dlq.flush(30):
             raise ProjectionError(f"A dead letter was not acknowledged by Kafka at {self.s.kafka_bootstrap}.")

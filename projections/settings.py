@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+import re
+
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.kafka import DEFAULT_BOOTSTRAP
-from schemas.topics import DETECTIONS, DLQ
+from schemas.topics import CAMERA_STATUS, CAMERAS, DETECTIONS, DLQ, INCIDENTS, TRAFFIC_STATS, VEHICLE_EVENTS
 
-__all__ = ["DEFAULT_PG_DSN", "DEFAULT_REDIS_URL", "ProjectorSettings"]
+__all__ = ["DEFAULT_PG_DSN", "DEFAULT_REDIS_URL", "ProjectorSettings", "check_schema_name"]
 
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:15432/its"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
 
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_schema_name(name: str) -> str:
+    """`name` if it is a plain lower-case PostgreSQL identifier (it is put into SQL and connection options)."""
+    if not _SCHEMA.match(name):
+        raise ValueError(
+            f"Schema name {name!r} is not valid: use 1-63 lower-case letters, digits or '_', starting with a letter "
+            "or '_' (e.g. public, rebuild_20260105120000)."
+        )
+    return name
+
 
 class ProjectorSettings(BaseSettings):
-    """Consume detections into PostgreSQL read models and Redis caches."""
+    """Consume every event topic into PostgreSQL read models and Redis caches.
+
+    A topic setting left empty ("") is not consumed (tests and benchmarks project only the topics they fill).
+    """
 
     model_config = SettingsConfigDict(env_prefix="ITS_PROJECTOR_", extra="ignore", populate_by_name=True)
 
@@ -23,10 +40,48 @@ class ProjectorSettings(BaseSettings):
         DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
     )
     pg_dsn: str = Field(DEFAULT_PG_DSN, validation_alias=AliasChoices("ITS_PG_DSN"), description="PostgreSQL DSN.")
+    pg_schema: str = Field(
+        "public",
+        description="PostgreSQL schema the read models live in (the connection's search_path); `itscam rebuild` "
+        "builds a whole set beside the live one in another schema.",
+    )
     redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias=AliasChoices("ITS_REDIS_URL"), description="Redis URL.")
+    update_redis: bool = Field(True, description="Keep the Redis caches and publish to events_channel.")
+    events_channel: str = Field("its:events", description="Redis pub/sub channel events are published to.")
     group_id: str = Field("its-projector", description="Kafka consumer group (offsets live in PostgreSQL).")
+    cameras_topic: str = Field(CAMERAS.name, description="Topic of CameraConfig records (tombstone = delete).")
+    camera_status_topic: str = Field(CAMERA_STATUS.name, description="Topic of CameraStatusChanged events.")
     detections_topic: str = Field(DETECTIONS.name, description="Topic of DetectionsProduced events.")
+    vehicle_events_topic: str = Field(VEHICLE_EVENTS.name, description="Topic of VehicleCounted events.")
+    traffic_stats_topic: str = Field(TRAFFIC_STATS.name, description="Topic of TrafficStatsWindow events.")
+    incidents_topic: str = Field(INCIDENTS.name, description="Topic of IncidentDetected events.")
     dlq_topic: str = Field(DLQ.name, description="Dead-letter topic.")
-    max_batch: int = Field(500, description="Most events written per PostgreSQL transaction.")
+    max_batch: int = Field(
+        5000,
+        description="Most events written per PostgreSQL transaction. Live traffic fills batches only for "
+        "max_wait_ms, so this bounds catch-up batches, where bigger is faster (`itscam bench projector`).",
+    )
     max_wait_ms: int = Field(50, description="Longest wait to fill a batch once one event is there.")
     metrics_port: int = Field(9103, description="Prometheus /metrics port; 0 disables it.")
+    fence_check_s: float = Field(
+        5.0,
+        description="While idle, how often the stored offsets are compared with the expected ones (a rebuild's "
+        "swap shows up this way even when no event arrives).",
+    )
+
+    @field_validator("pg_schema")
+    @classmethod
+    def _schema(cls, v: str) -> str:
+        return check_schema_name(v)
+
+    def topics(self) -> dict[str, str]:
+        """Topic name -> the kind of record it carries, for every topic consumed."""
+        kinds = {
+            self.cameras_topic: "CameraConfig",
+            self.camera_status_topic: "CameraStatusChanged",
+            self.detections_topic: "DetectionsProduced",
+            self.vehicle_events_topic: "VehicleCounted",
+            self.traffic_stats_topic: "TrafficStatsWindow",
+            self.incidents_topic: "IncidentDetected",
+        }
+        return {t: k for t, k in kinds.items() if t}

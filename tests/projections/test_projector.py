@@ -18,8 +18,12 @@ from tests.projections.factories import detections_event
 pytestmark = pytest.mark.integration
 
 
-def _settings(bootstrap: str, pg_dsn: str, redis_url: str, dets: str, dlq: str, unique: str) -> ProjectorSettings:
-    """A projector on this test's own topics and consumer group, metrics off."""
+def _settings(
+    bootstrap: str, pg_dsn: str, redis_url: str, dets: str, dlq: str, unique: str, **topics: str
+) -> ProjectorSettings:
+    """A projector on this test's own topics and consumer group, metrics off; topics not given are not consumed."""
+    fields = {f"{k}_topic": "" for k in ("cameras", "camera_status", "vehicle_events", "traffic_stats", "incidents")}
+    fields.update(topics)
     return ProjectorSettings(
         kafka_bootstrap=bootstrap,
         pg_dsn=pg_dsn,
@@ -28,6 +32,7 @@ def _settings(bootstrap: str, pg_dsn: str, redis_url: str, dets: str, dlq: str, 
         dlq_topic=dlq,
         group_id=f"test-proj-{unique}",
         metrics_port=0,
+        **fields,
     )
 
 
@@ -108,8 +113,8 @@ def test_live_cache_never_goes_back_in_time(stack: StackSettings, unique: str) -
 
     cam = f"cam-{unique}"
     cache = LiveCache(redis.Redis.from_url(stack.redis_url))
-    cache.update([detections_event(cam, 5, ["car"])])
-    cache.update([detections_event(cam, 3, ["bus"])])  # older event replayed
+    cache.update([detections_event(cam, 5, ["car"])], publish=False)
+    cache.update([detections_event(cam, 3, ["bus"])], publish=False)  # older event replayed
     live = json.loads(redis.Redis.from_url(stack.redis_url).hget(live_key(cam), "json"))
     assert live["frame_seq"] == 5
 

@@ -1,0 +1,14 @@
+"""Batched writers of the read models: one module per subject, each called inside the batch's transaction."""
+
+from projections.writers.analytics import write_incidents, write_traffic_stats, write_vehicle_events
+from projections.writers.cameras import write_camera_changes, write_statuses
+from projections.writers.detections import write_detections
+
+__all__ = [
+    "write_camera_changes",
+    "write_detections",
+    "write_incidents",
+    "write_statuses",
+    "write_traffic_stats",
+    "write_vehicle_events",
+]
