@@ -1,15 +1,36 @@
-"""Read-model queries the API serves (async psycopg; one function per question)."""
+"""Read-model queries the API serves (async psycopg; one function per question).
+
+Lists are keyset-paginated: each takes the keyset of the last item already returned (`after`) and returns one
+item more than asked, so the caller knows whether there is a next page without counting.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-__all__ = ["BUCKETS", "camera", "cameras", "counts", "frame_detections"]
+from schemas.cameras import redact
+
+__all__ = [
+    "BUCKETS",
+    "audit",
+    "camera",
+    "camera_config",
+    "camera_known",
+    "cameras",
+    "counts",
+    "detection_counts",
+    "fleet",
+    "frame_detections",
+    "incident",
+    "incidents",
+    "stats",
+    "vehicle_events",
+]
 
 BUCKETS = {
     "1m": timedelta(minutes=1),
@@ -18,67 +39,314 @@ BUCKETS = {
     "1h": timedelta(hours=1),
     "1d": timedelta(days=1),
 }
+_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday at midnight UTC: 1d buckets start at midnight UTC
 
-_CAMERA_COLS = "camera_id, first_seen_at, last_seen_at, last_frame_seq, frames, detections, last_projected_at"
+Conn = AsyncConnection[Any]
+
+_STATUS_COLS = (
+    "status",
+    "previous",
+    "reason",
+    "error",
+    "changed_at",
+    "last_frame_at",
+    "measured_fps",
+    "target_fps",
+    "width",
+    "height",
+    "reconnects",
+    "frames_produced",
+    "frames_dropped",
+    "worker",
+    "source",
+)
+_CAMERA_SELECT = (
+    "SELECT c.camera_id, c.name, c.source_url, c.protocol, c.target_fps, c.enabled, c.config, c.config_updated_at,"
+    " c.first_seen_at, c.last_seen_at, c.last_frame_seq, c.frames, c.detections, c.last_projected_at, "
+    + ", ".join(f"s.{c} AS s_{c}" for c in _STATUS_COLS)
+    + " FROM cameras c LEFT JOIN camera_status s ON s.camera_id = c.camera_id WHERE c.deleted_at IS NULL"
+)
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+def _iso(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, datetime) else v
 
 
-async def cameras(conn: AsyncConnection[Any], limit: int = 1000) -> list[dict[str, Any]]:
+def _camera_doc(r: dict[str, Any]) -> dict[str, Any]:
+    doc = {k: _iso(v) for k, v in r.items() if not k.startswith("s_")}
+    if doc["source_url"] is not None:
+        doc["source_url"] = redact(doc["source_url"])
+    cfg = doc["config"]
+    if isinstance(cfg, dict) and isinstance(cfg.get("source_url"), str):
+        doc["config"] = {**cfg, "source_url": redact(cfg["source_url"])}
+    status = None
+    if r["s_status"] is not None:
+        status = {"camera_id": r["camera_id"], **{c: _iso(r[f"s_{c}"]) for c in _STATUS_COLS}}
+    doc["status"] = status
+    return doc
+
+
+async def cameras(conn: Conn, limit: int, after: str | None = None) -> list[dict[str, Any]]:
+    """Configured or seen cameras by id, `limit` of them after `after`."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(f"SELECT {_CAMERA_COLS} FROM cameras ORDER BY camera_id LIMIT %s", (limit,))
-    return [_jsonable(r) for r in await cur.fetchall()]
+    where = " AND c.camera_id > %s" if after is not None else ""
+    args: tuple[Any, ...] = (after, limit) if after is not None else (limit,)
+    await cur.execute(_CAMERA_SELECT + where + " ORDER BY c.camera_id LIMIT %s", args)
+    return [_camera_doc(r) for r in await cur.fetchall()]
 
 
-async def camera(conn: AsyncConnection[Any], camera_id: str) -> dict[str, Any] | None:
+async def camera(conn: Conn, camera_id: str) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(f"SELECT {_CAMERA_COLS} FROM cameras WHERE camera_id = %s", (camera_id,))
+    await cur.execute(_CAMERA_SELECT + " AND c.camera_id = %s", (camera_id,))
     row = await cur.fetchone()
-    return _jsonable(row) if row else None
+    return _camera_doc(row) if row else None
+
+
+async def camera_known(conn: Conn, camera_id: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM cameras WHERE camera_id = %s AND deleted_at IS NULL", (camera_id,))
+    return await cur.fetchone() is not None
+
+
+async def camera_config(conn: Conn, camera_id: str) -> dict[str, Any] | None:
+    """The stored CameraConfig (JSON, credentials included) of a configured camera."""
+    cur = await conn.execute(
+        "SELECT config FROM cameras WHERE camera_id = %s AND deleted_at IS NULL AND config IS NOT NULL", (camera_id,)
+    )
+    row = await cur.fetchone()
+    return dict(row[0]) if row else None
+
+
+def _filters(filters: dict[str, str | None]) -> tuple[sql.Composable, list[Any]]:
+    parts: list[sql.Composable] = []
+    args: list[Any] = []
+    for col, val in filters.items():
+        if val is not None:
+            parts.append(sql.SQL(" AND {} = %s").format(sql.Identifier(col)))
+            args.append(val)
+    return sql.Composed(parts), args
 
 
 async def counts(
-    conn: AsyncConnection[Any], camera_id: str, start: datetime, end: datetime, bucket: str
+    conn: Conn, camera_id: str, start: datetime, end: datetime, bucket: str, filters: dict[str, str | None]
 ) -> dict[str, Any]:
-    """Frames and detections per class in `bucket`-wide windows of captured time, start <= t < end."""
+    """Vehicles in `bucket`-wide windows of crossed time (start <= t < end), by direction and class; buckets
+    without vehicles are left out."""
     width = BUCKETS[bucket]
-    origin = datetime(2000, 1, 3, tzinfo=start.tzinfo)  # a Monday, so 1d buckets start at midnight UTC
-    cur = conn.cursor()
-    await cur.execute(
+    where, args = _filters(filters)
+    q = sql.SQL(
+        "SELECT date_bin(%s, minute, %s) AS b, class_name, direction, sum(vehicles), sum(speed_sum), sum(speed_n)"
+        " FROM vehicle_counts_minute WHERE camera_id = %s AND minute >= %s AND minute < %s{}"
+        " GROUP BY b, class_name, direction ORDER BY b"
+    ).format(where)
+    cur = await conn.execute(q, (width, _ORIGIN, camera_id, start, end, *args))
+    per: dict[datetime, dict[str, Any]] = {}
+    speed: dict[datetime, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    totals: dict[str, Any] = {"vehicles": 0, "IN": 0, "OUT": 0, "by_class": defaultdict(int)}
+    for b, cls, direction, n, s_sum, s_n in await cur.fetchall():
+        n = int(n)
+        doc = per.get(b)
+        if doc is None:
+            doc = per[b] = {
+                "start": b.isoformat(),
+                "end": (b + width).isoformat(),
+                "vehicles": 0,
+                "IN": 0,
+                "OUT": 0,
+                "by_class": defaultdict(int),
+                "mean_speed_kmh": None,
+            }
+        for d in (doc, totals):
+            d["vehicles"] += n
+            if direction in ("IN", "OUT"):
+                d[direction] += n
+            d["by_class"][cls] += n
+        speed[b][0] += float(s_sum)
+        speed[b][1] += float(s_n)
+    for b, doc in per.items():
+        doc["by_class"] = dict(sorted(doc["by_class"].items()))
+        s_sum, s_n = speed[b]
+        doc["mean_speed_kmh"] = round(s_sum / s_n, 2) if s_n else None
+    totals["by_class"] = dict(sorted(totals["by_class"].items()))
+    return {
+        "camera_id": camera_id,
+        "bucket": bucket,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "filters": {("class" if k == "class_name" else k): v for k, v in filters.items() if v is not None},
+        "buckets": [per[b] for b in sorted(per)],
+        "totals": totals,
+    }
+
+
+async def detection_counts(conn: Conn, camera_id: str, start: datetime, end: datetime, bucket: str) -> dict[str, Any]:
+    """Frames and detections per class in `bucket`-wide windows of captured time (start <= t < end)."""
+    width = BUCKETS[bucket]
+    cur = await conn.execute(
         "SELECT date_bin(%s, minute, %s) AS b, sum(frames) FROM frames_minute"
         " WHERE camera_id = %s AND minute >= %s AND minute < %s GROUP BY b ORDER BY b",
-        (width, origin, camera_id, start, end),
+        (width, _ORIGIN, camera_id, start, end),
     )
     frames = {b: int(n) for b, n in await cur.fetchall()}
-    await cur.execute(
+    cur = await conn.execute(
         "SELECT date_bin(%s, minute, %s) AS b, class_name, sum(detections) FROM class_counts_minute"
         " WHERE camera_id = %s AND minute >= %s AND minute < %s GROUP BY b, class_name ORDER BY b, class_name",
-        (width, origin, camera_id, start, end),
+        (width, _ORIGIN, camera_id, start, end),
     )
     per: dict[datetime, dict[str, int]] = defaultdict(dict)
     totals: dict[str, int] = defaultdict(int)
     for b, cls, n in await cur.fetchall():
         per[b][cls] = int(n)
         totals[cls] += int(n)
-    buckets = [
-        {"start": b.isoformat(), "end": (b + width).isoformat(), "frames": frames.get(b, 0), "counts": per.get(b, {})}
-        for b in sorted(set(frames) | set(per))
-    ]
     return {
         "camera_id": camera_id,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "bucket": bucket,
-        "buckets": buckets,
+        "buckets": [
+            {
+                "start": b.isoformat(),
+                "end": (b + width).isoformat(),
+                "frames": frames.get(b, 0),
+                "counts": per.get(b, {}),
+            }
+            for b in sorted(set(frames) | set(per))
+        ],
         "totals": {"frames": sum(frames.values()), "counts": dict(sorted(totals.items()))},
     }
 
 
-async def frame_detections(
-    conn: AsyncConnection[Any], camera_id: str, frame_seq: int | None, limit: int
+async def vehicle_events(
+    conn: Conn,
+    camera_id: str,
+    start: datetime,
+    end: datetime,
+    filters: dict[str, str | None],
+    limit: int,
+    after: tuple[datetime, str] | None,
 ) -> list[dict[str, Any]]:
+    """Newest first, keyset (crossed_at, event_id)."""
+    where, args = _filters(filters)
+    if after is not None:
+        where = sql.Composed([where, sql.SQL(" AND (crossed_at, event_id) < (%s, %s)")])
+        args += list(after)
+    q = sql.SQL(
+        "SELECT event_id, camera_id, line_id, line_name, track_id, direction, motion, class_name, class_id,"
+        " confidence, frame_seq, crossed_at, x, y, speed_kmh FROM vehicle_events"
+        " WHERE camera_id = %s AND crossed_at >= %s AND crossed_at < %s{}"
+        " ORDER BY crossed_at DESC, event_id DESC LIMIT %s"
+    ).format(where)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(q, (camera_id, start, end, *args, limit))
+    return await cur.fetchall()
+
+
+async def stats(
+    conn: Conn, camera_id: str, start: datetime, end: datetime, limit: int, after: datetime | None
+) -> list[dict[str, Any]]:
+    """TrafficStatsWindow rows whose window starts in [start, end), oldest first, each with its line counts."""
+    cur = conn.cursor(row_factory=dict_row)
+    lo = start
+    if after is not None:
+        lo = max(start, after + timedelta(microseconds=1)) if after < datetime.max.replace(tzinfo=UTC) else end
+    await cur.execute(
+        "SELECT camera_id, window_start, window_end, frames, vehicles, mean_speed_kmh, speed_samples,"
+        " mean_occupancy, late_frames, closed_by FROM traffic_stats"
+        " WHERE camera_id = %s AND window_start >= %s AND window_start < %s ORDER BY window_start LIMIT %s",
+        (camera_id, lo, end, limit),
+    )
+    windows = await cur.fetchall()
+    if not windows:
+        return []
+    await cur.execute(
+        "SELECT window_start, line_id, class_name, direction, count FROM traffic_stats_counts"
+        " WHERE camera_id = %s AND window_start = ANY(%s) ORDER BY window_start, line_id, class_name, direction",
+        (camera_id, [w["window_start"] for w in windows]),
+    )
+    per: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
+    for r in await cur.fetchall():
+        per[r.pop("window_start")].append(r)
+    for w in windows:
+        w["counts"] = per.get(w["window_start"], [])
+    return windows
+
+
+_INCIDENT_COLS = (
+    "incident_id, camera_id, type, state, started_at, ended_at, track_id, class_name, line_id, zone_id, value, detail"
+)
+
+
+async def incidents(
+    conn: Conn,
+    filters: dict[str, str | None],
+    start: datetime,
+    end: datetime,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[dict[str, Any]]:
+    """Newest first, keyset (started_at, incident_id)."""
+    where, args = _filters(filters)
+    if after is not None:
+        where = sql.Composed([where, sql.SQL(" AND (started_at, incident_id) < (%s, %s)")])
+        args += list(after)
+    q = sql.SQL(
+        "SELECT " + _INCIDENT_COLS + " FROM incidents WHERE started_at >= %s AND started_at < %s{}"
+        " ORDER BY started_at DESC, incident_id DESC LIMIT %s"
+    ).format(where)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(q, (start, end, *args, limit))
+    return await cur.fetchall()
+
+
+async def incident(conn: Conn, incident_id: str) -> dict[str, Any] | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("SELECT " + _INCIDENT_COLS + " FROM incidents WHERE incident_id = %s", (incident_id,))
+    return await cur.fetchone()
+
+
+async def fleet(conn: Conn, now: datetime) -> dict[str, Any]:
+    """Cameras by status, vehicles counted today (UTC), open incidents and frames of the last hour."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    cur = await conn.execute(
+        "SELECT coalesce(s.status, 'UNKNOWN'), count(*) FROM cameras c LEFT JOIN camera_status s USING (camera_id)"
+        " WHERE c.deleted_at IS NULL GROUP BY 1 ORDER BY 1"
+    )
+    by_status = {str(k): int(n) for k, n in await cur.fetchall()}
+    cur = await conn.execute(
+        "SELECT (SELECT coalesce(sum(vehicles), 0) FROM vehicle_counts_minute WHERE minute >= %s),"
+        " (SELECT count(*) FROM incidents WHERE state = 'OPEN'),"
+        " (SELECT count(*) FROM frames WHERE captured_at >= %s AND captured_at <= %s)",
+        (today, now - timedelta(hours=1), now),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return {
+        "cameras": sum(by_status.values()),
+        "by_status": by_status,
+        "vehicles_today": int(row[0]),
+        "open_incidents": int(row[1]),
+        "frames_last_hour": int(row[2]),
+        "at": now.isoformat(),
+    }
+
+
+async def audit(
+    conn: Conn, key_id: str | None, start: datetime, end: datetime, limit: int, after: int | None
+) -> list[dict[str, Any]]:
+    """Newest first, keyset id."""
+    where, args = _filters({"key_id": key_id})
+    if after is not None:
+        where = sql.Composed([where, sql.SQL(" AND id < %s")])
+        args.append(after)
+    q = sql.SQL(
+        "SELECT id, at, key_id, method, path, route, query, status, duration_ms, client, request_id FROM audit_log"
+        " WHERE at >= %s AND at < %s{} ORDER BY id DESC LIMIT %s"
+    ).format(where)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(q, (start, end, *args, limit))
+    return await cur.fetchall()
+
+
+async def frame_detections(conn: Conn, camera_id: str, frame_seq: int | None, limit: int) -> list[dict[str, Any]]:
     """Latest frames (or the frames with `frame_seq`) of a camera, each with its detections."""
     cur = conn.cursor(row_factory=dict_row)
     where = "camera_id = %s" + (" AND frame_seq = %s" if frame_seq is not None else "")
@@ -102,7 +370,7 @@ async def frame_detections(
         dets[key].append(d)
     out = []
     for f in frames:
-        doc = _jsonable(f)
+        doc = {k: _iso(v) for k, v in f.items()}
         doc["detections"] = dets.get((f["captured_at"], f["frame_seq"]), [])
         out.append(doc)
     return out

@@ -1,13 +1,12 @@
-"""The query API (Starlette): health, readiness and read-only /v1 routes over PostgreSQL and Redis."""
+"""The query API (Starlette): health, readiness, docs, the /v1 routes over PostgreSQL and Redis, camera commands
+to Kafka, behind the gate (keys, scopes, rate limits, audit)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -16,16 +15,22 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from projections import queries
-from projections.api import metrics as m
-from projections.api.problems import UNAVAILABLE, Problem, problem_handler, problem_response, unavailable_handler
+from projections.api import commands, page, routes_cameras, routes_counts, routes_fleet, routes_live, stream
+from projections.api.audit import AuditWriter
+from projections.api.auth import KeyCache
+from projections.api.deps import Deps, deps
+from projections.api.encode import dumps, json_response
+from projections.api.gate import Gate
+from projections.api.openapi import docs_html, openapi
+from projections.api.problems import UNAVAILABLE, problem_handler, problem_response, unavailable_handler
+from projections.api.producer import CommandProducer
+from projections.api.ratelimit import RateLimiter
+from projections.api.scripts import ScriptClient
 from projections.api.settings import ApiSettings
-from projections.cache import live_key
 from schemas.kafka import check_kafka
 
 __all__ = ["create_app"]
@@ -33,158 +38,127 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def _parse_time(request: Request, name: str, default: datetime) -> datetime:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        ts = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise Problem(
-            400,
-            f"Query parameter '{name}' must be an ISO 8601 time such as 2026-01-31T08:00:00Z; got {raw!r}.",
-            invalid_params=[{"name": name, "reason": "not an ISO 8601 time"}],
-        ) from None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
 
 
-def _parse_int(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        val = int(raw)
-    except ValueError:
-        val = lo - 1
-    if not lo <= val <= hi:
-        raise Problem(
-            400,
-            f"Query parameter '{name}' must be an integer from {lo} to {hi}; got {raw!r}.",
-            invalid_params=[{"name": name, "reason": f"integer {lo}..{hi}"}],
+async def ready(request: Request) -> Response:
+    d = deps(request)
+    s = d.settings
+
+    async def pg() -> None:
+        async with d.pool.connection(timeout=s.ready_timeout_s) as conn:
+            await conn.execute("SELECT 1")
+
+    async def rd() -> None:
+        await d.redis.ping()
+
+    async def kafka() -> None:
+        await run_in_threadpool(check_kafka, s.kafka_bootstrap, s.ready_timeout_s)
+
+    checks = {"postgresql": pg, "redis": rd, "kafka": kafka}
+    results = await asyncio.gather(
+        *(asyncio.wait_for(fn(), s.ready_timeout_s + 1) for fn in checks.values()), return_exceptions=True
+    )
+    status = {name: ("ok" if r is None else f"down: {r!r}") for name, r in zip(checks, results, strict=True)}
+    down = [name for name, r in zip(checks, results, strict=True) if r is not None]
+    if down:
+        return problem_response(
+            request,
+            503,
+            f"Not ready: {', '.join(down)} unreachable. Start the local stack with "
+            "`itscam stack up` or check the ITS_PG_DSN / ITS_REDIS_URL / ITS_KAFKA_BOOTSTRAP settings.",
+            checks=status,
         )
-    return val
-
-
-class _Observe(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        m.REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        m.LATENCY.labels(path).observe(time.perf_counter() - t0)
-        return response
+    return json_response({"status": "ready", "checks": status})
 
 
 def create_app(settings: ApiSettings | None = None) -> Starlette:
     s = settings or ApiSettings()
-    pool = AsyncConnectionPool(s.pg_dsn, min_size=1, max_size=s.pool_size, open=False, timeout=s.pool_timeout_s)
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        s.pg_dsn,
+        min_size=1,
+        max_size=s.pool_size,
+        open=False,
+        timeout=s.pool_timeout_s,
+        kwargs={"options": "-c TimeZone=UTC"},
+    )
     cache = aioredis.Redis.from_url(
         s.redis_url, socket_timeout=s.ready_timeout_s, socket_connect_timeout=s.ready_timeout_s
     )
+    pubsub_redis = aioredis.Redis.from_url(s.redis_url, socket_connect_timeout=s.ready_timeout_s)
+    d = Deps(
+        settings=s,
+        pool=pool,
+        redis=cache,
+        pubsub_redis=pubsub_redis,
+        keys=KeyCache(pool, s.key_cache_s),
+        limiter=RateLimiter(ScriptClient(s.redis_url, s.ready_timeout_s)),
+        audit=AuditWriter(pool, s.audit_flush_s, s.audit_batch, s.audit_max_pending),
+        commands=CommandProducer(s.kafka_bootstrap, s.command_timeout_s),
+    )
+    spec = openapi(s)
+    spec_body = dumps(spec)
+    docs_body = docs_html(spec)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=False)
+        d.audit.start()
         try:
             yield
         finally:
+            try:
+                await d.audit.stop()
+            except UNAVAILABLE as e:
+                log.error("audit rows lost at shutdown: PostgreSQL unavailable", extra={"error": str(e)})
+            await run_in_threadpool(d.commands.close)
             await pool.close()
             await cache.aclose()
+            await pubsub_redis.aclose()
+            d.limiter.client.close()
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    async def openapi_json(request: Request) -> Response:
+        return Response(spec_body, media_type="application/json")
 
-    async def ready(request: Request) -> Response:
-        async def pg() -> None:
-            async with pool.connection(timeout=s.ready_timeout_s) as conn:
-                await conn.execute("SELECT 1")
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(docs_body)
 
-        async def rd() -> None:
-            await cache.ping()
-
-        async def kafka() -> None:
-            await run_in_threadpool(check_kafka, s.kafka_bootstrap, s.ready_timeout_s)
-
-        checks = {"postgresql": pg, "redis": rd, "kafka": kafka}
-        results = await asyncio.gather(
-            *(asyncio.wait_for(fn(), s.ready_timeout_s + 1) for fn in checks.values()), return_exceptions=True
-        )
-        status = {name: ("ok" if r is None else f"down: {r!r}") for name, r in zip(checks, results, strict=True)}
-        down = [name for name, r in zip(checks, results, strict=True) if r is not None]
-        if down:
-            return problem_response(
-                request,
-                503,
-                f"Not ready: {', '.join(down)} unreachable. Start the local stack with "
-                "`itscam stack up` or check the ITS_PG_DSN / ITS_REDIS_URL / ITS_KAFKA_BOOTSTRAP settings.",
-                checks=status,
-            )
-        return JSONResponse({"status": "ready", "checks": status})
-
-    async def list_cameras(request: Request) -> Response:
-        limit = _parse_int(request, "limit", 1000, 1, 10000)
-        async with pool.connection() as conn:
-            items = await queries.cameras(conn, limit or 1000)
-        return JSONResponse({"items": items})
-
-    async def get_camera(request: Request) -> Response:
-        cam = request.path_params["camera_id"]
-        async with pool.connection() as conn:
-            doc = await queries.camera(conn, cam)
-        if doc is None:
-            raise Problem(404, f"Camera {cam!r} has no projected frames yet. List cameras at /v1/cameras.")
-        return JSONResponse(doc)
-
-    async def live(request: Request) -> Response:
-        cam = request.path_params["camera_id"]
-        raw = await cache.hget(live_key(cam), "json")
-        if raw is None:
-            raise Problem(
-                404,
-                f"No live detections for camera {cam!r}: it has sent no frame since the cache "
-                "was (re)built. List cameras at /v1/cameras.",
-            )
-        return Response(raw, media_type="application/json")
-
-    async def counts(request: Request) -> Response:
-        cam = request.path_params["camera_id"]
-        bucket = request.query_params.get("bucket", "1m")
-        if bucket not in queries.BUCKETS:
-            raise Problem(
-                400,
-                f"Query parameter 'bucket' must be one of {sorted(queries.BUCKETS)}; got {bucket!r}.",
-                invalid_params=[{"name": "bucket", "reason": "unknown bucket"}],
-            )
-        end = _parse_time(request, "to", datetime.now(UTC) + timedelta(minutes=1))
-        start = _parse_time(request, "from", end - timedelta(days=1))
-        if start >= end:
-            raise Problem(400, f"'from' ({start.isoformat()}) must be before 'to' ({end.isoformat()}).")
-        if end - start > timedelta(days=s.max_range_days):
-            raise Problem(400, f"The from..to range is longer than {s.max_range_days} days; ask for a shorter one.")
-        async with pool.connection() as conn:
-            doc = await queries.counts(conn, cam, start, end, bucket)
-        return JSONResponse(doc)
-
-    async def detections(request: Request) -> Response:
-        cam = request.path_params["camera_id"]
-        seq = _parse_int(request, "frame_seq", None, 0, 2**62)
-        limit = _parse_int(request, "limit", 10, 1, 500)
-        async with pool.connection() as conn:
-            items = await queries.frame_detections(conn, cam, seq, limit or 10)
-        return JSONResponse({"items": items})
-
-    routes = [
+    routes: list[BaseRoute] = [
+        # the two hot routes first: the router tries routes in order
+        Route("/v1/cameras/{camera_id}/live", routes_live.live),
+        Route("/v1/cameras/{camera_id}/counts", routes_counts.counts),
         Route("/health", health),
         Route("/ready", ready),
-        Route("/v1/cameras", list_cameras),
-        Route("/v1/cameras/{camera_id}", get_camera),
-        Route("/v1/cameras/{camera_id}/live", live),
-        Route("/v1/cameras/{camera_id}/counts", counts),
-        Route("/v1/cameras/{camera_id}/detections", detections),
+        Route("/openapi.json", openapi_json),
+        Route("/docs", docs),
+        Route("/v1/cameras", routes_cameras.list_cameras, methods=["GET"]),
+        Route("/v1/cameras", commands.create_camera, methods=["POST"]),
+        Route("/v1/cameras/{camera_id}", routes_cameras.get_camera, methods=["GET"]),
+        Route("/v1/cameras/{camera_id}", commands.put_camera, methods=["PUT"]),
+        Route("/v1/cameras/{camera_id}", commands.patch_camera, methods=["PATCH"]),
+        Route("/v1/cameras/{camera_id}", commands.delete_camera, methods=["DELETE"]),
+        Route("/v1/cameras/{camera_id}/vehicle-events", routes_counts.vehicle_events),
+        Route("/v1/cameras/{camera_id}/detection-counts", routes_counts.detection_counts),
+        Route("/v1/cameras/{camera_id}/detections", routes_counts.detections),
+        Route("/v1/cameras/{camera_id}/stats", routes_counts.stats),
+        Route("/v1/incidents", routes_fleet.list_incidents),
+        Route("/v1/incidents/{incident_id}", routes_fleet.get_incident),
+        Route("/v1/fleet", routes_fleet.fleet),
+        Route("/v1/stream", stream.stream),
+        Route("/v1/audit", routes_fleet.audit),
+        *page.routes(),
     ]
+    templates = {r.endpoint: r.path for r in routes if isinstance(r, Route)}
     handlers: dict[Any, Any] = {HTTPException: problem_handler, Exception: problem_handler}
     handlers.update(dict.fromkeys(UNAVAILABLE, unavailable_handler))
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=[Middleware(_Observe)])
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=handlers,
+        middleware=[Middleware(Gate, deps=d, templates=templates)],
+    )
     app.state.settings = s
+    app.state.openapi = spec
+    app.state.deps = d
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -10,16 +11,36 @@ import redis
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-__all__ = ["UNAVAILABLE", "Problem", "problem_handler", "problem_response", "unavailable_handler"]
+from projections.api.encode import dumps
+
+__all__ = [
+    "PROBLEM",
+    "UNAVAILABLE",
+    "Problem",
+    "problem",
+    "problem_handler",
+    "problem_response",
+    "unavailable_detail",
+    "unavailable_handler",
+]
 
 log = logging.getLogger(__name__)
 
+PROBLEM = "application/problem+json"
+
 _TITLES = {
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -28,40 +49,60 @@ _TITLES = {
 class Problem(HTTPException):
     """Raise to answer with problem+json; `extra` members are added to the document."""
 
-    def __init__(self, status: int, detail: str, type_: str = "about:blank", **extra: Any) -> None:
-        super().__init__(status_code=status, detail=detail)
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(status_code=status, detail=detail, headers=headers)
         self.type_ = type_
         self.extra = extra
 
 
-def problem_response(request: Request, status: int, detail: str, type_: str = "about:blank", **extra: Any) -> Response:
+def problem(
+    path: str,
+    status: int,
+    detail: str,
+    type_: str = "about:blank",
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
     body = {
         "type": type_,
         "title": _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": path,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return Response(dumps(body), status_code=status, headers=dict(headers or {}), media_type=PROBLEM)
+
+
+def problem_response(request: Request, status: int, detail: str, type_: str = "about:blank", **extra: Any) -> Response:
+    return problem(request.url.path, status, detail, type_, **extra)
 
 
 async def problem_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Problem):
-        return problem_response(request, exc.status_code, exc.detail, exc.type_, **exc.extra)
+        return problem(request.url.path, exc.status_code, exc.detail, exc.type_, exc.headers, **exc.extra)
     if isinstance(exc, HTTPException):
-        return problem_response(request, exc.status_code, exc.detail)
+        return problem(request.url.path, exc.status_code, exc.detail, headers=exc.headers)
     log.exception("unhandled error", extra={"path": request.url.path})
-    return problem_response(request, 500, "Unexpected error; see the API log.")
+    return problem(request.url.path, 500, "Unexpected error; see the API log.")
+
+
+def unavailable_detail(exc: BaseException) -> str:
+    what = "Redis" if isinstance(exc, redis.RedisError) else "PostgreSQL"
+    return f"{what} is unavailable; retry shortly. /ready tells which dependency is down."
 
 
 async def unavailable_handler(request: Request, exc: Exception) -> Response:
     """A dependency outage is the client's 503 to retry, not a 500."""
-    what = "Redis" if isinstance(exc, redis.RedisError) else "PostgreSQL"
-    log.warning("dependency unavailable", extra={"dependency": what, "error": str(exc)})
-    return problem_response(
-        request, 503, f"{what} is unavailable; retry shortly. /ready tells which dependency is down."
-    )
+    log.warning("dependency unavailable", extra={"error": str(exc)})
+    return problem(request.url.path, 503, unavailable_detail(exc), headers={"Retry-After": "5"})
 
 
 #: exceptions that mean a dependency is down, answered by `unavailable_handler`

@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL
 from schemas.kafka import DEFAULT_BOOTSTRAP
+from schemas.topics import CAMERAS
 
 __all__ = ["ApiSettings"]
 
@@ -27,8 +28,29 @@ class ApiSettings(BaseSettings):
     redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias=AliasChoices("ITS_REDIS_URL"), description="Redis URL.")
     host: str = Field("127.0.0.1", description="Listen address.")
     port: int = Field(8080, description="HTTP port.")
+    workers: int = Field(2, description="uvicorn worker processes (`itscam api --workers`); about one per core.")
     metrics_port: int = Field(9104, description="Prometheus /metrics port (separate from the API); 0 disables it.")
-    pool_size: int = Field(10, description="PostgreSQL connections in the pool.")
+    pool_size: int = Field(10, description="PostgreSQL connections in the pool (per worker process).")
     pool_timeout_s: float = Field(5.0, description="Longest wait for a PostgreSQL connection before a 503.")
     ready_timeout_s: float = Field(2.0, description="Per-dependency timeout of /ready.")
-    max_range_days: int = Field(31, description="Longest from..to range a counts query may ask for.")
+    max_range_days: int = Field(31, description="Longest from..to range a query may ask for (days).")
+    max_page: int = Field(1000, description="Largest page (`limit`) a list endpoint returns.")
+    key_cache_s: float = Field(
+        5.0,
+        description="How long a worker trusts an API key it has looked up (or found unknown): a revoked key keeps "
+        "working for at most this long.",
+    )
+    query_cache_s: float = Field(5.0, description="Lifetime of cached counts/fleet responses in Redis (its:qc:*).")
+    query_cache_closed_s: float = Field(
+        60.0,
+        description="Lifetime of cached counts whose range ended over 2 minutes ago: only late events change them.",
+    )
+    audit_flush_s: float = Field(0.5, description="Longest a request's audit row waits before it is written.")
+    audit_batch: int = Field(2000, description="Most audit rows written per COPY.")
+    audit_max_pending: int = Field(
+        200_000, description="Audit rows kept while PostgreSQL is down; older ones are dropped (and counted) beyond."
+    )
+    cameras_topic: str = Field(CAMERAS.name, description="Topic the camera commands are appended to.")
+    command_timeout_s: float = Field(10.0, description="Longest wait for Kafka to acknowledge a camera command.")
+    events_channel: str = Field("its:events", description="Redis pub/sub channel the projector publishes to.")
+    sse_heartbeat_s: float = Field(15.0, description="Seconds between SSE heartbeat comments on an idle stream.")

@@ -1,0 +1,65 @@
+"""`itscam api`: uvicorn serving projections.api, with uvloop and httptools when installed and
+`--workers` processes; /metrics on its own port aggregates every worker (prometheus_client multiprocess mode)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import tempfile
+from typing import Any
+
+__all__ = ["serve"]
+
+
+def serve(overrides: dict[str, Any]) -> int:
+    import uvicorn
+
+    from projections.api import ApiSettings
+
+    s = ApiSettings(**overrides)
+    # Worker processes build their own settings from the environment: pass the command-line overrides through it.
+    for name, value in overrides.items():
+        os.environ[f"ITS_API_{name.upper()}"] = str(value)
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    # Worker processes start with a bare logging setup: give them the same one-JSON-object-per-line logs.
+    log_config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "deploy.logs.JsonFormatter", "service": "itscam-api"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["stderr"], "level": logging.getLevelName(logging.getLogger().level)},
+        "loggers": {"uvicorn.access": {"level": "WARNING"}},
+    }
+    common: dict[str, Any] = {
+        "host": s.host,
+        "port": s.port,
+        "loop": loop,
+        "http": http,
+        "log_config": log_config if s.workers > 1 else None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    with tempfile.TemporaryDirectory(prefix="itscam-api-metrics-") as metrics_dir:
+        if s.workers > 1:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        if s.metrics_port:
+            from prometheus_client import CollectorRegistry, start_http_server
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            registry = None
+            if s.workers > 1:
+                registry = CollectorRegistry()
+                MultiProcessCollector(registry, path=metrics_dir)  # type: ignore[no-untyped-call]
+            if registry is not None:
+                start_http_server(s.metrics_port, addr="127.0.0.1", registry=registry)
+            else:
+                start_http_server(s.metrics_port, addr="127.0.0.1")
+        if s.workers > 1:
+            uvicorn.run("projections.api.app:create_app", factory=True, workers=s.workers, **common)
+        else:
+            from projections.api import create_app
+
+            uvicorn.run(create_app(s), **common)
+    return 0
