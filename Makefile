@@ -15,7 +15,7 @@ ULTRALYTICS := ultralytics==8.4.190
 # supervision with its ByteTrack (later releases moved trackers out: 0.31 has none); --no-deps, see pyproject.
 SUPERVISION := supervision==0.27.0.post2
 
-.PHONY: help install install-export bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest bench-counting
+.PHONY: help install install-export bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json)"
@@ -59,15 +59,17 @@ demo: stack-up
 	$(ITSCAM) demo $(if $(SOURCE),--source '$(SOURCE)') $(if $(CAMERA_ID),--camera-id '$(CAMERA_ID)') \
 		$(if $(ONCE),--once) $(if $(SUMMARY),--summary '$(SUMMARY)') $(if $(MAX_FRAMES),--max-frames $(MAX_FRAMES))
 
-# Loopback camera servers the ingest tests start (GStreamer's RTSP server runs on Debian's python3-gi).
+# Loopback camera servers the ingest tests start (GStreamer's RTSP server runs on Debian's python3-gi), headless
+# Chromium + chromedriver for the analyst-page test and wrk for the API benchmark: Debian packages.
 GST_CHECK := /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer'
+TOOLS_CHECK := command -v chromium && command -v chromedriver && command -v wrk
 test-servers:
-	@if ! $(GST_CHECK) 2>/dev/null; then \
+	@if ! { $(GST_CHECK) && $(TOOLS_CHECK); } >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 				$$(cat tests/servers/apt-packages.txt) >/dev/null; \
 		else \
-			echo "The RTSP test server needs: sudo apt-get install $$(tr '\n' ' ' < tests/servers/apt-packages.txt)"; exit 1; \
+			echo "The test servers and tools need: sudo apt-get install $$(tr '\n' ' ' < tests/servers/apt-packages.txt)"; exit 1; \
 		fi; \
 	fi
 
@@ -79,6 +81,13 @@ bench-counting: stack-up install-export
 
 bench-inference: stack-up install-export
 	$(ITSCAM) bench inference --json deploy/bench/results/inference.json
+
+# REPLAY_EVENTS=N: events of the rebuild part (1,000,000).
+bench-projector: stack-up
+	$(ITSCAM) bench projector $(if $(REPLAY_EVENTS),--replay-events $(REPLAY_EVENTS)) --json deploy/bench/results/projector.json
+
+bench-api: stack-up
+	$(ITSCAM) bench api --json deploy/bench/results/api.json
 
 lint: install
 	$(BIN)/ruff check .

@@ -12,7 +12,10 @@ from typing import Any
 
 from deploy.bench.cli import add_parser as add_bench_parser
 from deploy.cameras import add_parser as add_cameras_parser
+from deploy.keys import add_parser as add_keys_parser
 from deploy.model import add_parser as add_model_parser
+from deploy.readside import add_db_arguments
+from deploy.readside import add_parser as add_readside_parser
 
 __all__ = ["main"]
 
@@ -82,8 +85,12 @@ def cmd_db(args: argparse.Namespace) -> int:
     from projections import migrate
     from projections.settings import ProjectorSettings
 
+    if args.action == "retention":
+        from deploy.readside import cmd_retention
+
+        return cmd_retention(args)
     dsn = args.dsn or ProjectorSettings().pg_dsn
-    applied = migrate(dsn)
+    applied = migrate(dsn, args.schema)
     print(f"migrations applied: {applied or 'none (up to date)'}")
     return 0
 
@@ -150,7 +157,7 @@ def cmd_projector(args: argparse.Namespace) -> int:
     from projections import Projector, ProjectorSettings, migrate
 
     s = ProjectorSettings(**_overrides(args, ["metrics_port"]))
-    migrate(s.pg_dsn)
+    migrate(s.pg_dsn, s.pg_schema)
     proj = Projector(s)
     _on_sigterm(proj.stop)
     proj.run()
@@ -158,16 +165,9 @@ def cmd_projector(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    import uvicorn
-    from prometheus_client import start_http_server
+    from deploy.apiserver import serve
 
-    from projections.api import ApiSettings, create_app
-
-    s = ApiSettings(**_overrides(args, ["host", "port", "metrics_port"]))
-    if s.metrics_port:
-        start_http_server(s.metrics_port, addr="127.0.0.1")
-    uvicorn.run(create_app(s), host=s.host, port=s.port, log_config=None, access_log=False)
-    return 0
+    return serve(_overrides(args, ["host", "port", "metrics_port", "workers"]))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -220,12 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser(
         "db",
-        help="Apply PostgreSQL migrations.",
-        description="Apply pending ordered SQL migrations from projections/migrations (idempotent).",
+        help="Apply PostgreSQL migrations; drop old frames/detections partitions.",
+        description="migrate: apply pending ordered SQL migrations from projections/migrations (idempotent). "
+        "retention --keep-days N [--dry-run]: drop the day partitions of frames/detections older than N days.",
     )
-    db.add_argument("action", choices=["migrate"])
+    db.add_argument("action", choices=["migrate", "retention"])
     db.add_argument("--dsn", help="PostgreSQL DSN (ITS_PG_DSN).")
+    add_db_arguments(db)
     db.set_defaults(fn=cmd_db)
+    add_readside_parser(sub)
 
     ig = sub.add_parser(
         "ingest",
@@ -293,12 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = sub.add_parser(
         "api",
         help="Serve the query API.",
-        description="Starlette + uvicorn: /health, /ready, "
-        "/v1/cameras, /v1/cameras/{id}, /live, /counts, /detections. Settings: ITS_API_*.",
+        description="Starlette on uvicorn (uvloop + httptools when installed): /health, /ready, /openapi.json, "
+        "/docs and the /v1 routes behind API keys (`itscam keys create`). Settings: ITS_API_*.",
     )
     ap.add_argument("--host", help="Listen address (127.0.0.1).")
     ap.add_argument("--port", type=int, help="Port (8080).")
     ap.add_argument("--metrics-port", type=int, help="Prometheus port (9104; 0 = off).")
+    ap.add_argument("--workers", type=int, help="uvicorn worker processes (ITS_API_WORKERS, 2).")
     ap.set_defaults(fn=cmd_api)
 
     dm = sub.add_parser(
@@ -322,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm.set_defaults(fn=cmd_demo)
 
     add_model_parser(sub)
+    add_keys_parser(sub)
     add_bench_parser(sub)
     return p
 

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,28 @@ def measure_model_fps(
     return {"fps": len(jpegs) / wall, "batch": batch, "wall_s": wall, "config": label}
 
 
+@dataclass(frozen=True)
+class _Api:
+    """The API the demo reads its figures from, with the demo's key."""
+
+    url: str
+    token: str
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(
+            f"{self.url}{path}", params=params, headers={"Authorization": f"Bearer {self.token}"}, timeout=10
+        )
+
+
+def _demo_token(dsn: str) -> str:
+    """A read-only key for this demo run (`itscam keys revoke` it, or leave it: it only reads)."""
+    from deploy.keys import create_key
+    from projections import migrate
+
+    migrate(dsn)
+    return create_key(dsn, "demo", ["read"], 60_000)[1]
+
+
 def _print_table(counts: dict[str, int], frames: int) -> None:
     width = max([len(k) for k in counts] + [5])
     print(f"\n{'class':<{width}}  detections  per frame")
@@ -171,7 +194,7 @@ def run_demo(
         raise DemoError(f"{src} is a live camera and never ends: with ONCE=1 also give MAX_FRAMES=N.")
     cam = camera_id or f"{camera_id_for(src)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     api = ApiSettings()
-    base = f"http://{api.host}:{api.port}"
+    base = _Api(f"http://{api.host}:{api.port}", _demo_token(api.pg_dsn))
     stages = _Stages(StackSettings().logs)
     t_start = time.monotonic()
     inf_port, proj_port = InferenceSettings().metrics_port, ProjectorSettings().metrics_port
@@ -183,6 +206,7 @@ def run_demo(
         _wait("projector ready", lambda: _metric(proj_port, "its_projector_ready") == 1, 60, stages)
         _wait("API ready", lambda: _ready(base), 60, stages)
         print(f"stages up; streaming {redact(src)} as camera {cam!r}", flush=True)
+        print(f"analyst page: {base.url}/ui#key={base.token}", flush=True)
         cmd = ["ingest", "--source", src, "--camera-id", cam]
         cmd += ["--realtime"] if realtime else []
         cmd += ["--max-frames", str(max_frames)] if max_frames else []
@@ -195,7 +219,11 @@ def run_demo(
             Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
             print(f"summary written to {summary_path}")
         if not once:
-            print(f"\nAPI up at {base} (try: curl {base}/v1/cameras/{cam}/counts). Ctrl-C to stop.", flush=True)
+            print(
+                f"\nAPI up at {base.url} (try: curl -H 'Authorization: Bearer {base.token}' "
+                f"{base.url}/v1/cameras/{cam}/detection-counts). Ctrl-C to stop.",
+                flush=True,
+            )
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     stages.check_alive()
@@ -206,7 +234,7 @@ def run_demo(
     return 0
 
 
-def _run_to_completion(stages: _Stages, cmd: list[str], src: str, base: str, cam: str, live: bool) -> dict[str, Any]:
+def _run_to_completion(stages: _Stages, cmd: list[str], src: str, base: _Api, cam: str, live: bool) -> dict[str, Any]:
     from inference import InferenceSettings
     from streams.ingest import IngestSettings
 
@@ -217,7 +245,7 @@ def _run_to_completion(stages: _Stages, cmd: list[str], src: str, base: str, cam
     n = produced["frames"]
     print(f"ingest produced {n} frames; waiting for them to be projected", flush=True)
     camdoc = _wait(f"all {n} frames projected", lambda: _camera_done(base, cam, n), 600, stages)
-    counts = httpx.get(f"{base}/v1/cameras/{cam}/counts", params={"bucket": "1h"}, timeout=10).json()
+    counts = base.get(f"/v1/cameras/{cam}/detection-counts", bucket="1h").json()
     first = datetime.fromisoformat(produced["first_captured_at"])
     last = datetime.fromisoformat(camdoc["last_projected_at"])
     pipeline_wall = (last - first).total_seconds()
@@ -261,15 +289,17 @@ def _run_to_completion(stages: _Stages, cmd: list[str], src: str, base: str, cam
     }
 
 
-def _follow_live(stages: _Stages, cmd: list[str], base: str, cam: str) -> None:
+def _follow_live(stages: _Stages, cmd: list[str], base: _Api, cam: str) -> None:
     """A live camera never ends: run ingest as one more stage and print the counts every 10 s until Ctrl-C."""
     stages.start(*cmd)
-    print(f"following live camera; counts every 10 s from {base}/v1/cameras/{cam}/counts. Ctrl-C to stop.")
+    print(
+        f"following live camera; counts every 10 s from {base.url}/v1/cameras/{cam}/detection-counts. Ctrl-C to stop."
+    )
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(10)
             stages.check_alive()
-            r = httpx.get(f"{base}/v1/cameras/{cam}/counts", params={"bucket": "1h"}, timeout=10)
+            r = base.get(f"/v1/cameras/{cam}/detection-counts", bucket="1h")
             if r.status_code == 200:
                 _print_table(r.json()["totals"]["counts"], r.json()["totals"]["frames"])
     print("stopping")
@@ -279,19 +309,19 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _ready(base: str) -> bool:
+def _ready(base: _Api) -> bool:
     try:
-        return httpx.get(f"{base}/ready", timeout=5).status_code == 200
+        return base.get("/ready").status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def _camera_done(base: str, cam: str, n: int) -> dict[str, Any] | None:
+def _camera_done(base: _Api, cam: str, n: int) -> dict[str, Any] | None:
     try:
-        r = httpx.get(f"{base}/v1/cameras/{cam}", timeout=5)
+        r = base.get(f"/v1/cameras/{cam}")
     except httpx.HTTPError:
         return None
     if r.status_code != 200:
         return None
     doc: dict[str, Any] = r.json()
-    return doc if doc["frames"] >= n else None
+    return doc if (doc["frames"] or 0) >= n else None

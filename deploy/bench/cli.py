@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from deploy.bench.projector import add_arguments as add_projector_arguments
+
 __all__ = ["add_parser"]
 
 
@@ -21,6 +23,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from deploy.bench.counting import main_bench as main_counting
 
         return main_counting(args)
+    if args.target == "api":
+        from deploy.bench.api import main_bench as main_api
+
+        return main_api(args)
+    if args.target == "projector":
+        from deploy.bench.projector import main_bench as main_projector
+
+        return main_projector(args)
     raise AssertionError(args.target)
 
 
@@ -34,9 +44,12 @@ def add_parser(sub: Any) -> None:
         "ratios); ITS_INFERENCE_* settings apply. counting: ingest -> inference -> analytics on each clip of --data "
         "against its hand counts, beside Ultralytics' ObjectCounter on the same frames; --sweep adds sampling fps "
         "5/10/15/full "
-        "x imgsz 320/480/640. All need the stack up.",
+        "x imgsz 320/480/640. api: wrk at --connections on /v1/cameras/{id}/live and /counts of 100 seeded cameras "
+        "(requests/s, P50/P95/P99) against `itscam api --workers`. projector: detection rows/s through the batched "
+        "PostgreSQL write path vs one INSERT per row, and the time to rebuild --replay-events events from a topic. "
+        "All need the stack up.",
     )
-    bp.add_argument("target", choices=["ingest", "inference", "counting"])
+    bp.add_argument("target", choices=["ingest", "inference", "counting", "api", "projector"])
     bp.add_argument("--json", help="Write the figures here.")
     bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     bp.add_argument("--clip", help="720p H.264 clip to loop (default: the highway clip in shared/data).")
@@ -57,4 +70,11 @@ def add_parser(sub: Any) -> None:
     bp.add_argument("--imgsz", type=int, default=640, help="counting: model input size (640).")
     bp.add_argument("--sweep", action="store_true", help="counting: also fps 5/10/15/full x imgsz 320/480/640.")
     bp.add_argument("--no-peer", action="store_true", help="counting: skip the Ultralytics peer.")
+    bp.add_argument("--connections", type=int, default=64, help="api: wrk connections (64).")
+    bp.add_argument("--threads", type=int, default=2, help="api: wrk threads (2).")
+    bp.add_argument("--seconds", type=float, default=20.0, help="api: measuring window per endpoint (20).")
+    bp.add_argument("--warmup-seconds", type=float, default=3.0, help="api: warm-up per endpoint (3).")
+    bp.add_argument("--workers", type=int, help="api: uvicorn workers (ITS_API_WORKERS, 2).")
+    bp.add_argument("--uncached-seconds", type=float, default=10.0, help="api: window of the cache-miss run (10).")
+    add_projector_arguments(bp)
     bp.set_defaults(fn=_cmd_bench)
