@@ -406,8 +406,14 @@ def test_the_stream_moves_the_boxes(api_url: str, seeded: Seeded, browser: Any, 
     cam = seeded.cameras[0]
     browser.get(f"{api_url}/ui#key={seeded.token}&filter={seeded.prefix}")
     conn = browser.find_element(By.CSS_SELECTOR, '[data-testid="connection"]')
-    info = browser.find_element(By.CSS_SELECTOR, f'[data-testid="frame-info-{cam}"]')
-    _wait(browser, "the live stream", lambda _: conn.text.startswith("live") and info.get_attribute("data-frame-seq"))
+    sel = f'[data-testid="frame-info-{cam}"]'
+
+    def frame_info(attr: str) -> str | None:
+        """The tile's attribute, found afresh: the tile appears only once the camera list has loaded."""
+        els = browser.find_elements(By.CSS_SELECTOR, sel)
+        return els[0].get_attribute(attr) if els else None
+
+    _wait(browser, "the live stream", lambda _: conn.text.startswith("live") and frame_info("data-frame-seq"))
     frame = _live_doc(cam, 9999, datetime.now(UTC), ["bus", "car", "car", "truck"])
     msg = json.dumps({"type": "detections", "camera_id": cam, "data": frame})
     r = redis.Redis.from_url(stack.redis_url)
@@ -415,12 +421,12 @@ def test_the_stream_moves_the_boxes(api_url: str, seeded: Seeded, browser: Any, 
         _wait(
             browser,
             "the streamed frame",
-            lambda _: r.publish("its:events", msg) >= 0 and info.get_attribute("data-frame-seq") == "9999",
+            lambda _: r.publish("its:events", msg) >= 0 and frame_info("data-frame-seq") == "9999",
             timeout=20,
         )
     finally:
         r.close()
-    assert info.get_attribute("data-detections") == "4"
+    assert frame_info("data-detections") == "4"
 
 
 @pytest.mark.parametrize("status", [401, 429])
