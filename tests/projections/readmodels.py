@@ -12,23 +12,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from projections import ProjectorSettings, migrate
 from projections.db import connect
+from projections.rebuild import PROJECTED_TABLES
 from schemas.kafka import consumer_config, producer_config
 
-# Every table the projector writes; wall-clock columns are left out of comparisons.
-PROJECTED = (
-    "cameras",
-    "camera_status",
-    "vehicle_events",
-    "vehicle_counts_minute",
-    "traffic_stats",
-    "traffic_stats_counts",
-    "incidents",
-    "frames",
-    "detections",
-    "frames_minute",
-    "class_counts_minute",
-    "projection_offsets",
-)
+# Wall-clock columns are left out of comparisons of the projected tables.
 WALL_CLOCK = {"projected_at", "last_projected_at", "updated_at", "owner"}
 
 
@@ -48,7 +35,7 @@ def snapshot(dsn: str, schema: str, group: str | None = None) -> dict[str, list[
     """Every projected table of `schema` as sorted rows without wall-clock columns (offsets of `group` only)."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with connect(dsn, schema) as conn:
-        for table in PROJECTED:
+        for table in PROJECTED_TABLES:
             cols = [
                 r[0]
                 for r in conn.execute(

@@ -3,6 +3,7 @@ PostgreSQL/Redis, and `itscam api` as a real uvicorn process on a free loopback 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -232,17 +233,14 @@ def api_env(s: ApiSettings, port: int, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def server(api_settings: ApiSettings, tmp_path: Path) -> Iterator[str]:
-    """`itscam api` (uvicorn, one worker) on a free loopback port; yields its base URL."""
-    port = free_port()
-    log = tmp_path / "api.log"
+@contextlib.contextmanager
+def running_api(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`itscam api` as a process with `env` (ITS_API_PORT among it), logging to `log`; yields its base URL once it
+    answers /health, and stops it afterwards."""
     itscam = Path(sys.executable).with_name("itscam")
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(itscam), "api"], env=api_env(api_settings, port), stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([str(itscam), "api"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{env['ITS_API_PORT']}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -264,3 +262,10 @@ def server(api_settings: ApiSettings, tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture
+def server(api_settings: ApiSettings, tmp_path: Path) -> Iterator[str]:
+    """`itscam api` (uvicorn, one worker) on a free loopback port; yields its base URL."""
+    with running_api(api_env(api_settings, free_port()), tmp_path / "api.log") as url:
+        yield url

@@ -9,10 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +22,7 @@ import redis
 
 from deploy.stack.settings import StackSettings, repo_root
 from projections.api.auth import hash_secret, new_token
+from tests.projections.api.conftest import free_port, running_api
 
 pytestmark = pytest.mark.integration
 
@@ -34,52 +31,21 @@ EMPTY = "\N{EN DASH}"  # what page.js shows before a number arrives
 
 
 # -- the API process -------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def api_url(
     stack: StackSettings, pg_dsn: str, bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    port = _free_port()
     env = {
         **os.environ,
         "ITS_PG_DSN": pg_dsn,
         "ITS_REDIS_URL": stack.redis_url,
         "ITS_KAFKA_BOOTSTRAP": bootstrap,
         "ITS_API_HOST": "127.0.0.1",
-        "ITS_API_PORT": str(port),
+        "ITS_API_PORT": str(free_port()),
         "ITS_API_METRICS_PORT": "0",
     }
-    log = tmp_path_factory.mktemp("api") / "api.log"
-    itscam = Path(sys.executable).with_name("itscam")
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(itscam), "api"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"`itscam api` exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"`itscam api` did not answer /health within 60 s:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
+    with running_api(env, tmp_path_factory.mktemp("api") / "api.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 # -- seeded read models ----------------------------------------------------------------------------------------------
