@@ -15,7 +15,7 @@ ULTRALYTICS := ultralytics==8.4.190
 # supervision with its ByteTrack (later releases moved trackers out: 0.31 has none); --no-deps, see pyproject.
 SUPERVISION := supervision==0.27.0.post2
 
-.PHONY: help install install-export bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector
+.PHONY: help install install-export k8s-tools bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json)"
@@ -60,9 +60,10 @@ demo: stack-up
 		$(if $(ONCE),--once) $(if $(SUMMARY),--summary '$(SUMMARY)') $(if $(MAX_FRAMES),--max-frames $(MAX_FRAMES))
 
 # Loopback camera servers the ingest tests start (GStreamer's RTSP server runs on Debian's python3-gi), headless
-# Chromium + chromedriver for the analyst-page test and wrk for the API benchmark: Debian packages.
+# Chromium + chromedriver for the analyst-page test, wrk for the API benchmark and promtool (prometheus) for the
+# alert-rule tests: Debian packages.
 GST_CHECK := /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer'
-TOOLS_CHECK := command -v chromium && command -v chromedriver && command -v wrk
+TOOLS_CHECK := command -v chromium && command -v chromedriver && command -v wrk && command -v promtool
 test-servers:
 	@if ! { $(GST_CHECK) && $(TOOLS_CHECK); } >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then \
@@ -95,5 +96,27 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-test: stack-up install-export test-servers lint
+# Offline Kubernetes validation tools, under .stack/tools: kustomize and kubeconform built from the Go module proxy,
+# checkov in its own virtualenv (its pins clash with ours). hadolint comes with the dev extra, promtool with Debian's
+# prometheus package (tests/servers/apt-packages.txt).
+TOOLS := $(CURDIR)/.stack/tools
+GO_TOOL_ENV := GOBIN=$(TOOLS)/bin GOPATH=$(TOOLS)/go GOCACHE=$(TOOLS)/go-cache GOFLAGS=-modcacherw GOTOOLCHAIN=local
+KUSTOMIZE := sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+KUBECONFORM := github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0
+CHECKOV := checkov==3.3.30
+
+$(TOOLS)/bin/kustomize:
+	$(GO_TOOL_ENV) go install $(KUSTOMIZE)
+
+$(TOOLS)/bin/kubeconform:
+	$(GO_TOOL_ENV) go install $(KUBECONFORM)
+
+$(TOOLS)/checkov/bin/checkov: | check-python
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install -q --upgrade pip
+	$(TOOLS)/checkov/bin/pip install -q '$(CHECKOV)'
+
+k8s-tools: $(TOOLS)/bin/kustomize $(TOOLS)/bin/kubeconform $(TOOLS)/checkov/bin/checkov
+
+test: stack-up install-export test-servers k8s-tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -32,6 +32,15 @@ class Topic:
     value_schema: str | None
     replication: int = 1
     extra_config: dict[str, str] = field(default_factory=dict)
+    # On a production cluster (the Strimzi KafkaTopic manifests): more partitions, so the lag-scaled consumers can
+    # run as many replicas as the capacity plan needs (a consumer group never uses more members than partitions),
+    # and three replicas with min.insync.replicas=2. 0 means the same as `partitions`.
+    cluster_partitions: int = 0
+    cluster_replication: int = 3
+
+    @property
+    def partitions_on_cluster(self) -> int:
+        return self.cluster_partitions or self.partitions
 
     def config(self) -> dict[str, str]:
         cfg = {
@@ -45,10 +54,14 @@ class Topic:
 # Frames, detections and (later) analytics outputs share one partition count so one camera's events are
 # co-partitioned and stay ordered on one partition.
 _PARTITIONS = 12
+# The same group on a production cluster: at least the most inference replicas the prod overlay allows (50, a T4
+# each; see deploy/k8s/SCALING.md) and divisible by 2, 3, 4, 5, 6, 10, 12, 15, 20 and 30 so replicas share evenly.
+_CLUSTER_PARTITIONS = 60
 
 FRAMES = Topic(
     name="its.frames.v1",
     partitions=_PARTITIONS,
+    cluster_partitions=_CLUSTER_PARTITIONS,
     retention_ms=2 * 3600 * 1000,  # frames are big and only needed until inference has read them
     cleanup_policy="delete",
     key="camera_id",
@@ -58,6 +71,7 @@ FRAMES = Topic(
 DETECTIONS = Topic(
     name="its.detections.v1",
     partitions=_PARTITIONS,
+    cluster_partitions=_CLUSTER_PARTITIONS,
     retention_ms=7 * _DAY_MS,
     cleanup_policy="delete",
     key="camera_id",
@@ -95,6 +109,7 @@ CAMERAS = Topic(
 )
 CAMERA_STATUS = Topic(
     name="its.camera-status.v1",
+    cluster_partitions=_CLUSTER_PARTITIONS,
     partitions=_PARTITIONS,  # co-partitioned with frames/detections for analytics' camera-offline incidents
     retention_ms=30 * _DAY_MS,
     cleanup_policy="delete",
@@ -107,6 +122,7 @@ CAMERA_STATUS = Topic(
 VEHICLE_EVENTS = Topic(
     name="its.vehicle-events.v1",
     partitions=_PARTITIONS,
+    cluster_partitions=_CLUSTER_PARTITIONS,
     retention_ms=90 * _DAY_MS,
     cleanup_policy="delete",
     key="camera_id",
@@ -115,6 +131,7 @@ VEHICLE_EVENTS = Topic(
 TRAFFIC_STATS = Topic(
     name="its.traffic-stats.v1",
     partitions=_PARTITIONS,
+    cluster_partitions=_CLUSTER_PARTITIONS,
     retention_ms=365 * _DAY_MS,
     cleanup_policy="delete",
     key="camera_id",
@@ -123,6 +140,7 @@ TRAFFIC_STATS = Topic(
 INCIDENTS = Topic(
     name="its.incidents.v1",
     partitions=_PARTITIONS,
+    cluster_partitions=_CLUSTER_PARTITIONS,
     retention_ms=365 * _DAY_MS,
     cleanup_policy="delete",
     key="camera_id",
