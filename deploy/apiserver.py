@@ -53,9 +53,9 @@ def serve(overrides: dict[str, Any]) -> int:
                 registry = CollectorRegistry()
                 MultiProcessCollector(registry, path=metrics_dir)  # type: ignore[no-untyped-call]
             if registry is not None:
-                start_http_server(s.metrics_port, addr="127.0.0.1", registry=registry)
+                start_http_server(s.metrics_port, addr=s.metrics_host, registry=registry)
             else:
-                start_http_server(s.metrics_port, addr="127.0.0.1")
+                start_http_server(s.metrics_port, addr=s.metrics_host)
         if s.workers > 1:
             uvicorn.run("projections.api.app:create_app", factory=True, workers=s.workers, **common)
         else:

@@ -5,6 +5,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "BATCH_SIZE",
     "CAPTURE_TO_PRODUCED",
+    "DETECTIONS_OUT",
     "DLQ_TOTAL",
     "FRAMES_IN",
     "FRAMES_OUT",
@@ -15,6 +16,11 @@ __all__ = [
 
 FRAMES_IN = Counter("its_inference_frames_consumed_total", "Frame messages consumed")
 FRAMES_OUT = Counter("its_inference_frames_detected_total", "Frames with detections produced")
+# Boxes produced per class: with FRAMES_OUT it gives detections per frame, whose drift (a moved or fogged camera,
+# a wrong model) the monitoring rules alert on.
+DETECTIONS_OUT = Counter(
+    "its_inference_detections_total", "Detections produced (after NMS and the class filter)", ["class_name"]
+)
 DLQ_TOTAL = Counter("its_inference_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"])
 BATCH_SIZE = Histogram("its_inference_batch_size", "Frames per model call", buckets=(1, 2, 4, 8, 16, 32, 64))
 STEP_SECONDS = Histogram(

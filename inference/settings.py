@@ -87,3 +87,6 @@ class InferenceSettings(BaseSettings):
     detections_topic: str = Field(DETECTIONS.name, description="Topic of DetectionsProduced events.")
     dlq_topic: str = Field(DLQ.name, description="Dead-letter topic.")
     metrics_port: int = Field(9102, description="Prometheus /metrics port; 0 disables it.")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
+    )

@@ -91,7 +91,7 @@ class InferenceWorker:
     def run(self, idle_exit_s: float | None = None) -> None:
         """Process until stop() (or until no frame arrived for `idle_exit_s`, when given)."""
         if self.s.metrics_port:
-            start_http_server(self.s.metrics_port, addr="127.0.0.1")
+            start_http_server(self.s.metrics_port, addr=self.s.metrics_host)
         self.producer.init_transactions(60)
         self.consumer.subscribe([self.s.frames_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info(
@@ -236,6 +236,7 @@ class InferenceWorker:
             self._dead_letter(msg, reason, error)
         now = datetime.now(UTC)
         good = 0
+        per_class: dict[str, int] = {}
         for (msg, frame), res in zip(batch.frames, results, strict=True):
             if isinstance(res, BadFrameError):
                 self._dead_letter(msg, res.reason, res)
@@ -243,8 +244,12 @@ class InferenceWorker:
             event = self._event(frame, res, batch.consumed_at, now)
             self._produce(self.s.detections_topic, msg.key(), self.det_codec.encode(event))
             m.CAPTURE_TO_PRODUCED.observe(event["timings"]["total_ms"] / 1000)
+            for det in event["detections"]:
+                per_class[det["class_name"]] = per_class.get(det["class_name"], 0) + 1
             good += 1
         m.FRAMES_OUT.inc(good)
+        for name, n in per_class.items():
+            m.DETECTIONS_OUT.labels(name).inc(n)
         if good:
             m.BATCH_SIZE.observe(good)
 

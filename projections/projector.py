@@ -102,7 +102,7 @@ class Projector:
     # -- running -----------------------------------------------------------------------------------------------
     def run(self, idle_exit_s: float | None = None) -> None:
         if self.s.metrics_port:
-            start_http_server(self.s.metrics_port, addr="127.0.0.1")
+            start_http_server(self.s.metrics_port, addr=self.s.metrics_host)
         topics = list(self.kinds)
         self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("projector started", extra={"topics": topics, "schema": self.s.pg_schema})

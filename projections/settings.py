@@ -63,6 +63,9 @@ class ProjectorSettings(BaseSettings):
     )
     max_wait_ms: int = Field(50, description="Longest wait to fill a batch once one event is there.")
     metrics_port: int = Field(9103, description="Prometheus /metrics port; 0 disables it.")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
+    )
     fence_check_s: float = Field(
         5.0,
         description="While idle, how often the stored offsets are compared with the expected ones (a rebuild's "

@@ -30,6 +30,9 @@ class ApiSettings(BaseSettings):
     port: int = Field(8080, description="HTTP port.")
     workers: int = Field(2, description="uvicorn worker processes (`itscam api --workers`); about one per core.")
     metrics_port: int = Field(9104, description="Prometheus /metrics port (separate from the API); 0 disables it.")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
+    )
     pool_size: int = Field(10, description="PostgreSQL connections in the pool (per worker process).")
     pool_timeout_s: float = Field(5.0, description="Longest wait for a PostgreSQL connection before a 503.")
     ready_timeout_s: float = Field(2.0, description="Per-dependency timeout of /ready.")

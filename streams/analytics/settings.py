@@ -42,6 +42,9 @@ class AnalyticsSettings(BaseSettings):
     data_dir: Path = Field(Path(".stack/analytics"), description="Faust data directory (RocksDB tables).")
     worker_name: str = Field("", description="This worker's folder under data_dir; default: <host>-<pid>.")
     metrics_port: int = Field(9105, description="Prometheus /metrics port; 0 disables it.")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
+    )
     commit_interval: float = Field(1.0, gt=0, description="Seconds between transaction commits (exactly-once).")
     camera_sync_timeout: float = Field(
         5.0, ge=0, description="Seconds to wait for the camera topic to catch up before a camera is called unknown."

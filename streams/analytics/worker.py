@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def run(s: AnalyticsSettings) -> int:
     partitions = check_copartitioning(s)
     if s.metrics_port:
-        start_http_server(s.metrics_port, addr="127.0.0.1")
+        start_http_server(s.metrics_port, addr=s.metrics_host)
     cameras = CameraFollower(s.kafka_bootstrap, s.topic_cameras)
     if not cameras.sync(60):
         log.warning("camera topic not caught up after 60 s; starting anyway")

@@ -73,7 +73,7 @@ class IngestFleet:
 
     def run(self) -> None:
         if self.s.metrics_port:
-            start_http_server(self.s.metrics_port, addr="127.0.0.1")
+            start_http_server(self.s.metrics_port, addr=self.s.metrics_host)
         log.info(
             "ingest worker started",
             extra={"worker": self.s.worker_name, "registry": self.s.cameras_topic, "group": self.s.group_id},

@@ -56,3 +56,6 @@ class IngestSettings(BaseSettings):
     queue_max_messages: int = Field(20_000, gt=0, description="Producer queue bound (messages); beyond it frames drop.")
     queue_max_kbytes: int = Field(262_144, gt=0, description="Producer queue bound (KiB); beyond it frames drop.")
     metrics_port: int = Field(9101, description="Prometheus /metrics port; 0 disables it.")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
+    )

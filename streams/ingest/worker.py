@@ -77,7 +77,7 @@ class IngestWorker:
 
     def run(self) -> IngestResult:
         if self.s.metrics_port:
-            start_http_server(self.s.metrics_port, addr="127.0.0.1")
+            start_http_server(self.s.metrics_port, addr=self.s.metrics_host)
         source = redact(self.s.source)
         log.info("ingest started", extra={"camera_id": self.camera_id, "source": source, "fps": self.s.fps})
         self.runner.start()

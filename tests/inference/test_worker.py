@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from inference import Detector, DetectorPool, InferenceSettings
 from inference.backends import OnnxRuntimeBackend
@@ -78,10 +79,18 @@ def test_poison_messages_go_to_dlq_with_coordinates_and_inference_carries_on(
             (cam, _frame(cam.decode(), 2, jpeg)),  # offset 3: good, after the poison
         ],
     )
+
+    def person_boxes() -> float:
+        return REGISTRY.get_sample_value("its_inference_detections_total", {"class_name": "person"}) or 0.0
+
+    boxes_before = person_boxes()
     _run_worker(bootstrap, frames, dets, dlq, unique)
 
     out = [codec("DetectionsProduced").decode(m.value()) for m in read_all(bootstrap, dets, 2)]
     assert [e["frame_seq"] for e in out] == [0, 2]
+    # The drift alert's numerator counts exactly the boxes produced.
+    produced = sum(d["class_name"] == "person" for e in out for d in e["detections"])
+    assert person_boxes() - boxes_before == produced
     assert all(m.key() == cam for m in read_all(bootstrap, dets, 2))
     persons = [d for d in out[1]["detections"] if d["class_name"] == "person"]
     assert len(persons) >= 2
