@@ -20,6 +20,8 @@ SUBCOMMANDS = [
     "demo",
     "model",
     "bench",
+    "k8s",
+    "plan",
 ]
 
 

@@ -7,15 +7,18 @@ from typing import Any
 
 import pytest
 
-from deploy.kube import OVERLAYS, render
+from deploy.kube import TARGETS, render
+from deploy.kube.podsecurity import WORKLOAD_KINDS, pod_spec_of
+
+__all__ = ["WORKLOAD_KINDS", "pod_spec", "pod_spec_of"]
 
 Manifests = list[dict[str, Any]]
 
 
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, Manifests]:
-    """Every overlay's manifests: {"dev": [...], "staging": [...], "prod": [...]}."""
-    return {overlay: render(overlay) for overlay in OVERLAYS}
+    """Every overlay's manifests: {"dev": [...], "staging": [...], "prod": [...], "cluster-wide": [...]}."""
+    return {target: render(target) for target in TARGETS}
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +35,5 @@ def find(rendered: dict[str, Manifests]) -> Callable[..., Manifests]:
     return _find
 
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
-
-
-def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
-    """The pod spec of a workload object (a CronJob's is two templates down)."""
-    spec = obj["spec"]
-    if obj["kind"] == "CronJob":
-        return dict(spec["jobTemplate"]["spec"]["template"]["spec"])
-    return dict(spec["template"]["spec"])
+# Kept for tests that import it from here.
+pod_spec = pod_spec_of
