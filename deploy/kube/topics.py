@@ -16,7 +16,7 @@ import yaml
 
 from schemas.topics import CATALOGUE, Topic
 
-__all__ = ["CLUSTER", "TOPICS_FILE", "add_parser", "k8s_name", "kafka_topic", "render_topics"]
+__all__ = ["CLUSTER", "TOPICS_FILE", "add_topics_parser", "k8s_name", "kafka_topic", "render_topics"]
 
 CLUSTER = "its-kafka"
 TOPICS_FILE = Path(__file__).resolve().parents[1] / "k8s" / "base" / "data" / "kafka-topics.yaml"
@@ -85,14 +85,8 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
-    """Add the `k8s` command group (`itscam k8s topics [--write|--check]`)."""
-    k8s = sub.add_parser(
-        "k8s",
-        help="Kubernetes manifests generated from the code (KafkaTopics).",
-        description="Commands that generate or check parts of deploy/k8s from the code.",
-    )
-    k8s_sub = k8s.add_subparsers(dest="k8s_command", required=True, metavar="K8S_COMMAND")
+def add_topics_parser(k8s_sub: Any) -> None:
+    """Add `itscam k8s topics [--write|--check]` to the `k8s` group."""
     tp = k8s_sub.add_parser(
         "topics",
         help="Print, write or check the Strimzi KafkaTopics generated from the topic catalogue.",
