@@ -15,7 +15,7 @@ ULTRALYTICS := ultralytics==8.4.190
 # supervision with its ByteTrack (later releases moved trackers out: 0.31 has none); --no-deps, see pyproject.
 SUPERVISION := supervision==0.27.0.post2
 
-.PHONY: help install install-export k8s-tools bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector
+.PHONY: help install install-export k8s-tools bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector bench-analytics k8s-validate
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json)"
@@ -87,6 +87,9 @@ bench-inference: stack-up install-export
 bench-projector: stack-up
 	$(ITSCAM) bench projector $(if $(REPLAY_EVENTS),--replay-events $(REPLAY_EVENTS)) --json deploy/bench/results/projector.json
 
+bench-analytics: stack-up
+	$(ITSCAM) bench analytics --json deploy/bench/results/analytics.json
+
 bench-api: stack-up
 	$(ITSCAM) bench api --json deploy/bench/results/api.json
 
@@ -117,6 +120,10 @@ $(TOOLS)/checkov/bin/checkov: | check-python
 	$(TOOLS)/checkov/bin/pip install -q '$(CHECKOV)'
 
 k8s-tools: $(TOOLS)/bin/kustomize $(TOOLS)/bin/kubeconform $(TOOLS)/checkov/bin/checkov
+
+# The Kubernetes overlays, offline: strict schemas, Pod Security, checkov, the generated KafkaTopics.
+k8s-validate: install k8s-tools
+	$(ITSCAM) k8s validate
 
 test: stack-up install-export test-servers k8s-tools lint
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from deploy.bench.analytics import add_arguments as add_analytics_arguments
 from deploy.bench.projector import add_arguments as add_projector_arguments
 
 __all__ = ["add_parser"]
@@ -31,6 +32,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from deploy.bench.projector import main_bench as main_projector
 
         return main_projector(args)
+    if args.target == "analytics":
+        from deploy.bench.analytics import main_bench as main_analytics
+
+        return main_analytics(args)
     raise AssertionError(args.target)
 
 
@@ -47,9 +52,10 @@ def add_parser(sub: Any) -> None:
         "x imgsz 320/480/640. api: wrk at --connections on /v1/cameras/{id}/live and /counts of 100 seeded cameras "
         "(requests/s, P50/P95/P99) against `itscam api --workers`. projector: detection rows/s through the batched "
         "PostgreSQL write path vs one INSERT per row, and the time to rebuild --replay-events events from a topic. "
-        "All need the stack up.",
+        "analytics: frames/s one `itscam analytics` process drains from a backlog of --cameras x --camera-frames "
+        "synthetic detection events, and frames per CPU-second. All need the stack up.",
     )
-    bp.add_argument("target", choices=["ingest", "inference", "counting", "api", "projector"])
+    bp.add_argument("target", choices=["ingest", "inference", "counting", "api", "projector", "analytics"])
     bp.add_argument("--json", help="Write the figures here.")
     bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     bp.add_argument("--clip", help="720p H.264 clip to loop (default: the highway clip in shared/data).")
@@ -77,4 +83,5 @@ def add_parser(sub: Any) -> None:
     bp.add_argument("--workers", type=int, help="api: uvicorn workers (ITS_API_WORKERS, 2).")
     bp.add_argument("--uncached-seconds", type=float, default=10.0, help="api: window of the cache-miss run (10).")
     add_projector_arguments(bp)
+    add_analytics_arguments(bp)
     bp.set_defaults(fn=_cmd_bench)

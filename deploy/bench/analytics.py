@@ -1,0 +1,355 @@
+"""`itscam bench analytics`: detection events per second one analytics replica drains from a backlog.
+
+The capacity plan sizes the analytics Deployment by what one `itscam analytics` process keeps up with. This bench
+measures it directly instead of deriving it from a per-event wall time measured beside inference:
+ 1. fresh topics (detections, camera status and the three outputs co-partitioned, cameras, dead letters) and a
+    fresh Faust app id, so the consumer group starts at the beginning of an empty log;
+ 2. N cameras, each with one horizontal counting line across the middle of the frame, on the cameras topic;
+ 3. a backlog of N x F synthetic DetectionsProduced events (10 fps timeline, 1280x720, ~V vehicles in view per
+    camera in six lanes, both directions, with jitter), produced in full and flushed before the worker starts;
+ 4. one worker process over them; its Prometheus counter its_analytics_frames_total is sampled every 0.2 s and the
+    rate is the frames applied between the first sample that saw any and the one that saw all, over the time
+    between them; the process's CPU seconds over the same span give frames per CPU-second (a pod requests 1 CPU);
+ 5. the committed VehicleCounted events on the output topic are counted (read_committed) as a light check that
+    the events were really processed, beside the crossings the synthetic traffic contains.
+Topics, the app's changelog and its data folder are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from schemas.events import CameraConfig, Detection, DetectionsProduced
+# The rest is imported where used: `itscam` imports this module for its flags on every start.
+
+__all__ = ["Vehicle", "add_arguments", "camera_traffic", "main_bench", "run_bench"]
+
+_T0 = datetime(2026, 1, 5, tzinfo=UTC)
+_W, _H = 1280, 720
+_LINE_Y = 0.5  # normalised; the counting line runs across the whole frame at mid-height
+# (class name, COCO id, box width, box height, share of traffic)
+_CLASSES = (("car", 2, 90.0, 64.0, 0.80), ("truck", 7, 150.0, 110.0, 0.12), ("bus", 5, 170.0, 120.0, 0.08))
+# Six lanes: three down the left half of the frame, three up the right half (x of the lane centre, direction).
+_LANES = ((220.0, 1), (380.0, 1), (540.0, 1), (740.0, -1), (900.0, -1), (1060.0, -1))
+_MODEL = {
+    "name": "yolo11n",
+    "version": "8.4",
+    "sha256": "ab" * 32,
+    "backend": "onnxruntime",
+    "precision": "fp32",
+    "imgsz": 640,
+    "class_names": ["person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck"],
+}
+_TIMINGS = {
+    "queued_ms": 1.0,
+    "decode_ms": 2.0,
+    "preprocess_ms": 1.0,
+    "inference_ms": 20.0,
+    "postprocess_ms": 1.0,
+    "total_ms": 25.0,
+    "batch_size": 8,
+}
+
+
+def add_arguments(bp: argparse.ArgumentParser) -> None:
+    bp.add_argument("--cameras", type=int, default=100, help="analytics: cameras in the backlog (100).")
+    bp.add_argument("--camera-frames", type=int, default=300, help="analytics: frames per camera, 10 fps (300).")
+    bp.add_argument("--vehicles", type=int, default=10, help="analytics: vehicles in view per camera (10).")
+    bp.add_argument("--partitions", type=int, default=12, help="analytics: partitions of co-partitioned topics (12).")
+    bp.add_argument("--timeout", type=float, default=300.0, help="analytics: most seconds to drain the backlog (300).")
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """A box of `cls` (an index of _CLASSES) whose centre enters the frame at frame `start` and moves `vy` pixels a
+    frame down (> 0) or up (< 0) its lane at x; its base confidence is `conf`."""
+
+    cls: int
+    x: float
+    vy: float
+    start: int
+    conf: float
+
+    def center_y(self, frame: int) -> float:
+        h = _CLASSES[self.cls][3]
+        y0 = -h / 2 if self.vy > 0 else _H + h / 2
+        return y0 + (frame - self.start) * self.vy
+
+
+def _vehicles(frames: int, in_view: int, rng: random.Random) -> list[Vehicle]:
+    """Arrivals per lane so that about `in_view` vehicles are in the frame at once, from frame 0 on (vehicles that
+    entered before frame 0 are already on their way)."""
+    out: list[Vehicle] = []
+    for x, direction in _LANES:
+        speed = rng.uniform(14.0, 22.0)  # pixels a frame at 10 fps: 3.5-5.5 s to cross a 720-pixel frame
+        transit = (_H + 120) / speed
+        gap = transit * len(_LANES) / max(in_view, 1)  # frames between two vehicles of this lane
+        t = -transit + rng.uniform(0, gap)
+        while t < frames:
+            cls = rng.choices(range(len(_CLASSES)), weights=[c[4] for c in _CLASSES])[0]
+            v = speed * rng.uniform(0.97, 1.03) * direction
+            out.append(Vehicle(cls, x + rng.uniform(-15, 15), v, int(t), rng.uniform(0.55, 0.85)))
+            t += gap * rng.uniform(0.8, 1.2)
+    return out
+
+
+def camera_traffic(
+    camera_id: str, frames: int, in_view: int = 10, seed: int = 0, jitter: float = 3.0
+) -> tuple[list[DetectionsProduced], int]:
+    """`frames` DetectionsProduced events of one camera (frame_seq 0.., 10 fps) and the number of vehicles whose
+    box centre crosses the counting line between the first and the last frame."""
+    rng = random.Random(f"{camera_id}-{seed}")
+    vehicles = _vehicles(frames, in_view, rng)
+    line = _LINE_Y * _H
+    crossings = sum(1 for v in vehicles if (v.center_y(0) - line) * (v.center_y(frames - 1) - line) < 0)
+    out: list[DetectionsProduced] = []
+    for i in range(frames):
+        at = _T0 + timedelta(milliseconds=100 * i)
+        dets: list[Detection] = []
+        for v in vehicles:
+            name, class_id, w, h, _share = _CLASSES[v.cls]
+            cy = v.center_y(i)
+            j = [rng.uniform(-jitter, jitter) for _ in range(4)]
+            x1, x2 = max(v.x - w / 2 + j[0], 0.0), min(v.x + w / 2 + j[1], float(_W))
+            y1, y2 = max(cy - h / 2 + j[2], 0.0), min(cy + h / 2 + j[3], float(_H))
+            if x2 - x1 < 4 or y2 - y1 < 4:  # not (yet, or any more) in the frame
+                continue
+            conf = min(max(v.conf + rng.uniform(-0.05, 0.05), 0.5), 0.9)
+            dets.append(
+                {"class_id": class_id, "class_name": name, "confidence": conf, "x1": x1, "y1": y1, "x2": x2, "y2": y2}
+            )
+        ev = {
+            "camera_id": camera_id,
+            "frame_seq": i,
+            "captured_at": at,
+            "produced_at": at + timedelta(milliseconds=60),
+            "width": _W,
+            "height": _H,
+            "model": _MODEL,
+            "detections": dets,
+            "timings": _TIMINGS,
+        }
+        out.append(ev)  # type: ignore[arg-type]
+    return out, crossings
+
+
+def _camera(camera_id: str) -> CameraConfig:
+    from schemas.cameras import camera_config
+
+    line = {"line_id": "mid", "name": "mid-frame", "x1": 0.0, "y1": _LINE_Y, "x2": 1.0, "y2": _LINE_Y}
+    return camera_config(camera_id, f"file:///synthetic/{camera_id}.mp4", target_fps=10.0, lines=[line])
+
+
+def _produce(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> None:
+    from confluent_kafka import Producer
+
+    from schemas.kafka import producer_config
+
+    # Uncompressed, like the inference stage's producer: the worker's client (aiokafka) has no lz4 codec here.
+    p = Producer(producer_config(bootstrap, **{"linger.ms": 50, "batch.size": 1_000_000}))
+    errors: list[str] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    for topic, key, value in records:
+        while True:
+            try:
+                p.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    if p.flush(120) or errors:
+        raise RuntimeError(
+            f"Kafka at {bootstrap} did not acknowledge the bench records ({errors[0] if errors else 'timed out'})."
+        )
+
+
+@dataclass
+class _Drain:
+    applied: float  # all frames the worker applied
+    frames: float  # applied between the first and the last sample
+    seconds: float
+    cpu_seconds: float
+    rss_max: int
+    worker_mean_ms: float | None
+
+
+def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float, log: Path) -> _Drain:
+    """Sample the worker every 0.2 s from its first applied frame until it has applied `total`."""
+    import psutil
+
+    from deploy.demo import _metric
+
+    ps = psutil.Process(proc.pid)
+
+    def alive() -> None:
+        if proc.poll() is not None:
+            raise RuntimeError(f"analytics exited with {proc.returncode} before draining the backlog; see {log}")
+
+    deadline = time.monotonic() + 120
+    while _metric(port, "its_analytics_ready") != 1:
+        alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"analytics was not ready within 120 s; see {log}")
+        time.sleep(0.2)
+    first: tuple[float, float, float] | None = None
+    rss = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        alive()
+        done = _metric(port, "its_analytics_frames_total") or 0.0
+        now = time.monotonic()
+        cpu = ps.cpu_times()
+        rss = max(rss, ps.memory_info().rss)
+        if done > 0 and first is None:
+            first = (now, done, cpu.user + cpu.system)
+        if done >= total and first is not None:
+            count = _metric(port, "its_analytics_process_seconds_count") or 0.0
+            mean = (_metric(port, "its_analytics_process_seconds_sum") or 0.0) / count * 1000 if count else None
+            return _Drain(done, done - first[1], now - first[0], cpu.user + cpu.system - first[2], rss, mean)
+        if now > deadline:
+            raise TimeoutError(
+                f"analytics applied {done:.0f} of {total} frames in {timeout:.0f} s; skipped frames are counted by "
+                f"its_analytics_frames_skipped_total; see {log} (or raise --timeout, lower --cameras)"
+            )
+        time.sleep(0.2)
+
+
+def run_bench(
+    bootstrap: str,
+    cameras: int = 100,
+    frames: int = 300,
+    vehicles: int = 10,
+    partitions: int = 12,
+    timeout: float = 300.0,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Fill fresh topics with the backlog, drain it with one `itscam analytics` process, return the figures."""
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    from deploy.bench.counting import _free_port, _Procs, read_topic
+    from schemas import codec
+    from schemas.topics import CAMERAS, DLQ
+
+    run = uuid.uuid4().hex[:8]
+    kinds = ("det", "status", "veh", "stats", "inc", "cams", "dlq")
+    names = {k: f"bench.analytics.{run}.{k}" for k in kinds}
+    counts = {k: partitions for k in kinds} | {"cams": CAMERAS.partitions, "dlq": DLQ.partitions}
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    app_id = f"bench-analytics-{run}"
+    internal = [f"{app_id}-camera-state-changelog", f"{app_id}-__assignor-__leader"]
+    tmp = Path(tempfile.mkdtemp(prefix="its-bench-analytics-"))
+    for f in admin.create_topics([NewTopic(n, counts[k], 1) for k, n in names.items()]).values():
+        f.result(30)
+    procs = _Procs(tmp / "logs")
+    try:
+        t0 = time.perf_counter()
+        ids = [f"bench-an-{run}-{i:04d}" for i in range(cameras)]
+        cfg_enc, det_enc = codec("CameraConfig").encode, codec("DetectionsProduced").encode
+        _produce(bootstrap, [(names["cams"], c.encode(), cfg_enc(_camera(c))) for c in ids])
+        per_camera = {}
+        crossings = detections = 0
+        for c in ids:
+            events, crossed = camera_traffic(c, frames, vehicles)
+            per_camera[c] = [det_enc(e) for e in events]
+            crossings += crossed
+            detections += sum(len(e["detections"]) for e in events)
+        # Frame order within a camera; cameras interleaved, as live cameras would be.
+        backlog = [(names["det"], c.encode(), per_camera[c][i]) for i in range(frames) for c in ids]
+        _produce(bootstrap, backlog)
+        total = len(backlog)
+        log(
+            f"backlog: {cameras} cameras x {frames} frames = {total:,} events ({detections / total:.1f} detections "
+            f"per frame) on {names['det']} ({partitions} partitions) in {time.perf_counter() - t0:.1f} s"
+        )
+
+        port = _free_port()
+        env = dict(os.environ, ITS_KAFKA_BOOTSTRAP=bootstrap, PYTHONUNBUFFERED="1") | {
+            "ITS_ANALYTICS_APP_ID": app_id,
+            "ITS_ANALYTICS_DATA_DIR": str(tmp / "data"),
+            "ITS_ANALYTICS_METRICS_PORT": str(port),
+            "ITS_ANALYTICS_METRICS_HOST": "127.0.0.1",
+            "ITS_ANALYTICS_TOPIC_DETECTIONS": names["det"],
+            "ITS_ANALYTICS_TOPIC_STATUS": names["status"],
+            "ITS_ANALYTICS_TOPIC_CAMERAS": names["cams"],
+            "ITS_ANALYTICS_TOPIC_VEHICLE_EVENTS": names["veh"],
+            "ITS_ANALYTICS_TOPIC_TRAFFIC_STATS": names["stats"],
+            "ITS_ANALYTICS_TOPIC_INCIDENTS": names["inc"],
+            "ITS_ANALYTICS_TOPIC_DLQ": names["dlq"],
+        }
+        proc = procs.start("analytics", ["analytics"], env)
+        d = _drain(proc, port, total, timeout, procs.logs / "analytics.log")
+        time.sleep(2.0)  # the last transaction commits within the commit interval (1 s)
+        procs.stop()
+        vehicle_events = sum(1 for _k, v in read_topic(bootstrap, names["veh"]) if v is not None)
+        dead_letters = sum(1 for _k, v in read_topic(bootstrap, names["dlq"], idle=1.0) if v is not None)
+    finally:
+        procs.stop()
+        existing = set(admin.list_topics(timeout=10).topics)
+        for fut in admin.delete_topics([t for t in [*names.values(), *internal] if t in existing]).values():
+            with contextlib.suppress(Exception):
+                fut.result(30)
+    shutil.rmtree(tmp, ignore_errors=True)  # kept, with the worker's log, when the run failed
+    return {
+        "cameras": cameras,
+        "frames_per_camera": frames,
+        "events": total,
+        "detections_per_frame": round(detections / total, 2),
+        "partitions": partitions,
+        "events_applied": int(d.applied),
+        "frames_measured": int(d.frames),  # applied between the first and the last sample
+        "drain_seconds": round(d.seconds, 2),
+        "frames_per_s": round(d.frames / d.seconds, 1),
+        "cpu_seconds": round(d.cpu_seconds, 2),
+        "frames_per_cpu_second": round(d.frames / d.cpu_seconds, 1) if d.cpu_seconds else None,
+        "cpu_utilisation": round(d.cpu_seconds / d.seconds, 2),
+        "rss_mib_max": round(d.rss_max / 2**20, 1),
+        "worker_mean_ms": round(d.worker_mean_ms, 3) if d.worker_mean_ms is not None else None,
+        "vehicle_events": vehicle_events,
+        "synthetic_crossings": crossings,
+        "dead_letters": dead_letters,
+    }
+
+
+def main_bench(args: Any) -> int:
+    from deploy.stack.settings import StackSettings
+
+    bootstrap = args.bootstrap or os.environ.get("ITS_KAFKA_BOOTSTRAP") or StackSettings().kafka_bootstrap
+    r = run_bench(bootstrap, args.cameras, args.camera_frames, args.vehicles, args.partitions, args.timeout)
+    out = {
+        **r,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu_cores": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "note": "one `itscam analytics` process draining a backlog on this machine, the local Kafka broker on the "
+        "same cores; frames_per_cpu_second is the figure for a pod with 1 CPU",
+    }
+    print(
+        f"analytics: {r['cameras']} cameras x {r['frames_per_camera']} frames = {r['events_applied']:,} events "
+        f"drained in {r['drain_seconds']} s = {r['frames_per_s']} frames/s per replica (CPU {r['cpu_seconds']} s, "
+        f"{r['frames_per_cpu_second']} frames per CPU-second); vehicle events {r['vehicle_events']}",
+        flush=True,
+    )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        print(f"written: {args.json}")
+    return 0
