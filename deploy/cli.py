@@ -13,8 +13,8 @@ from typing import Any
 from deploy.bench.cli import add_parser as add_bench_parser
 from deploy.cameras import add_parser as add_cameras_parser
 from deploy.keys import add_parser as add_keys_parser
-from deploy.kube.plan import add_parser as add_plan_parser
 from deploy.kube.cli import add_parser as add_k8s_parser
+from deploy.kube.plan import add_parser as add_plan_parser
 from deploy.model import add_parser as add_model_parser
 from deploy.readside import add_db_arguments
 from deploy.readside import add_parser as add_readside_parser

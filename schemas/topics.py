@@ -54,9 +54,10 @@ class Topic:
 # Frames, detections and (later) analytics outputs share one partition count so one camera's events are
 # co-partitioned and stay ordered on one partition.
 _PARTITIONS = 12
-# The same group on a production cluster: at least the most inference replicas the prod overlay allows (50, a T4
-# each; see deploy/k8s/SCALING.md) and divisible by 2, 3, 4, 5, 6, 10, 12, 15, 20 and 30 so replicas share evenly.
-_CLUSTER_PARTITIONS = 60
+# The same group on a production cluster: at least the most replicas the prod overlay lets a consumer of it run
+# (analytics: 80, inference: 50; deploy/k8s/SCALING.md), and divisible by 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 24, 30,
+# 40 and 60 so replicas share partitions evenly.
+_CLUSTER_PARTITIONS = 120
 
 FRAMES = Topic(
     name="its.frames.v1",

@@ -179,3 +179,21 @@ def test_the_data_and_general_pools_match_the_contract() -> None:
     assert groups["general"]["labels"] == {"its-camera-ai/node-pool": "general"} and "taints" not in groups["general"]
     assert groups["data"]["labels"] == {"its-camera-ai/node-pool": "data"}
     assert groups["data"]["taints"] == [{"key": "dedicated", "value": "data", "effect": "NoSchedule"}]
+
+
+# vCPUs of the instance types deploy/k8s/cluster/eksctl-cluster.yaml uses (AWS's published sizes).
+_VCPUS = {"m6i.4xlarge": 16, "r6i.4xlarge": 16, "g4dn.2xlarge": 8}
+
+
+def test_the_general_pool_holds_the_cpu_deployables_at_their_maxima(find: Find) -> None:
+    """ingest, analytics, projector and api run on the untainted general pool: at their prod maximum replicas their
+    CPU requests must fit in the pool's largest size (the cluster autoscaler cannot grow it further)."""
+    pool = _node_groups()["general"]
+    capacity = pool["maxSize"] * _VCPUS[pool["instanceType"]]
+    need = 0.0
+    for d in ("ingest", "analytics", "projector", "api"):
+        (dep,) = find("prod", "Deployment", f"its-{d}")
+        assert not pod_spec(dep).get("nodeSelector"), f"its-{d} is expected on the general pool"
+        cpu = sum(quantity(c["resources"]["requests"]["cpu"]) for c in pod_spec(dep)["containers"])
+        need += cpu * _max_replicas(find, d)
+    assert capacity >= need, f"general pool: {capacity} vCPU at maxSize < {need:g} requested at the prod maxima"
