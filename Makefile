@@ -103,16 +103,18 @@ lint: install
 # checkov in its own virtualenv (its pins clash with ours). hadolint comes with the dev extra, promtool with Debian's
 # prometheus package (tests/servers/apt-packages.txt).
 TOOLS := $(CURDIR)/.stack/tools
+# Go from PATH, else where the Go distribution installs itself.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GO_TOOL_ENV := GOBIN=$(TOOLS)/bin GOPATH=$(TOOLS)/go GOCACHE=$(TOOLS)/go-cache GOFLAGS=-modcacherw GOTOOLCHAIN=local
 KUSTOMIZE := sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
 KUBECONFORM := github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0
 CHECKOV := checkov==3.3.30
 
 $(TOOLS)/bin/kustomize:
-	$(GO_TOOL_ENV) go install $(KUSTOMIZE)
+	$(GO_TOOL_ENV) $(GO) install $(KUSTOMIZE)
 
 $(TOOLS)/bin/kubeconform:
-	$(GO_TOOL_ENV) go install $(KUBECONFORM)
+	$(GO_TOOL_ENV) $(GO) install $(KUBECONFORM)
 
 $(TOOLS)/checkov/bin/checkov: | check-python
 	$(PYTHON) -m venv $(TOOLS)/checkov
