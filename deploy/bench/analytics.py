@@ -245,7 +245,7 @@ def run_bench(
     """Fill fresh topics with the backlog, drain it with one `itscam analytics` process, return the figures."""
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    from deploy.bench.counting import _free_port, _Procs, read_topic
+    from deploy.bench.counting import _free_port, _Procs, analytics_topic_env, read_topic
     from schemas import codec
     from schemas.topics import CAMERAS, DLQ
 
@@ -287,13 +287,7 @@ def run_bench(
             "ITS_ANALYTICS_DATA_DIR": str(tmp / "data"),
             "ITS_ANALYTICS_METRICS_PORT": str(port),
             "ITS_ANALYTICS_METRICS_HOST": "127.0.0.1",
-            "ITS_ANALYTICS_TOPIC_DETECTIONS": names["det"],
-            "ITS_ANALYTICS_TOPIC_STATUS": names["status"],
-            "ITS_ANALYTICS_TOPIC_CAMERAS": names["cams"],
-            "ITS_ANALYTICS_TOPIC_VEHICLE_EVENTS": names["veh"],
-            "ITS_ANALYTICS_TOPIC_TRAFFIC_STATS": names["stats"],
-            "ITS_ANALYTICS_TOPIC_INCIDENTS": names["inc"],
-            "ITS_ANALYTICS_TOPIC_DLQ": names["dlq"],
+            **analytics_topic_env(names),
         }
         proc = procs.start("analytics", ["analytics"], env)
         d = _drain(proc, port, total, timeout, procs.logs / "analytics.log")

@@ -34,7 +34,7 @@ from deploy.demo import _metric
 from schemas import codec
 from schemas.cameras import camera_config, put_camera
 
-__all__ = ["Clip", "PipelineRun", "load_clips", "main_bench", "run_pipeline"]
+__all__ = ["Clip", "PipelineRun", "analytics_topic_env", "load_clips", "main_bench", "run_pipeline"]
 
 _DIRECTIONS = ("up", "down", "left", "right")
 
@@ -81,6 +81,20 @@ class PipelineRun:
     worker_mean_ms: float | None
     wall_s: float
     configs: dict[str, Any]  # camera id -> CameraConfig
+
+
+def analytics_topic_env(names: dict[str, str]) -> dict[str, str]:
+    """`itscam analytics`' topic settings for a bench run's fresh topics (keys det, status, cams, veh, stats, inc,
+    dlq)."""
+    return {
+        "ITS_ANALYTICS_TOPIC_DETECTIONS": names["det"],
+        "ITS_ANALYTICS_TOPIC_STATUS": names["status"],
+        "ITS_ANALYTICS_TOPIC_CAMERAS": names["cams"],
+        "ITS_ANALYTICS_TOPIC_VEHICLE_EVENTS": names["veh"],
+        "ITS_ANALYTICS_TOPIC_TRAFFIC_STATS": names["stats"],
+        "ITS_ANALYTICS_TOPIC_INCIDENTS": names["inc"],
+        "ITS_ANALYTICS_TOPIC_DLQ": names["dlq"],
+    }
 
 
 def _free_port() -> int:
@@ -191,13 +205,7 @@ def run_pipeline(
         "ITS_ANALYTICS_APP_ID": f"bench-analytics-{run}",
         "ITS_ANALYTICS_DATA_DIR": str(tmp),
         "ITS_ANALYTICS_METRICS_PORT": str(an_port),
-        "ITS_ANALYTICS_TOPIC_DETECTIONS": names["det"],
-        "ITS_ANALYTICS_TOPIC_STATUS": names["status"],
-        "ITS_ANALYTICS_TOPIC_CAMERAS": names["cams"],
-        "ITS_ANALYTICS_TOPIC_VEHICLE_EVENTS": names["veh"],
-        "ITS_ANALYTICS_TOPIC_TRAFFIC_STATS": names["stats"],
-        "ITS_ANALYTICS_TOPIC_INCIDENTS": names["inc"],
-        "ITS_ANALYTICS_TOPIC_DLQ": names["dlq"],
+        **analytics_topic_env(names),
     }
     ing_env = base | {
         "ITS_INGEST_FRAMES_TOPIC": names["frames"],

@@ -8,9 +8,6 @@ from typing import Any
 import pytest
 
 from deploy.kube import TARGETS, render
-from deploy.kube.podsecurity import WORKLOAD_KINDS, pod_spec_of
-
-__all__ = ["WORKLOAD_KINDS", "pod_spec", "pod_spec_of"]
 
 Manifests = list[dict[str, Any]]
 
@@ -33,7 +30,3 @@ def find(rendered: dict[str, Manifests]) -> Callable[..., Manifests]:
         ]
 
     return _find
-
-
-# Kept for tests that import it from here.
-pod_spec = pod_spec_of

@@ -17,12 +17,13 @@ import pytest
 from deploy.kube import OVERLAYS
 from deploy.kube.capacity import lag_threshold
 from deploy.kube.metrics import series_names
+from deploy.kube.podsecurity import pod_spec_of as pod_spec
 from inference.settings import InferenceSettings
 from projections.settings import ProjectorSettings
 from schemas.topics import CAMERAS, topic
 from streams.analytics.settings import AnalyticsSettings
 from streams.ingest.settings import IngestSettings
-from tests.deploy.kube.conftest import Manifests, pod_spec
+from tests.deploy.kube.conftest import Manifests
 
 # The consumer group of each lag-scaled deployable: the settings classes' defaults (Faust: the app id).
 GROUPS = {

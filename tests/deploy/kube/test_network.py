@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from deploy.kube import OVERLAYS
-from tests.deploy.kube.conftest import WORKLOAD_KINDS
+from deploy.kube.podsecurity import WORKLOAD_KINDS
 
 Find = Callable[..., list[dict[str, Any]]]
 Labels = dict[str, str]

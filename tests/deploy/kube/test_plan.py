@@ -15,8 +15,9 @@ import yaml
 
 from deploy.kube.capacity import GPUS, gpu_fps
 from deploy.kube.plan import Plan, PlanError, format_table, plan
+from deploy.kube.podsecurity import pod_spec_of as pod_spec
 from schemas.topics import CAMERAS, FRAMES
-from tests.deploy.kube.conftest import Manifests, pod_spec
+from tests.deploy.kube.conftest import Manifests
 from tests.deploy.kube.test_autoscaling import quantity
 
 REPO = Path(__file__).resolve().parents[3]

@@ -15,12 +15,13 @@ from starlette.routing import Route
 
 from deploy.cli import build_parser
 from deploy.kube import OVERLAYS
+from deploy.kube.podsecurity import pod_spec_of as pod_spec
 from inference.settings import InferenceSettings
 from projections.api.settings import ApiSettings
 from projections.settings import ProjectorSettings
 from streams.analytics.settings import AnalyticsSettings
 from streams.ingest.settings import IngestSettings
-from tests.deploy.kube.conftest import Manifests, pod_spec
+from tests.deploy.kube.conftest import Manifests
 
 Find = Callable[..., Manifests]
 
