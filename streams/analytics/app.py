@@ -5,6 +5,8 @@ to the table's changelog and the consumed offsets commit together, so a worker k
 the last commit with the state that matched it, and read_committed readers see every event once.
 
 Per event, in this order:
+ 0. while a partition settles after its assignment: apply first what the stream skipped before this record, read
+    from the broker (Faust resume races, see resume.py);
  1. decode the Avro payload (a poison message goes to the dead-letter topic with its coordinates);
  2. find the camera's configuration (unknown or removed cameras: dead-letter topic);
  3. load the camera's state (memory cache, else the table, else new);
@@ -15,15 +17,18 @@ Per event, in this order:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pickle
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 from confluent_kafka.admin import AdminClient
+from faust.types import TP, Message
 
 from schemas.dlq import dead_letter
 from schemas.errors import SchemaError
@@ -31,7 +36,8 @@ from schemas.serde import codec
 from streams.analytics.camera import CameraAnalytics, Output, Params
 from streams.analytics.cameras import CameraFollower
 from streams.analytics.errors import CoPartitioningError
-from streams.analytics.metrics import EVENTS_OUT, FRAMES, PROCESS_SECONDS, READY, SKIPPED, STATE_BYTES
+from streams.analytics.metrics import EVENTS_OUT, FRAMES, PROCESS_SECONDS, READY, RESUMED, SKIPPED, STATE_BYTES
+from streams.analytics.resume import ResumeGuard
 from streams.analytics.settings import AnalyticsSettings
 
 __all__ = ["build_app", "check_copartitioning"]
@@ -132,15 +138,22 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         extra_topic_configs={"segment.ms": str(10 * 60 * 1000), "min.cleanable.dirty.ratio": "0.1"},
     )
     cache: dict[bytes, CameraAnalytics] = {}
+    guard = ResumeGuard(s.kafka_bootstrap, s.app_id)
+    inputs = {s.topic_detections, s.topic_status}
+    noted: dict[str, asyncio.Future[None]] = {}  # "resume": where the assigned partitions resume, being noted
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, *args: Any, **kwargs: Any) -> None:
         # After a rebalance another worker may have moved a camera on: read it from the table again.
         cache.clear()
+        guard.reset()
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def _assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+    async def _assigned(sender: Any, assigned: Any = (), *args: Any, **kwargs: Any) -> None:
         cache.clear()
+        # Noted now, while the table recovers: once the stream acks a record of the new assignment Faust may commit.
+        tps = sorted((tp.topic, tp.partition) for tp in assigned if tp.topic in inputs)
+        noted["resume"] = asyncio.ensure_future(asyncio.to_thread(guard.assigned, tps))
         READY.set(1)
 
     def state_of(key: bytes, camera_id: str) -> CameraAnalytics:
@@ -201,56 +214,84 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             EVENTS_OUT.labels(kind).inc()
         return [(output_topics[kind], key, codec(_SCHEMA_OF[kind]).encode(rec), partition) for kind, rec in outs]
 
+    async def on_detection(msg: Any) -> None:
+        started = time.perf_counter()
+        try:
+            ev = codec("DetectionsProduced").decode(msg.value)
+        except SchemaError as e:
+            await write(msg, [letter(msg, "bad-payload", str(e))], None)
+            return
+        camera_id = ev["camera_id"]
+        cfg = config_of(camera_id)
+        if cfg is None:
+            removed = cameras.was_removed(camera_id)
+            why = (
+                f"Camera {camera_id!r} is {'removed' if removed else 'not'} in {cameras.topic}; its detections "
+                "cannot be counted. Add the camera (itscam cameras add) and replay the dead letters."
+            )
+            await write(msg, [letter(msg, "removed-camera" if removed else "unknown-camera", why)], None)
+            return
+        key = camera_id.encode()
+        st = state_of(key, camera_id)
+        verdict = st.classify(ev)
+        if verdict == "duplicate":
+            SKIPPED.labels("duplicate").inc()
+            return
+        if verdict == "late":
+            st.note_late()
+            why = (
+                f"Frame {ev['frame_seq']} of camera {camera_id!r} arrived after frame {st.last_seq}: tracks and "
+                "windows only move forward, so it was not applied."
+            )
+            await write(msg, [letter(msg, "late-frame", why)], st)
+            return
+        outs = st.process(ev, cfg)
+        await write(msg, encoded(key, msg.partition, outs), st)
+        FRAMES.inc()
+        PROCESS_SECONDS.observe(time.perf_counter() - started)
+
+    async def on_status_change(msg: Any) -> None:
+        try:
+            ev = codec("CameraStatusChanged").decode(msg.value)
+        except SchemaError as e:
+            await write(msg, [letter(msg, "bad-payload", str(e))], None)
+            return
+        key = ev["camera_id"].encode()
+        st = state_of(key, ev["camera_id"])
+        await write(msg, encoded(key, msg.partition, st.status(ev)), st)
+
+    async def catch_up(msg: Any, handle: Callable[[Any], Awaitable[None]]) -> None:
+        """Apply first what Faust skipped on this partition just before `msg` (see resume.py); usually nothing."""
+        pending = noted.get("resume")
+        if pending is not None and not pending.done():
+            await pending  # where the assigned partitions resume (a failure crashes the agent; Faust restarts it)
+        start = guard.gap(msg.topic, msg.partition, msg.offset)
+        if start is None:
+            return
+        missed = await asyncio.to_thread(guard.read, msg.topic, msg.partition, start, msg.offset)
+        for rec in missed:
+            await handle(rec)
+        # Faust commits only a contiguous run of acked offsets: ack the range it dropped (transaction markers
+        # included), now that it is applied, or this partition would never commit again (upstream #596).
+        tp = TP(msg.topic, msg.partition)
+        for offset in range(start, msg.offset):
+            app.consumer.ack(Message(msg.topic, msg.partition, offset, 0.0, 0, None, None, None, None, tp=tp))
+        RESUMED.labels(msg.topic).inc(len(missed))
+
     @app.agent(detections)
     async def on_detections(stream: Any) -> Any:
         async for event in stream.events():
             msg = event.message
-            started = time.perf_counter()
-            try:
-                ev = codec("DetectionsProduced").decode(msg.value)
-            except SchemaError as e:
-                await write(msg, [letter(msg, "bad-payload", str(e))], None)
-                continue
-            camera_id = ev["camera_id"]
-            cfg = config_of(camera_id)
-            if cfg is None:
-                removed = cameras.was_removed(camera_id)
-                why = (
-                    f"Camera {camera_id!r} is {'removed' if removed else 'not'} in {cameras.topic}; its detections "
-                    "cannot be counted. Add the camera (itscam cameras add) and replay the dead letters."
-                )
-                await write(msg, [letter(msg, "removed-camera" if removed else "unknown-camera", why)], None)
-                continue
-            key = camera_id.encode()
-            st = state_of(key, camera_id)
-            verdict = st.classify(ev)
-            if verdict == "duplicate":
-                SKIPPED.labels("duplicate").inc()
-                continue
-            if verdict == "late":
-                st.note_late()
-                why = (
-                    f"Frame {ev['frame_seq']} of camera {camera_id!r} arrived after frame {st.last_seq}: tracks and "
-                    "windows only move forward, so it was not applied."
-                )
-                await write(msg, [letter(msg, "late-frame", why)], st)
-                continue
-            outs = st.process(ev, cfg)
-            await write(msg, encoded(key, msg.partition, outs), st)
-            FRAMES.inc()
-            PROCESS_SECONDS.observe(time.perf_counter() - started)
+            await catch_up(msg, on_detection)
+            await on_detection(msg)
+            guard.seen(msg.topic, msg.partition, msg.offset)
 
     @app.agent(statuses)
     async def on_status(stream: Any) -> Any:
         async for event in stream.events():
             msg = event.message
-            try:
-                ev = codec("CameraStatusChanged").decode(msg.value)
-            except SchemaError as e:
-                await write(msg, [letter(msg, "bad-payload", str(e))], None)
-                continue
-            key = ev["camera_id"].encode()
-            st = state_of(key, ev["camera_id"])
-            await write(msg, encoded(key, msg.partition, st.status(ev)), st)
+            await catch_up(msg, on_status_change)
+            await on_status_change(msg)
+            guard.seen(msg.topic, msg.partition, msg.offset)
 
     return app

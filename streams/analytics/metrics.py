@@ -2,7 +2,7 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["EVENTS_OUT", "FRAMES", "PROCESS_SECONDS", "READY", "SKIPPED", "STATE_BYTES"]
+__all__ = ["EVENTS_OUT", "FRAMES", "PROCESS_SECONDS", "READY", "RESUMED", "SKIPPED", "STATE_BYTES"]
 
 FRAMES = Counter("its_analytics_frames_total", "Detection events applied to a camera's state")
 SKIPPED = Counter(
@@ -22,3 +22,8 @@ STATE_BYTES = Histogram(
     buckets=(1e3, 4e3, 16e3, 64e3, 256e3, 1e6),
 )
 READY = Gauge("its_analytics_ready", "1 once the camera topic is caught up and the Faust worker is running")
+RESUMED = Counter(
+    "its_analytics_resumed_records_total",
+    "Input records the stream skipped after a partition assignment, read from the broker and applied (resume.py)",
+    ["topic"],
+)

@@ -43,11 +43,13 @@ class Analytics:
     env: dict[str, str]
     log: Path
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, fake_race: str | None = None) -> subprocess.Popen[bytes]:
+        """`itscam analytics`, or with `fake_race` a mode of tests/streams/analytics/faust_races.py."""
+        argv = [sys.executable, "-m", "deploy.cli", "analytics"]
+        if fake_race:
+            argv = [sys.executable, "-m", "tests.streams.analytics.faust_races", fake_race]
         with self.log.open("ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "deploy.cli", "analytics"], env=self.env, stdout=out, stderr=out
-            )
+            return subprocess.Popen(argv, env=self.env, stdout=out, stderr=out)
 
     def send(self, records: list[DetectionsProduced]) -> None:
         enc = codec("DetectionsProduced")
@@ -92,11 +94,11 @@ def analytics(bootstrap: str, tmp_path: Path) -> Iterator[Analytics]:
 
 
 @pytest.fixture
-def worker(analytics: Analytics) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def worker(analytics: Analytics) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
-        p = analytics.start()
+    def start(fake_race: str | None = None) -> subprocess.Popen[bytes]:
+        p = analytics.start(fake_race)
         procs.append(p)
         return p
 
@@ -160,6 +162,45 @@ def test_kill_9_mid_stream_and_restart_counts_every_vehicle_once(
     stats = analytics.committed("stats", expect=len(ref_stats), timeout=30)
     assert sorted((s["camera_id"], s["window_start"], s["frames"]) for s in stats) == ref_stats
     print(f"committed vehicle events at kill: {at_kill} of {len(ref_vehicles)}")
+
+
+@pytest.mark.parametrize("race", ["drop-burst", "drop-first"])
+def test_records_faust_drops_on_resume_are_applied_from_the_broker_fake_race(
+    analytics: Analytics, worker: Callable[..., subprocess.Popen[bytes]], race: str
+) -> None:
+    """Faust's resume races, forced (faust_races.py), in a worker starting a fresh group and in one resuming from
+    committed offsets: counts and statistics still equal an uninterrupted run."""
+    cams = [f"cam-{i}" for i in range(3)]
+    cfgs = {c: line_camera(c, y=0.5) for c in cams}
+    for cfg in cfgs.values():
+        put_camera(analytics.bootstrap, cfg, topic=analytics.topics["cams"])
+    records = [r for i, c in enumerate(cams) for r in traffic(c, _cars(38, 25, i), 1000)]
+    ref = _reference(records, cfgs)
+    refs = [rec for kind, rec in ref if kind == "vehicle"]
+    ref_vehicles = sorted(rec["event_id"] for rec in refs)
+    ref_stats = sorted((rec["camera_id"], rec["window_start"], rec["frames"]) for kind, rec in ref if kind == "stats")
+
+    analytics.send(records)
+    p = worker(race)
+    wait_until(lambda: len(analytics.committed("veh")) >= 5, 90, "the first committed vehicle events")
+    p.send_signal(signal.SIGTERM)
+    p.wait(60)
+    at_stop = len(analytics.committed("veh"))
+    assert at_stop < len(ref_vehicles), "the worker finished before the stop; the test needs more frames"
+
+    worker(race)
+    got = analytics.committed("veh", expect=len(ref_vehicles), timeout=120)
+    ids = [e["event_id"] for e in got]
+    assert [i for i, n in Counter(ids).items() if n > 1] == []
+    where = {rec["event_id"]: (rec["camera_id"], rec["frame_seq"], rec["track_id"]) for rec in [*got, *refs]}
+    missing = sorted(where[i] for i in set(ref_vehicles) - set(ids))
+    extra = sorted(where[i] for i in set(ids) - set(ref_vehicles))
+    assert (missing, extra) == ([], []), f"vehicles (camera, frame, track) missing {missing}, extra {extra}"
+    stats = analytics.committed("stats", expect=len(ref_stats), timeout=30)
+    assert sorted((s["camera_id"], s["window_start"], s["frames"]) for s in stats) == ref_stats
+    log = analytics.log.read_text()
+    assert log.count("FAKE: ") >= 2, log[-3000:]  # the race was forced in both workers
+    assert "skipped record(s) read from the broker first" in log, log[-3000:]  # and records were read back
 
 
 def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_counted(

@@ -1,0 +1,158 @@
+"""Input records Faust skipped when it resumed a partition, read back from the broker and applied in order.
+
+faust-streaming 0.15 can drop input records around a partition assignment: records fetched after it seeks the
+partitions to the committed offsets sit in stream queues that the end of table recovery clears (upstream issues
+#596 and #216), and its offset bookkeeping commits over a single missing head offset (#606). A worker restarted
+after kill -9 thus lost frames: one in CI (a per-minute window of 599 frames instead of 600), 30 or 135 in a row
+here when the agent was slow to take its first record.
+
+So after each assignment, for a settling period, every input partition is followed offset by offset from where it
+resumes (the committed offset, or the earliest record where the group has none): when the agent gets a record
+past the next expected offset, the records in between are read straight from the broker (read_committed, like
+Faust's consumer) and applied first, in the same transaction. Transaction markers and aborted records also leave
+offset gaps; for those the read returns nothing. Records that the camera state already holds come back as
+duplicates and are skipped there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, TopicPartition
+
+from schemas.kafka import consumer_config
+
+__all__ = ["Missed", "ResumeGuard"]
+
+log = logging.getLogger(__name__)
+
+_Key = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Missed:
+    """An input record read past Faust, with the attributes the agents read from a Faust message."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class ResumeGuard:
+    """Per input partition, after an assignment: the next offset the agent should get."""
+
+    def __init__(self, bootstrap: str, group_id: str, settle_s: float = 30.0, timeout: float = 30.0) -> None:
+        self._bootstrap, self._group, self._settle, self._timeout = bootstrap, group_id, settle_s, timeout
+        self._expected: dict[_Key, int] = {}
+        self._until: dict[_Key, float] = {}  # the end of each partition's settling period, from its first record
+        self._lock = threading.Lock()  # the offsets: the event loop and a worker thread change them
+        self._io = threading.Lock()  # the consumer: both agents read through it from worker threads
+        self._consumer: Consumer | None = None
+
+    def reset(self) -> None:
+        """Partitions were revoked: follow none until the next assignment."""
+        with self._lock:
+            self._expected.clear()
+            self._until.clear()
+
+    def assigned(self, partitions: Iterable[_Key]) -> None:
+        """Partitions were assigned: each resumes at its committed offset (the earliest record where the group has
+        none: the app resets to earliest). Blocking; call it from a thread before the stream acks anything of the
+        assignment, since Faust may then commit past a record it dropped."""
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        start: dict[_Key, int] = {}
+        if tps:
+            with self._io:
+                c = self._client()
+                for tp in c.committed(tps, timeout=self._timeout):
+                    off = tp.offset
+                    if off < 0:
+                        off = c.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=self._timeout)[0]
+                    start[(tp.topic, tp.partition)] = int(off)
+        with self._lock:
+            self._expected = start
+            self._until = {}
+
+    def gap(self, topic: str, partition: int, offset: int) -> int | None:
+        """Where a range the stream skipped before this record starts, or None. Cheap: called for every record."""
+        key = (topic, partition)
+        expected = self._expected.get(key)
+        if expected is None or offset <= expected:
+            return None
+        with self._lock:
+            if time.monotonic() > self._until.setdefault(key, time.monotonic() + self._settle):
+                self._expected.pop(key, None)  # settled: no more checks until the next assignment
+                return None
+        return expected
+
+    def seen(self, topic: str, partition: int, offset: int) -> None:
+        """The agent applied (or skipped) this record."""
+        key = (topic, partition)
+        with self._lock:
+            expected = self._expected.get(key)
+            if expected is not None:
+                if key not in self._until:
+                    self._until[key] = time.monotonic() + self._settle
+                self._expected[key] = max(expected, offset + 1)
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> list[Missed]:
+        """The records of [start, end) of the partition, in order. Blocking: call it from a thread."""
+        return self._read(topic, partition, start, end)
+
+    def _read(self, topic: str, partition: int, start: int, end: int) -> list[Missed]:
+        out: list[Missed] = []
+        with self._io:
+            c = self._client()
+            c.assign([TopicPartition(topic, partition, start)])
+            deadline = time.monotonic() + self._timeout
+            try:
+                while True:
+                    m = c.poll(0.1)
+                    if m is None:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(
+                                f"Could not read {topic}[{partition}] offsets {start}..{end - 1} within "
+                                f"{self._timeout}s to apply the records the stream skipped; check the broker (the "
+                                "worker crashes and its restart resumes from the committed offsets)."
+                            )
+                        continue
+                    if m.error():
+                        raise RuntimeError(f"Reading {topic}[{partition}] from offset {start}: {m.error()}")
+                    off = m.offset()
+                    if off is None or off >= end:  # `end` is a record the agent holds: the range is done
+                        break
+                    out.append(Missed(topic, partition, off, m.key(), m.value()))
+            finally:
+                c.unassign()
+        if out:
+            log.warning(
+                "%s[%d]: the stream went on at offset %d instead of %d; applying the %d skipped record(s) read "
+                "from the broker first",
+                topic,
+                partition,
+                end,
+                start,
+                len(out),
+            )
+        return out
+
+    def _client(self) -> Consumer:
+        # The group's committed offsets are read with its group id; this consumer never subscribes, so it never
+        # joins the group nor commits.
+        if self._consumer is None:
+            self._consumer = Consumer(
+                consumer_config(self._bootstrap, self._group, **{"enable.auto.commit": False, "fetch.wait.max.ms": 20})
+            )
+        return self._consumer
+
+    def close(self) -> None:
+        with self._io:
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None

@@ -1,0 +1,60 @@
+"""`itscam analytics` with one of Faust's resume races forced (FAKE: injects upstream faust-streaming bugs).
+
+The races lose input records when a worker resumes a partition; on their own they strike now and then (CI once),
+so a test cannot wait for them. Each mode drops records the way one does, around the real Faust code:
+
+- `drop-burst` drops records 4 to 33 that each partition delivers to the agent in a process, the pattern seen
+  here when recovery's final `flow_control.resume()` cleared the records queued after the seek (upstream #596);
+- `drop-first` drops the first record each partition delivers to the agent in a process, acked as Faust's commit
+  ends up treating it (upstream #606).
+
+    python -m tests.streams.analytics.faust_races drop-burst|drop-first   # environment of `itscam analytics`
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust.streams
+
+from deploy.cli import main
+
+
+def _drop_burst() -> None:
+    events = faust.streams.Stream.events
+
+    async def events_dropping_a_burst(self: Any) -> AsyncIterator[Any]:
+        count: dict[Any, int] = {}
+        async for event in events(self):
+            tp = event.message.tp
+            n = count[tp] = count.get(tp, 0) + 1
+            if 3 < n <= 33:
+                if n == 4:
+                    print(f"FAKE: dropping {tp.topic}[{tp.partition}]@{event.message.offset}+30", file=sys.stderr)
+                continue  # acked when the stream moves on, never seen by the agent
+            yield event
+
+    faust.streams.Stream.events = events_dropping_a_burst  # type: ignore[assignment,method-assign]
+
+
+def _drop_first() -> None:
+    events = faust.streams.Stream.events
+
+    async def events_dropping_first(self: Any) -> AsyncIterator[Any]:
+        seen: set[Any] = set()
+        async for event in events(self):
+            tp = event.message.tp
+            if tp not in seen:
+                seen.add(tp)
+                print(f"FAKE: dropped {tp.topic}[{tp.partition}]@{event.message.offset}", file=sys.stderr, flush=True)
+                continue  # acked when the stream moves on, never seen by the agent
+            yield event
+
+    faust.streams.Stream.events = events_dropping_first  # type: ignore[assignment,method-assign]
+
+
+if __name__ == "__main__":
+    {"drop-burst": _drop_burst, "drop-first": _drop_first}[sys.argv[1]]()
+    sys.exit(main(["analytics"]))
