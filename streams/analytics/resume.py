@@ -86,19 +86,28 @@ class ResumeGuard:
         if expected is None or offset <= expected:
             return None
         with self._lock:
-            if time.monotonic() > self._until.setdefault(key, time.monotonic() + self._settle):
-                self._expected.pop(key, None)  # settled: no more checks until the next assignment
+            now = time.monotonic()
+            if now > self._until.setdefault(key, now + self._settle):
+                self._expected.pop(key, None)  # settled
                 return None
         return expected
+
+    def following(self, topic: str, partition: int) -> bool:
+        return (topic, partition) in self._expected
 
     def seen(self, topic: str, partition: int, offset: int) -> None:
         """The agent applied (or skipped) this record."""
         key = (topic, partition)
+        if key not in self._expected:  # settled (the usual case): nothing to follow
+            return
         with self._lock:
             expected = self._expected.get(key)
-            if expected is not None:
-                if key not in self._until:
-                    self._until[key] = time.monotonic() + self._settle
+            if expected is None:
+                return
+            now = time.monotonic()
+            if now > self._until.setdefault(key, now + self._settle):
+                del self._expected[key]  # settled: no more checks until the next assignment
+            else:
                 self._expected[key] = max(expected, offset + 1)
 
     def read(self, topic: str, partition: int, start: int, end: int) -> list[Missed]:

@@ -151,3 +151,15 @@ def test_where_a_partition_resumes_is_noted_at_assignment_before_the_stream_can_
         assert guard.gap(topic, p, 8) == 3
     finally:
         guard.close()
+
+
+def test_a_settled_partition_is_forgotten_by_the_records_that_follow(bootstrap: str, topic: str) -> None:
+    guard = ResumeGuard(bootstrap, f"g-{uuid.uuid4().hex[:8]}", settle_s=0.2)
+    try:
+        guard.assigned([(topic, 0)])
+        guard.seen(topic, 0, 0)
+        time.sleep(0.3)
+        guard.seen(topic, 0, 1)  # past the settling period: not followed any more
+        assert not guard.following(topic, 0)
+    finally:
+        guard.close()
