@@ -48,7 +48,7 @@ class ResumeGuard:
     """Per input partition, after an assignment: the next offset the agent should get."""
 
     def __init__(self, bootstrap: str, group_id: str, settle_s: float = 30.0, timeout: float = 30.0) -> None:
-        self._bootstrap, self._group, self._settle, self._timeout = bootstrap, group_id, settle_s, timeout
+        self._bootstrap, self.group_id, self._settle, self._timeout = bootstrap, group_id, settle_s, timeout
         self._expected: dict[_Key, int] = {}
         self._until: dict[_Key, float] = {}  # the end of each partition's settling period, from its first record
         self._lock = threading.Lock()  # the offsets: the event loop and a worker thread change them
@@ -156,7 +156,9 @@ class ResumeGuard:
         # joins the group nor commits.
         if self._consumer is None:
             self._consumer = Consumer(
-                consumer_config(self._bootstrap, self._group, **{"enable.auto.commit": False, "fetch.wait.max.ms": 20})
+                consumer_config(
+                    self._bootstrap, self.group_id, **{"enable.auto.commit": False, "fetch.wait.max.ms": 20}
+                )
             )
         return self._consumer
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -48,33 +49,37 @@ def _partition_of_k(bootstrap: str, topic: str) -> int:
     raise AssertionError("no records")
 
 
-def test_a_record_past_the_committed_offset_reads_back_the_records_in_between_in_order(
-    bootstrap: str, topic: str
-) -> None:
+@contextmanager
+def _guard(
+    bootstrap: str, topic: str, committed: int | None, settle_s: float = 30.0
+) -> Iterator[tuple[ResumeGuard, int]]:
+    """Ten records on one partition, the group's committed offset, a guard with that partition assigned."""
     _ten(bootstrap, topic)
     p = _partition_of_k(bootstrap, topic)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    _commit(bootstrap, group, topic, p, 3)
-    guard = ResumeGuard(bootstrap, group)
+    if committed is not None:
+        _commit(bootstrap, group, topic, p, committed)
+    guard = ResumeGuard(bootstrap, group, settle_s=settle_s)
     try:
         guard.assigned([(topic, p)])
+        yield guard, p
+    finally:
+        guard.close()
+
+
+def test_a_record_past_the_committed_offset_reads_back_the_records_in_between_in_order(
+    bootstrap: str, topic: str
+) -> None:
+    with _guard(bootstrap, topic, 3) as (guard, p):
         assert guard.gap(topic, p, 7) == 3
         missed = guard.read(topic, p, 3, 7)
         assert [(m.offset, m.value, m.key, m.partition, m.topic) for m in missed] == [
             (o, f"v{o}".encode(), b"k", p, topic) for o in range(3, 7)
         ]
-    finally:
-        guard.close()
 
 
 def test_records_in_sequence_leave_no_gap_and_a_later_skip_is_found(bootstrap: str, topic: str) -> None:
-    _ten(bootstrap, topic)
-    p = _partition_of_k(bootstrap, topic)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    _commit(bootstrap, group, topic, p, 5)
-    guard = ResumeGuard(bootstrap, group)
-    try:
-        guard.assigned([(topic, p)])
+    with _guard(bootstrap, topic, 5) as (guard, p):
         assert guard.gap(topic, p, 2) is None  # a replay from before the seek
         for o in (5, 6):
             assert guard.gap(topic, p, o) is None
@@ -83,33 +88,20 @@ def test_records_in_sequence_leave_no_gap_and_a_later_skip_is_found(bootstrap: s
         assert [m.offset for m in guard.read(topic, p, 7, 9)] == [7, 8]
         guard.reset()  # revoked: nothing followed until the next assignment
         assert guard.gap(topic, p, 9) is None
-    finally:
-        guard.close()
 
 
 def test_without_a_committed_offset_a_partition_resumes_at_its_earliest_record(bootstrap: str, topic: str) -> None:
-    _ten(bootstrap, topic)
-    p = _partition_of_k(bootstrap, topic)
-    guard = ResumeGuard(bootstrap, f"g-{uuid.uuid4().hex[:8]}")
-    try:
-        guard.assigned([(topic, p)])
+    with _guard(bootstrap, topic, None) as (guard, p):
         assert guard.gap(topic, p, 2) == 0
         assert [m.offset for m in guard.read(topic, p, 0, 2)] == [0, 1]
-    finally:
-        guard.close()
 
 
 def test_a_partition_settles_and_is_then_not_followed(bootstrap: str, topic: str) -> None:
-    _ten(bootstrap, topic)
-    p = _partition_of_k(bootstrap, topic)
-    guard = ResumeGuard(bootstrap, f"g-{uuid.uuid4().hex[:8]}", settle_s=0.2)
-    try:
-        guard.assigned([(topic, p)])
+    with _guard(bootstrap, topic, None, settle_s=0.2) as (guard, p):
         guard.seen(topic, p, 0)
         time.sleep(0.3)
         assert guard.gap(topic, p, 5) is None
-    finally:
-        guard.close()
+        assert not guard.following(topic, p)
 
 
 def test_transaction_markers_and_aborted_records_in_a_gap_are_not_records(bootstrap: str, topic: str) -> None:
@@ -140,26 +132,14 @@ def test_transaction_markers_and_aborted_records_in_a_gap_are_not_records(bootst
 def test_where_a_partition_resumes_is_noted_at_assignment_before_the_stream_can_commit(
     bootstrap: str, topic: str
 ) -> None:
-    _ten(bootstrap, topic)
-    p = _partition_of_k(bootstrap, topic)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    _commit(bootstrap, group, topic, p, 3)
-    guard = ResumeGuard(bootstrap, group)
-    try:
-        guard.assigned([(topic, p)])
-        _commit(bootstrap, group, topic, p, 8)  # Faust committing over a record it acked without the agent seeing it
+    with _guard(bootstrap, topic, 3) as (guard, p):
+        _commit(bootstrap, guard.group_id, topic, p, 8)  # Faust committing past a record it acked unseen
         assert guard.gap(topic, p, 8) == 3
-    finally:
-        guard.close()
 
 
 def test_a_settled_partition_is_forgotten_by_the_records_that_follow(bootstrap: str, topic: str) -> None:
-    guard = ResumeGuard(bootstrap, f"g-{uuid.uuid4().hex[:8]}", settle_s=0.2)
-    try:
-        guard.assigned([(topic, 0)])
-        guard.seen(topic, 0, 0)
+    with _guard(bootstrap, topic, None, settle_s=0.2) as (guard, p):
+        guard.seen(topic, p, 0)
         time.sleep(0.3)
-        guard.seen(topic, 0, 1)  # past the settling period: not followed any more
-        assert not guard.following(topic, 0)
-    finally:
-        guard.close()
+        guard.seen(topic, p, 1)  # past the settling period: not followed any more
+        assert not guard.following(topic, p)
