@@ -1,10 +1,11 @@
 """Input records Faust skipped when it resumed a partition, read back from the broker and applied in order.
 
-faust-streaming 0.15 can drop input records around a partition assignment: records fetched after it seeks the
-partitions to the committed offsets sit in stream queues that the end of table recovery clears (upstream issues
-#596 and #216), and its offset bookkeeping commits over a single missing head offset (#606). A worker restarted
-after kill -9 thus lost frames: one in CI (a per-minute window of 599 frames instead of 600), 30 or 135 in a row
-here when the agent was slow to take its first record.
+faust-streaming 0.15 can drop input records around a partition assignment. Observed here: records fetched between
+the seek to the committed offsets and the end of table recovery ("Worker ready") never reached the agent (30 and
+135 in a row when the agent was slow to take its first record; one in CI, a per-minute window of 599 frames
+instead of 600), and Faust then never committed that partition again, its acked offsets having a hole. Upstream
+issues #596 and #216 describe this race (stream queues cleared when flow resumes) and #606 the commit over a single
+missing head offset; which path dropped the records here was not pinned down (the queues were empty when cleared).
 
 So after each assignment, for a settling period, every input partition is followed offset by offset from where it
 resumes (the committed offset, or the earliest record where the group has none): when the agent gets a record
