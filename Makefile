@@ -11,38 +11,72 @@ SUMMARY ?=
 MAX_FRAMES ?=
 PYTEST_ARGS ?=
 
-ULTRALYTICS := ultralytics==8.4.190
-# supervision with its ByteTrack (later releases moved trackers out: 0.31 has none); --no-deps, see pyproject.
-SUPERVISION := supervision==0.27.0.post2
+# Installs come from the lock files: uv.lock (every Python dependency of every extra, with hashes) and locks/*.txt
+# (the installer itself and checkov, with hashes). `make lock` refreshes them on purpose; see docs/dependencies.md.
+TOOLS := $(CURDIR)/.stack/tools
+UV := $(TOOLS)/uv/bin/uv
+# uv never downloads a Python: it uses $(PYTHON).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+LOCK_PY := --python-version 3.11 --universal --generate-hashes --quiet
 
-.PHONY: help install install-export k8s-tools bench-inference stack-up stack-down stack-status demo test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector bench-analytics k8s-validate
+.PHONY: help install install-export lock lock-check k8s-tools bench-inference stack-up stack-down stack-status demo \
+	test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector bench-analytics \
+	k8s-validate
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json)"
 	@echo "make test    lint + the whole test suite against the local stack"
 	@echo "make stack-up / stack-down / stack-status"
+	@echo "make lock    refresh uv.lock and locks/*.txt to today's releases (then run make test)"
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: set PYTHON=python3.11")'
 
-$(BIN)/.installed: pyproject.toml | check-python
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/pip install -q --no-deps '$(SUPERVISION)'
+# The installer, pinned by hash, in a venv of its own.
+$(UV): locks/uv.txt | check-python
+	$(PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install -q --require-hashes -r locks/uv.txt
+	touch $@
+
+# --locked: fails when pyproject.toml and uv.lock disagree (run `make lock`), instead of resolving anew.
+$(BIN)/.installed: pyproject.toml uv.lock $(UV) | check-python
+	$(UV) sync -q --locked --extra dev --python $(PYTHON)
 	$(BIN)/python -m tests.assets .stack/assets
 	touch $@
 
 install: $(BIN)/.installed
 
 # The model toolchain (Ultralytics + torch, ~6 GB with CUDA libraries): `itscam model export`, the torch backend,
-# the naive-peer benchmark and their tests. Ultralytics goes in without its opencv-python requirement (see pyproject).
+# the naive-peer benchmark and their tests.
 $(BIN)/.installed-export: $(BIN)/.installed
-	$(BIN)/pip install -q -e '.[export]'
-	$(BIN)/pip install -q --no-deps '$(ULTRALYTICS)'
+	$(UV) sync -q --locked --extra dev --extra export --python $(PYTHON)
 	touch $@
 
 install-export: $(BIN)/.installed-export
+
+# The images install uv.lock's runtime set through pip: exported with hashes, without dev tools.
+EXPORT := $(UV) export --frozen --no-emit-project --no-dev --format requirements-txt --quiet
+export-docker-reqs = $(EXPORT) -o $(1)/requirements.txt && $(EXPORT) --extra gpu -o $(1)/requirements-gpu.txt
+
+# Refresh every lock to today's releases (deliberately: then run `make test` and commit the locks together).
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+	$(UV) pip compile $(LOCK_PY) --upgrade locks/uv.in -o locks/uv.txt
+	$(UV) pip compile $(LOCK_PY) --upgrade locks/checkov.in -o locks/checkov.txt
+	$(call export-docker-reqs,deploy/docker)
+
+# The locks agree with what they were made from (CI runs this in `make lint`): uv.lock with pyproject.toml, each
+# locks/X.txt with locks/X.in, the images' requirements with uv.lock.
+lock-check: $(UV)
+	$(UV) lock --check --python $(PYTHON)
+	@for f in locks/*.in; do while read -r req; do \
+		grep -q "^$$req " "$${f%.in}.txt" || { echo "$${f%.in}.txt does not pin $$req: run make lock"; exit 1; }; \
+	done < "$$f"; done
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(call export-docker-reqs,$$tmp) \
+		&& for f in requirements.txt requirements-gpu.txt; do \
+			diff -q <(grep -v '^#' "$$tmp/$$f") <(grep -v '^#' deploy/docker/$$f) >/dev/null \
+			|| { echo "deploy/docker/$$f differs from uv.lock: run make lock"; exit 1; }; done
 
 stack-up: install
 	$(ITSCAM) stack up
@@ -93,22 +127,21 @@ bench-analytics: stack-up
 bench-api: stack-up
 	$(ITSCAM) bench api --json deploy/bench/results/api.json
 
-lint: install
+lint: install lock-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-# Offline Kubernetes validation tools, under .stack/tools: kustomize and kubeconform built from the Go module proxy,
-# checkov in its own virtualenv (its pins clash with ours). hadolint comes with the dev extra, promtool with Debian's
-# prometheus package (tests/servers/apt-packages.txt).
-TOOLS := $(CURDIR)/.stack/tools
+# Offline Kubernetes validation tools, under .stack/tools: kustomize and kubeconform built from the Go module proxy
+# (pinned versions, checked against the Go checksum database), checkov in its own virtualenv from locks/checkov.txt
+# (its pins clash with ours). hadolint comes with the dev extra, promtool with Debian's prometheus package
+# (tests/servers/apt-packages.txt).
 # Go from PATH, else where the Go distribution installs itself.
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GO_TOOL_ENV := GOBIN=$(TOOLS)/bin GOPATH=$(TOOLS)/go GOCACHE=$(TOOLS)/go-cache GOFLAGS=-modcacherw GOTOOLCHAIN=local
 KUSTOMIZE := sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
 KUBECONFORM := github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0
-CHECKOV := checkov==3.3.30
 
 $(TOOLS)/bin/kustomize:
 	$(GO_TOOL_ENV) $(GO) install $(KUSTOMIZE)
@@ -116,10 +149,10 @@ $(TOOLS)/bin/kustomize:
 $(TOOLS)/bin/kubeconform:
 	$(GO_TOOL_ENV) $(GO) install $(KUBECONFORM)
 
-$(TOOLS)/checkov/bin/checkov: | check-python
+$(TOOLS)/checkov/bin/checkov: locks/checkov.txt | check-python
 	$(PYTHON) -m venv $(TOOLS)/checkov
-	$(TOOLS)/checkov/bin/pip install -q --upgrade pip
-	$(TOOLS)/checkov/bin/pip install -q '$(CHECKOV)'
+	$(TOOLS)/checkov/bin/pip install -q --require-hashes -r locks/checkov.txt
+	touch $@
 
 k8s-tools: $(TOOLS)/bin/kustomize $(TOOLS)/bin/kubeconform $(TOOLS)/checkov/bin/checkov
 

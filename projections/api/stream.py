@@ -53,7 +53,7 @@ async def stream(request: Request) -> Response:
                 yield b"event: " + str(kind).encode() + b"\ndata: " + data.replace(b"\n", b"") + b"\n\n"
                 last = time.monotonic()
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     return StreamingResponse(
         events(),

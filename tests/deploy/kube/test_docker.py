@@ -69,18 +69,29 @@ def test_structure(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
-def test_installs_are_pinned(path: Path) -> None:
+def test_installs_come_from_the_lock(path: Path) -> None:
+    """Every `pip install` is pip itself at an exact version, the hash-checked export of uv.lock, or the project's
+    own wheel without resolving anything."""
     runs = " ".join(args for word, args in instructions(path) if word == "RUN")
-    for cmd in re.findall(r"pip install ([^&]*)", runs):
-        assert "--constraint" in cmd or re.search(r"\S+==\S+", cmd), (
-            f"{path.name}: `pip install {cmd.strip()}` is not pinned: pin it or pass --constraint constraints.txt"
+    reqs = "requirements-gpu.txt" if path.name == "Dockerfile.gpu" else "requirements.txt"
+    installs = [cmd.strip() for cmd in re.findall(r"pip install ([^&]*)", runs)]
+    for cmd in installs:
+        pinned = re.fullmatch(r"pip==[\w.]+", cmd)
+        locked = cmd.startswith("--require-hashes --no-deps -r deploy/docker/requirements")
+        own = cmd.startswith("--no-deps /wheels/its_camera_ai-")
+        assert pinned or locked or own, (
+            f"{path.name}: `pip install {cmd}` is not from the lock: install with "
+            f"--require-hashes --no-deps -r deploy/docker/{reqs} (exported from uv.lock by `make lock`)"
         )
-    if path.name == "Dockerfile.gpu":
-        assert "[gpu]" in runs, "Dockerfile.gpu must install the project with its `gpu` extra (TensorRT)"
+    assert f"--require-hashes --no-deps -r deploy/docker/{reqs}" in installs, f"{path.name} must install {reqs}"
 
 
-@pytest.mark.parametrize("name", ["constraints.txt", "constraints-gpu.txt"])
-def test_constraints_are_exact(name: str) -> None:
-    lines = [ln.strip() for ln in (DOCKER_DIR / name).read_text().splitlines()]
-    loose = [ln for ln in lines if ln and not ln.startswith("#") and not re.fullmatch(r"[\w.\-\[\]]+==[\w.\-+]+", ln)]
-    assert not loose, f"deploy/docker/{name}: {loose} are not exact pins (name==version)"
+@pytest.mark.parametrize("name", ["requirements.txt", "requirements-gpu.txt"])
+def test_image_requirements_are_hashed_pins(name: str) -> None:
+    """Each requirement is name==version with at least one sha256 (what `uv export` writes from uv.lock)."""
+    text = (DOCKER_DIR / name).read_text()
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2])
+    bad = [e.split()[0] for e in entries if not re.match(r"[\w.\-]+==\S+", e) or "--hash=sha256:" not in e]
+    assert entries and not bad, f"deploy/docker/{name}: {bad} are not exact, hashed pins: run `make lock`"
+    gpu = {e.split("==")[0] for e in entries} >= {"tensorrt-cu12", "cuda-python"}
+    assert gpu == (name == "requirements-gpu.txt"), f"deploy/docker/{name}: the gpu extra belongs only in the GPU file"

@@ -133,8 +133,14 @@ def test_resolution_change_mid_stream(worker: Worker) -> None:
         worker.add("changing", cam.url, target_fps=5.0)
         event = worker.wait_status("changing", "ONLINE", "resolution_changed", 30)
     assert "640x360 to 320x180" in (event["error"] or "") and (event["width"], event["height"]) == (320, 180)
-    sizes = {(f["width"], f["height"]) for f in worker.frames.values("changing")}
-    assert {(640, 360), (320, 180)} <= sizes
+
+    def sizes() -> set[tuple[int, int]]:
+        return {(f["width"], f["height"]) for f in worker.frames.values("changing")}
+
+    # The status event is produced when the first frame at the new size is read, before that frame is encoded
+    # and produced: on a loaded machine it reaches its topic first. Wait for the frame itself.
+    worker.frames.wait_for(lambda: (320, 180) in sizes(), 15, "a frame at the new size, 320x180")
+    assert {(640, 360), (320, 180)} <= sizes()
     assert worker.thread.is_alive() and worker.frames_since("good", 0) > 0
 
 
