@@ -109,23 +109,23 @@ test-servers:
 	fi
 
 bench-ingest: stack-up
-	$(ITSCAM) bench ingest --json deploy/bench/results/ingest.json
+	$(ITSCAM) bench ingest --json bench/results/ingest.json
 
 bench-counting: stack-up install-export
-	$(ITSCAM) bench counting --sweep --json deploy/bench/results/counting.json
+	$(ITSCAM) bench counting --sweep --json bench/results/counting.json
 
 bench-inference: stack-up install-export
-	$(ITSCAM) bench inference --json deploy/bench/results/inference.json
+	$(ITSCAM) bench inference --json bench/results/inference.json
 
 # REPLAY_EVENTS=N: events of the rebuild part (1,000,000).
 bench-projector: stack-up
-	$(ITSCAM) bench projector $(if $(REPLAY_EVENTS),--replay-events $(REPLAY_EVENTS)) --json deploy/bench/results/projector.json
+	$(ITSCAM) bench projector $(if $(REPLAY_EVENTS),--replay-events $(REPLAY_EVENTS)) --json bench/results/projector.json
 
 bench-analytics: stack-up
-	$(ITSCAM) bench analytics --json deploy/bench/results/analytics.json
+	$(ITSCAM) bench analytics --json bench/results/analytics.json
 
 bench-api: stack-up
-	$(ITSCAM) bench api --json deploy/bench/results/api.json
+	$(ITSCAM) bench api --json bench/results/api.json
 
 lint: install lock-check
 	$(BIN)/ruff check .

@@ -10,16 +10,43 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from deploy.bench.cli import add_parser as add_bench_parser
 from deploy.cameras import add_parser as add_cameras_parser
 from deploy.keys import add_parser as add_keys_parser
 from deploy.kube.cli import add_parser as add_k8s_parser
 from deploy.kube.plan import add_parser as add_plan_parser
 from deploy.model import add_parser as add_model_parser
-from deploy.readside import add_db_arguments
+from deploy.readside import add_db_parser
 from deploy.readside import add_parser as add_readside_parser
 
 __all__ = ["main"]
+
+
+def _add_bench_parser(sub: Any) -> None:
+    """`itscam bench`, from a checkout only: the benchmarks (bench/) are not part of the installed package.
+
+    The editable install maps only the runtime packages, so the checkout that holds this package is put on the
+    path when it has bench/ beside it; an installed wheel gets a `bench` that says where the benchmarks are.
+    """
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "bench" / "cli.py").is_file() and str(checkout) not in sys.path:
+        sys.path.append(str(checkout))
+    try:
+        from bench.cli import add_parser
+    except ModuleNotFoundError:
+
+        def missing(args: argparse.Namespace) -> int:
+            print(
+                "itscam bench: error: the benchmarks are not in the installed package; run them from a checkout "
+                "of the repository (`make bench-ingest`, ...).",
+                file=sys.stderr,
+            )
+            return 2
+
+        sub.add_parser("bench", help="Benchmarks (from a checkout of the repository).").set_defaults(fn=missing)
+        return
+    add_parser(sub)
 
 
 def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
@@ -83,21 +110,6 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db(args: argparse.Namespace) -> int:
-    from projections import migrate
-    from projections.settings import ProjectorSettings
-
-    if args.action == "retention":
-        from deploy.readside import cmd_retention
-
-        return cmd_retention(args)
-    dsn = args.dsn or ProjectorSettings().pg_dsn
-    applied = migrate(dsn, args.schema)
-    print(f"migrations applied: {applied or 'none (up to date)'}")
-    return 0
-
-
-# -- stages ---------------------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace) -> int:
     from streams.ingest import IngestFleet, IngestSettings, IngestWorker
 
@@ -220,16 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     tp.set_defaults(fn=cmd_topics)
 
-    db = sub.add_parser(
-        "db",
-        help="Apply PostgreSQL migrations; drop old frames/detections partitions.",
-        description="migrate: apply pending ordered SQL migrations from projections/migrations (idempotent). "
-        "retention --keep-days N [--dry-run]: drop the day partitions of frames/detections older than N days.",
-    )
-    db.add_argument("action", choices=["migrate", "retention"])
-    db.add_argument("--dsn", help="PostgreSQL DSN (ITS_PG_DSN).")
-    add_db_arguments(db)
-    db.set_defaults(fn=cmd_db)
+    add_db_parser(sub)
     add_readside_parser(sub)
 
     ig = sub.add_parser(
@@ -329,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_model_parser(sub)
     add_keys_parser(sub)
-    add_bench_parser(sub)
+    _add_bench_parser(sub)
     add_k8s_parser(sub)
     add_plan_parser(sub)
     return p

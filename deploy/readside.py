@@ -1,12 +1,22 @@
-"""Read-side operations: `itscam rebuild` (replay every topic into fresh read models and swap them in) and
-`itscam db retention` (drop old day partitions of frames/detections)."""
+"""Read-side operations: `itscam db migrate|retention` (apply the read models' migrations; drop old day
+partitions of frames/detections) and `itscam rebuild` (replay every topic into fresh read models and swap them in)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-__all__ = ["add_db_arguments", "add_parser", "cmd_retention"]
+__all__ = ["add_db_parser", "add_parser"]
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from projections import migrate
+    from projections.settings import ProjectorSettings
+
+    dsn = args.dsn or ProjectorSettings().pg_dsn
+    applied = migrate(dsn, args.schema)
+    print(f"migrations applied: {applied or 'none (up to date)'}")
+    return 0
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
@@ -17,9 +27,6 @@ def cmd_retention(args: argparse.Namespace) -> int:
     s = ProjectorSettings()
     dsn = args.dsn or s.pg_dsn
     schema = args.schema or s.pg_schema
-    if args.keep_days is None:
-        print("itscam db retention: error: give --keep-days N (days of frames/detections to keep).")
-        return 2
     with connect(dsn, schema) as conn:
         res = drop_old_partitions(conn, args.keep_days, dry_run=args.dry_run)
     verb = "would drop" if args.dry_run else "dropped"
@@ -29,11 +36,32 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_db_arguments(db: argparse.ArgumentParser) -> None:
-    """The `itscam db retention` flags (the `db` parser itself lives in deploy/cli.py)."""
-    db.add_argument("--keep-days", type=int, help="retention: days of frames/detections partitions to keep.")
-    db.add_argument("--dry-run", action="store_true", help="retention: only list what would be dropped.")
-    db.add_argument("--schema", help="Schema of the read models (ITS_PROJECTOR_PG_SCHEMA, public).")
+def add_db_parser(sub: Any) -> None:
+    """`itscam db migrate` and `itscam db retention`, each with only its own options."""
+    db = sub.add_parser(
+        "db",
+        help="Apply PostgreSQL migrations; drop old frames/detections partitions.",
+        description="The read models' database: migrate applies pending migrations, retention drops old day "
+        "partitions.",
+    )
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    mg = actions.add_parser(
+        "migrate",
+        help="Apply pending migrations (idempotent).",
+        description="Apply the pending ordered SQL migrations from projections/migrations (idempotent).",
+    )
+    mg.set_defaults(fn=cmd_migrate)
+    rt = actions.add_parser(
+        "retention",
+        help="Drop the day partitions of frames/detections older than --keep-days.",
+        description="Drop the day partitions of frames/detections older than --keep-days days.",
+    )
+    rt.add_argument("--keep-days", type=int, required=True, help="Days of frames/detections partitions to keep.")
+    rt.add_argument("--dry-run", action="store_true", help="Only list what would be dropped.")
+    rt.set_defaults(fn=cmd_retention)
+    for p in (mg, rt):
+        p.add_argument("--dsn", help="PostgreSQL DSN (ITS_PG_DSN).")
+        p.add_argument("--schema", help="Schema of the read models (ITS_PROJECTOR_PG_SCHEMA, public).")
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:

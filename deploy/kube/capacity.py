@@ -1,6 +1,6 @@
 """The per-replica throughputs the capacity plan and the KEDA lag thresholds are computed from.
 
-Every figure is read from a results file kept in the repo (deploy/bench/results/*.json, tests/gpu/results/*.jsonl)
+Every figure is read from a results file kept in the repo (bench/results/*.json, tests/gpu/results/*.jsonl)
 and carries where it came from and whether it was measured or estimated. deploy/k8s/SCALING.md writes the same
 arithmetic down; tests/deploy/kube/test_autoscaling.py recomputes each lagThreshold with `lag_threshold()` and
 compares it with the rendered ScaledObjects.
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 _REPO = Path(__file__).resolve().parents[2]
-BENCH_RESULTS = _REPO / "deploy" / "bench" / "results"
+BENCH_RESULTS = _REPO / "bench" / "results"
 GPU_RESULTS = _REPO / "tests" / "gpu" / "results"
 GPUS = ("t4", "a100", "h100")
 
@@ -121,7 +121,7 @@ def gpu_fps(gpu: str) -> Figure:
     return Figure(
         round(ref_e2e * factor, 1),
         "frames/s per GPU",
-        f"deploy/bench/results/gpu-throughput.json ({how}; {spec['source']})",
+        f"bench/results/gpu-throughput.json ({how}; {spec['source']})",
         False,
     )
 
@@ -132,7 +132,7 @@ def cpu_inference_fps() -> Figure:
     return Figure(
         float(d["consumer_fps"]),
         f"frames/s per replica ({d['machine']['cores']} cores)",
-        "deploy/bench/results/inference.json: consumer_fps",
+        "bench/results/inference.json: consumer_fps",
         True,
     )
 
@@ -143,7 +143,7 @@ def analytics_fps() -> Figure:
     return Figure(
         float(d["frames_per_s"]),
         "frames/s per replica",
-        f"deploy/bench/results/analytics.json: frames_per_s (one `itscam analytics` draining {d['events']:,} "
+        f"bench/results/analytics.json: frames_per_s (one `itscam analytics` draining {d['events']:,} "
         f"detection events of {d['cameras']} cameras, {d['detections_per_frame']} boxes per frame)",
         True,
     )
@@ -155,7 +155,7 @@ def projector_events() -> Figure:
     return Figure(
         float(d["rebuild_events_per_s"]),
         f"events/s per replica ({d['dets_per_frame']} detections per event)",
-        "deploy/bench/results/projector.json: rebuild_events_per_s",
+        "bench/results/projector.json: rebuild_events_per_s",
         True,
     )
 
@@ -166,7 +166,7 @@ def api_rps() -> Figure:
     return Figure(
         float(d["live"]["rps"]),
         f"req/s per replica ({d['api']['workers']} workers, {d['machine']['cores']} cores)",
-        "deploy/bench/results/api.json: live.rps",
+        "bench/results/api.json: live.rps",
         True,
     )
 
@@ -180,7 +180,7 @@ def ingest_streams(fps: float) -> Figure:
     return Figure(
         float(row["streams"]),
         f"cameras per {d['machine']['cores']}-core worker at {row['fps']} fps",
-        f"deploy/bench/results/ingest.json: capacity[fps={row['fps']}, decode=all].streams",
+        f"bench/results/ingest.json: capacity[fps={row['fps']}, decode=all].streams",
         True,
     )
 

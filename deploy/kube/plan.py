@@ -251,7 +251,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "plan",
         help="Capacity plan: partitions, replicas, GPUs and cores for N cameras at F fps.",
-        description="From the throughputs measured in deploy/bench/results and tests/gpu/results (estimates are "
+        description="From the throughputs measured in bench/results and tests/gpu/results (estimates are "
         "marked) and the prod overlay's resource requests: partitions per topic group, replicas per deployable, "
         "GPUs and CPU cores. See deploy/k8s/SCALING.md.",
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.bench.counting import load_clips, run_pipeline
+from bench.counting import load_clips, run_pipeline
 from tests.conftest import SHARED
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

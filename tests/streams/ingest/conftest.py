@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.bench.clips import make_clip
+from bench.clips import make_clip
 from tests.conftest import CLIP
 
 

@@ -11,7 +11,6 @@ Scratch schemas and the topic are dropped afterwards.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -24,17 +23,10 @@ if TYPE_CHECKING:
     from schemas.events import DetectionsProduced
 # The rest is imported where used: `itscam` imports this module for its flags on every start.
 
-__all__ = ["add_arguments", "main_bench", "synthetic_events"]
+__all__ = ["main_bench", "synthetic_events"]
 
 _T0 = datetime(2026, 1, 5, tzinfo=UTC)
 _CLASSES = ("car", "truck", "bus", "motorcycle", "person", "bicycle")
-
-
-def add_arguments(bp: argparse.ArgumentParser) -> None:
-    bp.add_argument("--write-frames", type=int, default=20000, help="projector: frames for the write comparison.")
-    bp.add_argument("--dets-per-frame", type=int, default=10, help="projector: detections per frame (10).")
-    bp.add_argument("--naive-seconds", type=float, default=10.0, help="projector: time bound of the naive loop (10).")
-    bp.add_argument("--replay-events", type=int, default=1_000_000, help="projector: events rebuilt (1,000,000).")
 
 
 def synthetic_events(n: int, dets_per_frame: int, cameras: int = 100, start: int = 0) -> list[DetectionsProduced]:

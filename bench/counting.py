@@ -301,7 +301,7 @@ def peer_counts(run: PipelineRun, clips: list[Clip], model_path: str) -> dict[st
     """Ultralytics' ObjectCounter on the frames the pipeline consumed, same model, size and line."""
     import cv2
 
-    from deploy.bench.peer import count_with_ultralytics
+    from bench.peer import count_with_ultralytics
 
     out = {}
     for c in clips:

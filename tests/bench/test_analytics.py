@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.bench.analytics import camera_traffic, run_bench
+from bench.analytics import camera_traffic, run_bench
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from deploy.bench.peer import DIRECTIONS, count_with_ultralytics  # sets YOLO_OFFLINE before Ultralytics is imported
+from bench.peer import DIRECTIONS, count_with_ultralytics  # sets YOLO_OFFLINE before Ultralytics is imported
 
 pytest.importorskip("ultralytics", reason="the model toolchain (Ultralytics, torch) is missing: make install-export")
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared"  # tests/deploy/bench/ -> the repo -> ../shared
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"  # tests/bench/ -> the repo -> ../shared
 MODELS = Path(os.environ.get("ITS_MODELS_DIR") or SHARED / "models")
 DATA = Path(os.environ.get("ITS_DATA_DIR") or SHARED / "data")
 

@@ -252,7 +252,7 @@ def _fleet_child(cfg: BenchConfig, clip: Path, topics: dict[str, str], out: Any)
 
 
 def _fleet(cfg: BenchConfig, topics_: _Topics) -> dict[str, Any]:
-    from deploy.bench.clips import make_clip
+    from bench.clips import make_clip
     from schemas.cameras import camera_config
     from schemas.serde import codec
     from schemas.topics import CAMERAS
@@ -291,7 +291,7 @@ def _fleet(cfg: BenchConfig, topics_: _Topics) -> dict[str, Any]:
 
 
 def run_bench(cfg: BenchConfig, *, capacity: bool = True, fleet: bool = True) -> dict[str, Any]:
-    from deploy.bench.clips import make_clip
+    from bench.clips import make_clip
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.bench.counting import load_clips
+from bench.counting import load_clips
 from tests.conftest import SHARED
 
 

@@ -17,7 +17,6 @@ Topics, the app's changelog and its data folder are removed afterwards.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from schemas.events import CameraConfig, Detection, DetectionsProduced
 # The rest is imported where used: `itscam` imports this module for its flags on every start.
 
-__all__ = ["Vehicle", "add_arguments", "camera_traffic", "main_bench", "run_bench"]
+__all__ = ["Vehicle", "camera_traffic", "main_bench", "run_bench"]
 
 _T0 = datetime(2026, 1, 5, tzinfo=UTC)
 _W, _H = 1280, 720
@@ -64,14 +63,6 @@ _TIMINGS = {
     "total_ms": 25.0,
     "batch_size": 8,
 }
-
-
-def add_arguments(bp: argparse.ArgumentParser) -> None:
-    bp.add_argument("--cameras", type=int, default=100, help="analytics: cameras in the backlog (100).")
-    bp.add_argument("--camera-frames", type=int, default=300, help="analytics: frames per camera, 10 fps (300).")
-    bp.add_argument("--vehicles", type=int, default=10, help="analytics: vehicles in view per camera (10).")
-    bp.add_argument("--partitions", type=int, default=12, help="analytics: partitions of co-partitioned topics (12).")
-    bp.add_argument("--timeout", type=float, default=300.0, help="analytics: most seconds to drain the backlog (300).")
 
 
 @dataclass(frozen=True)
@@ -245,7 +236,7 @@ def run_bench(
     """Fill fresh topics with the backlog, drain it with one `itscam analytics` process, return the figures."""
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    from deploy.bench.counting import _free_port, _Procs, analytics_topic_env, read_topic
+    from bench.counting import _free_port, _Procs, analytics_topic_env, read_topic
     from schemas import codec
     from schemas.topics import CAMERAS, DLQ
 
