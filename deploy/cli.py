@@ -17,6 +17,7 @@ from deploy.kube.plan import add_parser as add_plan_parser
 from deploy.model import add_parser as add_model_parser
 from deploy.readside import add_db_parser
 from deploy.readside import add_parser as add_readside_parser
+from schemas.errors import ItsCameraError
 
 __all__ = ["main"]
 
@@ -345,24 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(f"itscam-{args.command}", args.log_level)
     try:
         rc: int = args.fn(args)
-    except Exception as e:  # every package's root error carries the fix; print it without a traceback
-        from deploy.demo import DemoError
-        from deploy.stack.errors import StackError
-        from schemas.errors import SchemaError
-
-        known: tuple[type[Exception], ...] = (StackError, SchemaError, DemoError)
-        try:
-            from inference.errors import InferenceError
-            from projections.errors import ProjectionError
-            from streams.ingest.errors import IngestError
-
-            known = (*known, InferenceError, ProjectionError, IngestError)
-        except ImportError:
-            pass
-        if isinstance(e, known):
-            print(f"itscam {args.command}: error: {e}", file=sys.stderr)
-            return 2
-        raise
+    except ItsCameraError as e:  # every package's root error carries the fix: print it without a traceback
+        print(f"itscam {args.command}: error: {e}", file=sys.stderr)
+        return 2
     return rc
 
 

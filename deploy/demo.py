@@ -22,13 +22,14 @@ from typing import Any
 import cv2
 import httpx
 
+from deploy.errors import DeployError
 from deploy.stack.settings import StackSettings, repo_root
 from streams.ingest import redact
 
 __all__ = ["DemoError", "default_source", "measure_model_fps", "run_demo"]
 
 
-class DemoError(Exception):
+class DemoError(DeployError):
     """The demo cannot run as asked; the message says what to pass instead."""
 
 

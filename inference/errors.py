@@ -1,9 +1,11 @@
 """Root exception of the inference package."""
 
+from schemas.errors import ItsCameraError
+
 __all__ = ["BadFrameError", "InferenceError", "ModelLoadError"]
 
 
-class InferenceError(Exception):
+class InferenceError(ItsCameraError):
     """Something in the inference stage failed; the message names the thing and the fix."""
 
 

@@ -1,9 +1,11 @@
 """Root exception of the projections package."""
 
+from schemas.errors import ItsCameraError
+
 __all__ = ["MigrationError", "ProjectionError"]
 
 
-class ProjectionError(Exception):
+class ProjectionError(ItsCameraError):
     """A read model could not be written or read; the message names the thing and the fix."""
 
 

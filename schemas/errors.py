@@ -1,9 +1,18 @@
-"""Root exception of the contracts package."""
+"""The project's root exception, and the root exception of the contracts package.
 
-__all__ = ["SchemaError", "UnknownSchemaError"]
+Every package has one root error under ItsCameraError (SchemaError here, StreamError, InferenceError,
+ProjectionError, DeployError), each message naming the thing and the fix; `itscam` prints any of them without a
+traceback and exits 2. It lives here because schemas/ is the one package every other may import.
+"""
+
+__all__ = ["ItsCameraError", "SchemaError", "UnknownSchemaError"]
 
 
-class SchemaError(Exception):
+class ItsCameraError(Exception):
+    """Root of every error this project raises on purpose; the message says what to do."""
+
+
+class SchemaError(ItsCameraError):
     """A payload or schema does not follow our contracts."""
 
 

@@ -1,3 +1,3 @@
-"""Streaming stages: camera ingest (and, later, the analytics stream processor)."""
+"""Streaming stages: camera ingest (streams.ingest) and the analytics stream processor (streams.analytics)."""
 
 __all__: list[str] = []

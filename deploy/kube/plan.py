@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from deploy.errors import DeployError
 from deploy.kube import capacity
 from deploy.kube.capacity import Figure
 
@@ -27,7 +28,7 @@ MAX_FPS = 60.0
 Manifests = list[dict[str, Any]]
 
 
-class PlanError(ValueError):
+class PlanError(DeployError, ValueError):
     """Bad input to the plan (the message says what is allowed)."""
 
 
@@ -238,10 +239,7 @@ def format_table(pl: Plan) -> str:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    try:
-        pl = plan(args.cameras, args.fps, args.gpu, api_rps=args.api_rps)
-    except PlanError as e:
-        raise SystemExit(f"itscam plan: {e}") from e
+    pl = plan(args.cameras, args.fps, args.gpu, api_rps=args.api_rps)  # a PlanError is printed by itscam
     print(json.dumps(pl.to_json(), indent=2) if args.json else format_table(pl))
     return 0
 

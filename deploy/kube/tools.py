@@ -11,6 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from deploy.errors import DeployError
+
 __all__ = ["TOOLS_DIR", "KubeToolError", "tool"]
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +28,7 @@ _PLACES: dict[str, tuple[Path, str]] = {
 }
 
 
-class KubeToolError(RuntimeError):
+class KubeToolError(DeployError, RuntimeError):
     """A tool the offline validation needs is missing or failed."""
 
 

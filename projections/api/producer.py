@@ -9,12 +9,13 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from projections.errors import ProjectionError
 from schemas.kafka import producer_config
 
 __all__ = ["CommandProducer", "KafkaDown"]
 
 
-class KafkaDown(Exception):
+class KafkaDown(ProjectionError):
     """Kafka did not acknowledge a command in time."""
 
 

@@ -1,9 +1,11 @@
 """Errors of the analytics stage."""
 
+from streams.errors import StreamError
+
 __all__ = ["AnalyticsError", "CoPartitioningError"]
 
 
-class AnalyticsError(Exception):
+class AnalyticsError(StreamError):
     """Root of the analytics stage's errors."""
 
 

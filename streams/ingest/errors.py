@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from streams.errors import StreamError
+
 __all__ = ["IngestError", "SourceError", "classify"]
 
 
-class IngestError(Exception):
+class IngestError(StreamError):
     """Ingest could not do its job; the message names the camera/source and the fix."""
 
 
