@@ -54,6 +54,4 @@ def forget_camera(camera_id: str) -> None:
         with contextlib.suppress(KeyError):
             metric.remove(camera_id)
     for metric in (DROPPED, DELIVERY_ERRORS):
-        for labels in [k for k in metric._metrics if k and k[0] == camera_id]:
-            with contextlib.suppress(KeyError):
-                metric.remove(*labels)
+        metric.remove_by_labels({"camera_id": camera_id})  # every reason/error of this camera
