@@ -291,9 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pj = sub.add_parser(
         "projector",
-        help="Project its.detections.v1 into PostgreSQL and Redis.",
-        description="Write detections, per-minute class counts and cameras to PostgreSQL (offsets in "
-        "the same transaction) and the latest detections per camera to Redis. Settings: "
+        help="Project every event topic into the PostgreSQL read models and Redis.",
+        description="Read its.cameras.v1, its.camera-status.v1, its.detections.v1, its.vehicle-events.v1, "
+        "its.traffic-stats.v1 and its.incidents.v1; write their read models (cameras, status, frames and "
+        "detections, per-minute class counts, vehicle events, statistics, incidents) to PostgreSQL in one "
+        "transaction per batch with the offsets, and the live state per camera to Redis. Settings: "
         "ITS_PROJECTOR_*, ITS_PG_DSN, ITS_REDIS_URL.",
     )
     pj.add_argument("--metrics-port", type=int, help="Prometheus port (9103; 0 = off).")

@@ -1,7 +1,8 @@
 """The camera registry: CameraConfig records on the compacted `its.cameras.v1` topic, keyed by camera_id.
 
-Written by `itscam cameras add|update|remove` (and later the API's camera commands), read by the ingest
-workers (each follows the partitions the consumer group gives it) and by `itscam cameras list`.
+Written by `itscam cameras add|update|remove` and the API's camera commands (POST/PATCH/DELETE /v1/cameras), read
+by the ingest workers (each follows the partitions the consumer group gives it), the analytics stage (lines, zones,
+calibration), the projector (the cameras read model) and `itscam cameras list`.
 """
 
 from __future__ import annotations

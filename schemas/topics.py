@@ -51,7 +51,7 @@ class Topic:
         return cfg
 
 
-# Frames, detections and (later) analytics outputs share one partition count so one camera's events are
+# Frames, detections and the analytics outputs share one partition count so one camera's events are
 # co-partitioned and stay ordered on one partition.
 _PARTITIONS = 12
 # The same group on a production cluster: at least the most replicas the prod overlay lets a consumer of it run
