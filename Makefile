@@ -22,13 +22,14 @@ LOCK_PY := --python-version 3.11 --universal --generate-hashes --quiet
 
 .PHONY: help install install-export lock lock-check k8s-tools bench-inference stack-up stack-down stack-status demo \
 	test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector bench-analytics \
-	k8s-validate
+	k8s-validate docs
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json)"
 	@echo "make test    lint + the whole test suite against the local stack"
 	@echo "make stack-up / stack-down / stack-status"
 	@echo "make lock    refresh uv.lock and locks/*.txt to today's releases (then run make test)"
+	@echo "make docs    build the documentation site (docs/, mkdocs --strict) into .stack/site"
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: set PYTHON=python3.11")'
@@ -156,9 +157,13 @@ $(TOOLS)/checkov/bin/checkov: locks/checkov.txt | check-python
 
 k8s-tools: $(TOOLS)/bin/kustomize $(TOOLS)/bin/kubeconform $(TOOLS)/checkov/bin/checkov
 
+# The documentation site (mkdocs.yml): docs/ into .stack/site; strict, so a broken link or anchor fails.
+docs: install
+	$(BIN)/mkdocs build --strict --quiet
+
 # The Kubernetes overlays, offline: strict schemas, Pod Security, checkov, the generated KafkaTopics.
 k8s-validate: install k8s-tools
 	$(ITSCAM) k8s validate
 
-test: stack-up install-export test-servers k8s-tools lint
+test: stack-up install-export test-servers k8s-tools lint docs
 	$(BIN)/pytest $(PYTEST_ARGS)
