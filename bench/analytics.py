@@ -18,7 +18,6 @@ Topics, the app's changelog and its data folder are removed afterwards.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -31,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench.report import write_results
 
 if TYPE_CHECKING:
     from schemas.events import CameraConfig, Detection, DetectionsProduced
@@ -333,8 +334,5 @@ def main_bench(args: Any) -> int:
         f"{r['frames_per_cpu_second']} frames per CPU-second); vehicle events {r['vehicle_events']}",
         flush=True,
     )
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-        print(f"written: {args.json}")
+    write_results(args.json, out)
     return 0

@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.report import write_results
+
 __all__ = ["main_bench", "run_wrk", "seed", "unseed"]
 
 CAMERAS = 100
@@ -268,8 +270,5 @@ def main_bench(args: argparse.Namespace) -> int:
             if n in results
         },
     }
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_results(args.json, doc)
     return 0

@@ -17,7 +17,6 @@ _COMMON_HELP = "Needs the stack up (`make stack-up`)."
 
 
 def _ingest(bp: argparse.ArgumentParser) -> None:
-    bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     bp.add_argument("--clip", help="720p H.264 clip to loop (default: the highway clip in shared/data).")
     bp.add_argument("--capacity-fps", default="1,5,10", help="Sampling rates to measure capacity at (1,5,10).")
     bp.add_argument("--trial-seconds", type=float, default=8.0, help="Measuring window per capacity trial (8).")
@@ -29,7 +28,6 @@ def _ingest(bp: argparse.ArgumentParser) -> None:
 
 
 def _inference(bp: argparse.ArgumentParser) -> None:
-    bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     bp.add_argument("--clip", help="Clip whose frames are inferred (default: the highway clip in shared/data).")
     bp.add_argument("--frames", type=int, default=240, help="Frames for the bare and consumer runs (240).")
     bp.add_argument("--naive-frames", type=int, default=80, help="Frames for the naive peer (80).")
@@ -38,7 +36,6 @@ def _inference(bp: argparse.ArgumentParser) -> None:
 
 
 def _counting(bp: argparse.ArgumentParser) -> None:
-    bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     bp.add_argument("--data", help="Clips + ground_truth.json (default: shared/data).")
     bp.add_argument("--model", help="Model file (ITS_INFERENCE_MODEL_PATH).")
     bp.add_argument("--fps", type=float, default=10.0, help="Sampling fps, 0 = every frame (10).")
@@ -57,7 +54,6 @@ def _api(bp: argparse.ArgumentParser) -> None:
 
 
 def _projector(bp: argparse.ArgumentParser) -> None:
-    bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     bp.add_argument("--write-frames", type=int, default=20000, help="Frames for the write comparison (20000).")
     bp.add_argument("--dets-per-frame", type=int, default=10, help="Detections per frame (10).")
     bp.add_argument("--naive-seconds", type=float, default=10.0, help="Time bound of the naive loop (10).")
@@ -65,7 +61,6 @@ def _projector(bp: argparse.ArgumentParser) -> None:
 
 
 def _analytics(bp: argparse.ArgumentParser) -> None:
-    bp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
     bp.add_argument("--cameras", type=int, default=100, help="Cameras in the backlog (100).")
     bp.add_argument("--camera-frames", type=int, default=300, help="Frames per camera, 10 fps (300).")
     bp.add_argument("--vehicles", type=int, default=10, help="Vehicles in view per camera (10).")
@@ -131,5 +126,7 @@ def add_parser(sub: Any) -> None:
     for name, (short, description, add_options) in TARGETS.items():
         tp = targets.add_parser(name, help=short, description=f"{description} {_COMMON_HELP}")
         tp.add_argument("--json", help="Write the figures here.")
+        if name != "api":  # the API benchmark talks to the API, PostgreSQL and Redis only
+            tp.add_argument("--bootstrap", help="Kafka bootstrap servers (ITS_KAFKA_BOOTSTRAP).")
         add_options(tp)
         tp.set_defaults(fn=_run, target=name)

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from bench.report import write_results
 from deploy.demo import _metric
 from schemas import codec
 from schemas.cameras import camera_config, put_camera
@@ -396,7 +397,5 @@ def main_bench(args: Any) -> int:
         "cpu_cores": os.cpu_count(),
         "sweep": results[1:],
     }
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-        print(f"\nwritten: {args.json}")
+    write_results(args.json, out)
     return 0

@@ -15,7 +15,6 @@ and pipelining buy over the naive way, all on the same frames in one run.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from bench.report import write_results
 
 __all__ = ["InferenceBenchConfig", "main_bench", "run_bench"]
 
@@ -446,7 +447,5 @@ def main_bench(args: Any) -> int:
     )
     res = run_bench(cfg, settings)
     print_report(res)
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
-        print(f"\nwritten: {args.json}")
+    write_results(args.json, res)
     return 0

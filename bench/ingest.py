@@ -15,7 +15,6 @@ producer; figures are measured in this run and written as JSON.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import resource
@@ -28,6 +27,8 @@ from typing import Any
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from bench.report import write_results
 
 __all__ = ["run_bench"]
 
@@ -362,7 +363,5 @@ def main_bench(args: Any) -> int:
     )
     res = run_bench(cfg, capacity=not args.skip_capacity, fleet=not args.skip_fleet)
     print_report(res)
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
-        print(f"\nwritten: {args.json}")
+    write_results(args.json, res)
     return 0

@@ -11,13 +11,13 @@ Scratch schemas and the topic are dropped afterwards.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench.report import write_results
 
 if TYPE_CHECKING:
     from schemas.events import DetectionsProduced
@@ -262,8 +262,5 @@ def main_bench(args: Any) -> int:
         f"and swapped in {res.seconds:.1f} s = {out['rebuild_events_per_s']:,} events/s",
         flush=True,
     )
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-        print(f"written: {args.json}")
+    write_results(args.json, out)
     return 0

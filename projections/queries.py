@@ -13,6 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from projections.writers.cameras import STATUS_COLUMNS
 from schemas.cameras import redact
 
 __all__ = [
@@ -43,23 +44,7 @@ _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday at midnight UTC: 1d bucke
 
 Conn = AsyncConnection[Any]
 
-_STATUS_COLS = (
-    "status",
-    "previous",
-    "reason",
-    "error",
-    "changed_at",
-    "last_frame_at",
-    "measured_fps",
-    "target_fps",
-    "width",
-    "height",
-    "reconnects",
-    "frames_produced",
-    "frames_dropped",
-    "worker",
-    "source",
-)
+_STATUS_COLS = tuple(c for c in STATUS_COLUMNS if c != "camera_id")  # the camera_status read model
 _CAMERA_SELECT = (
     "SELECT c.camera_id, c.name, c.source_url, c.protocol, c.target_fps, c.enabled, c.config, c.config_updated_at,"
     " c.first_seen_at, c.last_seen_at, c.last_frame_seq, c.frames, c.detections, c.last_projected_at, "
