@@ -41,8 +41,9 @@ $(UV): locks/uv.txt | check-python
 	touch $@
 
 # --locked: fails when pyproject.toml and uv.lock disagree (run `make lock`), instead of resolving anew.
+# A venv that has the model toolchain keeps it (sync is exact: it would otherwise remove it).
 $(BIN)/.installed: pyproject.toml uv.lock $(UV) | check-python
-	$(UV) sync -q --locked --extra dev --python $(PYTHON)
+	$(UV) sync -q --locked --extra dev $(if $(wildcard $(BIN)/.installed-export),--extra export) --python $(PYTHON)
 	$(BIN)/python -m tests.assets .stack/assets
 	touch $@
 

@@ -75,6 +75,7 @@ def pipeline(
                 )
             )
     try:
+        _wait_for_api(f"http://127.0.0.1:{port}", procs[-1], tmp_path / "api.log")
         yield {
             "env": json.dumps(env),
             "frames": frames,
@@ -89,6 +90,26 @@ def pipeline(
             p.terminate()
         for p in procs:
             p.wait(30)
+
+
+def _wait_for_api(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    """The API answers /health before the test drives the pipeline; if it exits first, fail with its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"`itscam api` exited with {proc.returncode} before answering:\n{log.read_text(errors='replace')}"
+            )
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"`itscam api` did not answer /health within {timeout:.0f} s:\n{log.read_text(errors='replace')}"
+            )
+        time.sleep(0.2)
 
 
 def _get(url: str, token: str, **params: object) -> httpx.Response:
