@@ -150,7 +150,7 @@ def _camera(camera_id: str) -> CameraConfig:
 def _produce(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> None:
     from confluent_kafka import Producer
 
-    from schemas.kafka import producer_config
+    from eventbus.config import producer_config
 
     # Uncompressed, like the inference stage's producer: the worker's client (aiokafka) has no lz4 codec here.
     p = Producer(producer_config(bootstrap, **{"linger.ms": 50, "batch.size": 1_000_000}))
@@ -316,9 +316,9 @@ def run_bench(
 
 
 def main_bench(args: Any) -> int:
-    from deploy.stack.settings import StackSettings
+    from eventbus.settings import DeployableSettings
 
-    bootstrap = args.bootstrap or os.environ.get("ITS_KAFKA_BOOTSTRAP") or StackSettings().kafka_bootstrap
+    bootstrap = args.bootstrap or DeployableSettings().kafka_bootstrap
     r = run_bench(bootstrap, args.cameras, args.camera_frames, args.vehicles, args.partitions, args.timeout)
     out = {
         **r,

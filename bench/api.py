@@ -186,14 +186,14 @@ def main_bench(args: argparse.Namespace) -> int:
     from projections.errors import ProjectionError
 
     s = ApiSettings()
-    migrate(s.pg_dsn)
+    migrate(s.pg_dsn.get_secret_value())
     workers = args.workers or s.workers
     day = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     t0 = time.perf_counter()
-    ids = seed(s.pg_dsn, s.redis_url, day)
+    ids = seed(s.pg_dsn.get_secret_value(), s.redis_url.get_secret_value(), day)
     seeded_s = time.perf_counter() - t0
     print(f"seeded {len(ids)} cameras x 1,440 minutes x 12 series of counts + live state in {seeded_s:.1f} s")
-    key_id, token = create_key(s.pg_dsn, "bench-api", ["read"], 1_000_000_000)
+    key_id, token = create_key(s.pg_dsn.get_secret_value(), "bench-api", ["read"], 1_000_000_000)
     port = _free_port()
     env = {
         **os.environ,
@@ -252,7 +252,7 @@ def main_bench(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-        unseed(s.pg_dsn, s.redis_url, ids, key_id)
+        unseed(s.pg_dsn.get_secret_value(), s.redis_url.get_secret_value(), ids, key_id)
     goal = {"rps": 5000, "p95_ms": 50}
     doc = {
         "machine": {"cores": os.cpu_count(), "note": "wrk, the API, PostgreSQL and Redis share these cores"},

@@ -32,8 +32,9 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from bench.report import write_results
 from deploy.demo import _metric
+from eventbus.registry import put_camera
 from schemas import codec
-from schemas.cameras import camera_config, put_camera
+from schemas.cameras import camera_config
 
 __all__ = ["Clip", "PipelineRun", "analytics_topic_env", "load_clips", "main_bench", "run_pipeline"]
 
@@ -88,13 +89,13 @@ def analytics_topic_env(names: dict[str, str]) -> dict[str, str]:
     """`itscam analytics`' topic settings for a bench run's fresh topics (keys det, status, cams, veh, stats, inc,
     dlq)."""
     return {
-        "ITS_ANALYTICS_TOPIC_DETECTIONS": names["det"],
-        "ITS_ANALYTICS_TOPIC_STATUS": names["status"],
-        "ITS_ANALYTICS_TOPIC_CAMERAS": names["cams"],
-        "ITS_ANALYTICS_TOPIC_VEHICLE_EVENTS": names["veh"],
-        "ITS_ANALYTICS_TOPIC_TRAFFIC_STATS": names["stats"],
-        "ITS_ANALYTICS_TOPIC_INCIDENTS": names["inc"],
-        "ITS_ANALYTICS_TOPIC_DLQ": names["dlq"],
+        "ITS_ANALYTICS_DETECTIONS_TOPIC": names["det"],
+        "ITS_ANALYTICS_CAMERA_STATUS_TOPIC": names["status"],
+        "ITS_ANALYTICS_CAMERAS_TOPIC": names["cams"],
+        "ITS_ANALYTICS_VEHICLE_EVENTS_TOPIC": names["veh"],
+        "ITS_ANALYTICS_TRAFFIC_STATS_TOPIC": names["stats"],
+        "ITS_ANALYTICS_INCIDENTS_TOPIC": names["inc"],
+        "ITS_ANALYTICS_DLQ_TOPIC": names["dlq"],
     }
 
 
@@ -108,7 +109,7 @@ def read_topic(bootstrap: str, topic: str, idle: float = 3.0) -> list[tuple[byte
     """Every committed record of `topic` (key, value), reading until `idle` seconds pass without one."""
     from confluent_kafka import Consumer
 
-    from schemas.kafka import consumer_config
+    from eventbus.config import consumer_config
 
     c = Consumer(consumer_config(bootstrap, f"bench-read-{uuid.uuid4().hex[:8]}"))
     c.subscribe([topic])
@@ -210,7 +211,7 @@ def run_pipeline(
     }
     ing_env = base | {
         "ITS_INGEST_FRAMES_TOPIC": names["frames"],
-        "ITS_INGEST_STATUS_TOPIC": names["status"],
+        "ITS_INGEST_CAMERA_STATUS_TOPIC": names["status"],
         "ITS_INGEST_FPS": str(fps),
         "ITS_INGEST_METRICS_PORT": "0",
     }
@@ -370,10 +371,10 @@ def _print(result: dict[str, Any]) -> None:
 
 
 def main_bench(args: Any) -> int:
-    from deploy.stack.settings import StackSettings
+    from eventbus.settings import DeployableSettings
     from inference import InferenceSettings
 
-    bootstrap = args.bootstrap or os.environ.get("ITS_KAFKA_BOOTSTRAP") or StackSettings().kafka_bootstrap
+    bootstrap = args.bootstrap or DeployableSettings().kafka_bootstrap
     model_path = args.model or InferenceSettings().model_path
     data = Path(args.data) if args.data else Path(model_path).parents[1] / "data"
     clips = load_clips(data)

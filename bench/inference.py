@@ -436,11 +436,11 @@ def print_report(r: dict[str, Any]) -> None:
 
 
 def main_bench(args: Any) -> int:
-    from deploy.stack.settings import StackSettings
+    from eventbus.settings import DeployableSettings
     from inference import InferenceSettings
 
     settings = InferenceSettings(**({"max_batch": args.max_batch} if args.max_batch else {}))
-    bootstrap = args.bootstrap or os.environ.get("ITS_KAFKA_BOOTSTRAP") or StackSettings().kafka_bootstrap
+    bootstrap = args.bootstrap or DeployableSettings().kafka_bootstrap
     clip = Path(args.clip) if args.clip else Path(settings.model_path).parents[1] / "data" / "highway_overpass_720p.mp4"
     cfg = InferenceBenchConfig(
         bootstrap=bootstrap, clip=clip, frames=args.frames, naive_frames=args.naive_frames, rounds=args.rounds

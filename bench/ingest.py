@@ -196,7 +196,7 @@ def _fleet_child(cfg: BenchConfig, clip: Path, topics: dict[str, str], out: Any)
         kafka_bootstrap=cfg.bootstrap,
         cameras_topic=topics["cameras"],
         frames_topic=topics["frames"],
-        status_topic=topics["status"],
+        camera_status_topic=topics["status"],
         group_id=f"bench-fleet-{uuid.uuid4().hex[:6]}",
         metrics_port=0,
         worker_name="bench-fleet",
@@ -349,10 +349,11 @@ def print_report(res: dict[str, Any]) -> None:
 
 def main_bench(args: Any) -> int:
     from deploy.stack.settings import repo_root
+    from eventbus.settings import DeployableSettings
 
     shared = Path(os.environ.get("ITS_SHARED_DIR") or repo_root().parent / "shared")
     cfg = BenchConfig(
-        bootstrap=args.bootstrap or os.environ.get("ITS_KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+        bootstrap=args.bootstrap or DeployableSettings().kafka_bootstrap,
         clip=Path(args.clip) if args.clip else shared / "data" / "highway_overpass_720p.mp4",
         work=repo_root() / ".stack" / "bench",
         capacity_fps=tuple(float(x) for x in args.capacity_fps.split(",")),

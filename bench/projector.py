@@ -152,8 +152,8 @@ def _fill_topic(bootstrap: str, topic: str, n: int, dets_per_frame: int) -> floa
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+    from eventbus.config import producer_config
     from schemas import codec
-    from schemas.kafka import producer_config
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=12, replication_factor=1)])[topic].result(30)
@@ -197,13 +197,13 @@ def main_bench(args: Any) -> int:
 
     def run(what: str, sync_commit: str, batch: int = 0) -> tuple[int, float]:
         schema = f"bench_write_{tag}_{what}_{sync_commit}_{batch}"
-        migrate(s.pg_dsn, schema)
+        migrate(s.pg_dsn.get_secret_value(), schema)
         try:
             if what == "batched":
-                return _batched(s.pg_dsn, schema, events, batch, sync_commit)
-            return _naive(s.pg_dsn, schema, events, args.naive_seconds, sync_commit)
+                return _batched(s.pg_dsn.get_secret_value(), schema, events, batch, sync_commit)
+            return _naive(s.pg_dsn.get_secret_value(), schema, events, args.naive_seconds, sync_commit)
         finally:
-            _drop(s.pg_dsn, schema)
+            _drop(s.pg_dsn.get_secret_value(), schema)
 
     # The headline is the projector's own max_batch; 500 frames shows what a smaller batch costs.
     default, small = s.max_batch, 500
@@ -236,16 +236,16 @@ def main_bench(args: Any) -> int:
     target = f"bench_target_{tag}"
     fill = _fill_topic(s.kafka_bootstrap, topic, args.replay_events, args.dets_per_frame)
     print(f"filled {topic} with {args.replay_events:,} events in {fill:.1f} s", flush=True)
-    migrate(s.pg_dsn, target)
+    migrate(s.pg_dsn.get_secret_value(), target)
     try:
         off = {f"{k}_topic": "" for k in ("cameras", "camera_status", "vehicle_events", "traffic_stats", "incidents")}
         rs = s.model_copy(update={"detections_topic": topic, "group_id": f"bench-rebuild-{tag}", **off})
         res = rebuild(rs, target_schema=target, progress=True, rebuild_redis=False)
-        with connect(s.pg_dsn, target) as conn:
+        with connect(s.pg_dsn.get_secret_value(), target) as conn:
             row = conn.execute("SELECT count(*) FROM frames").fetchone()
             frames = int(row[0]) if row else 0
     finally:
-        _drop(s.pg_dsn, target)
+        _drop(s.pg_dsn.get_secret_value(), target)
         from confluent_kafka.admin import AdminClient
 
         admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})  # kept alive while the futures resolve

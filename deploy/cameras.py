@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,13 +51,14 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _bootstrap(args: argparse.Namespace) -> str:
-    from schemas.kafka import DEFAULT_BOOTSTRAP
+    from eventbus.settings import DeployableSettings
 
-    return str(args.bootstrap or os.environ.get("ITS_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP))
+    return str(args.bootstrap or DeployableSettings().kafka_bootstrap)
 
 
 def cmd_cameras(args: argparse.Namespace) -> int:
-    from schemas.cameras import CameraConfigError, camera_config, put_camera, read_cameras, redact, remove_camera
+    from eventbus.registry import put_camera, read_cameras, remove_camera
+    from schemas.cameras import CameraConfigError, camera_config, redact
 
     bootstrap, topic = _bootstrap(args), args.topic
     if args.action == "list":
@@ -109,8 +109,12 @@ def cmd_cameras(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
-    from schemas.cameras import DECODE_MODES, PROTOCOLS
+    from schemas.camera_model import DECODE_MODES, PROTOCOLS
+    from schemas.camera_model import CameraConfig as Model
     from schemas.topics import CAMERAS
+
+    def default(name: str) -> Any:  # the .avsc default, through the typed model
+        return Model.model_fields[name].default
 
     cp = sub.add_parser(
         "cameras",
@@ -127,10 +131,14 @@ def add_parser(sub: Any) -> None:
     def fields(p: argparse.ArgumentParser) -> None:
         p.add_argument("--name", help="Human-readable name.")
         p.add_argument("--protocol", choices=PROTOCOLS, help="How to read the URL (AUTO: from the URL).")
-        p.add_argument("--fps", type=float, help="Target sampled frames per second (10).")
-        p.add_argument("--max-width", type=int, help="Scale wider frames down to this (1280; 0 = no cap).")
-        p.add_argument("--max-height", type=int, help="Scale taller frames down to this (720; 0 = no cap).")
-        p.add_argument("--jpeg-quality", type=int, help="JPEG quality 1-100 (90).")
+        p.add_argument("--fps", type=float, help=f"Target sampled frames per second ({default('target_fps'):g}).")
+        p.add_argument(
+            "--max-width", type=int, help=f"Scale wider frames down to this ({default('max_width')}; 0 = no cap)."
+        )
+        p.add_argument(
+            "--max-height", type=int, help=f"Scale taller frames down to this ({default('max_height')}; 0 = no cap)."
+        )
+        p.add_argument("--jpeg-quality", type=int, help=f"JPEG quality ({default('jpeg_quality')}).")
         p.add_argument("--decode", choices=DECODE_MODES, help="AUTO (key frames only when enough), ALL, KEYFRAMES.")
         p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None, help="Files: loop.")
         p.add_argument(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -94,10 +93,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from schemas.kafka import apply_topics, publish_schemas
+    from eventbus.admin import apply_topics, publish_schemas
+    from eventbus.settings import DeployableSettings
     from schemas.topics import CATALOGUE
 
-    bootstrap = args.bootstrap or os.environ.get("ITS_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    bootstrap = args.bootstrap or DeployableSettings().kafka_bootstrap
     if args.action == "list":
         for t in CATALOGUE:
             print(
@@ -172,7 +172,7 @@ def cmd_projector(args: argparse.Namespace) -> int:
     from projections import Projector, ProjectorSettings, migrate
 
     s = ProjectorSettings(**_overrides(args, ["metrics_port"]))
-    migrate(s.pg_dsn, s.pg_schema)
+    migrate(s.pg_dsn.get_secret_value(), s.pg_schema)
     proj = Projector(s)
     _on_sigterm(proj.stop)
     proj.run()
@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="itscam",
         description="ITS Camera AI: traffic cameras -> Kafka -> YOLO11 -> PostgreSQL/Redis -> query API.",
     )
-    p.add_argument("--log-level", default=os.environ.get("ITS_LOG_LEVEL", "INFO"), help="Log level (INFO).")
+    p.add_argument("--log-level", default=None, help="Log level (ITS_LOG_LEVEL, INFO).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     st = sub.add_parser(
@@ -343,9 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from deploy.logs import setup_logging
+    from eventbus.settings import DeployableSettings
 
     args = build_parser().parse_args(argv)
-    setup_logging(f"itscam-{args.command}", args.log_level)
+    setup_logging(f"itscam-{args.command}", args.log_level or DeployableSettings().log_level)
     try:
         rc: int = args.fn(args)
     except ItsCameraError as e:  # every package's root error carries the fix: print it without a traceback

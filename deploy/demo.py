@@ -195,7 +195,7 @@ def run_demo(
         raise DemoError(f"{src} is a live camera and never ends: with ONCE=1 also give MAX_FRAMES=N.")
     cam = camera_id or f"{camera_id_for(src)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     api = ApiSettings()
-    base = _Api(f"http://{api.host}:{api.port}", _demo_token(api.pg_dsn))
+    base = _Api(f"http://{api.host}:{api.port}", _demo_token(api.pg_dsn.get_secret_value()))
     stages = _Stages(StackSettings().logs)
     t_start = time.monotonic()
     inf_port, proj_port = InferenceSettings().metrics_port, ProjectorSettings().metrics_port

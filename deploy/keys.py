@@ -53,7 +53,7 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     from projections.api import ApiSettings
     from projections.errors import ProjectionError
 
-    dsn = args.dsn or ApiSettings().pg_dsn
+    dsn = args.dsn or ApiSettings().pg_dsn.get_secret_value()
     migrate(dsn)  # api_keys comes with the migrations
     if args.action == "create":
         if not args.name:

@@ -13,7 +13,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from projections import migrate
     from projections.settings import ProjectorSettings
 
-    dsn = args.dsn or ProjectorSettings().pg_dsn
+    dsn = args.dsn or ProjectorSettings().pg_dsn.get_secret_value()
     applied = migrate(dsn, args.schema)
     print(f"migrations applied: {applied or 'none (up to date)'}")
     return 0
@@ -25,7 +25,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
     from projections.settings import ProjectorSettings
 
     s = ProjectorSettings()
-    dsn = args.dsn or s.pg_dsn
+    dsn = args.dsn or s.pg_dsn.get_secret_value()
     schema = args.schema or s.pg_schema
     with connect(dsn, schema) as conn:
         res = drop_old_partitions(conn, args.keep_days, dry_run=args.dry_run)

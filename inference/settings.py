@@ -7,10 +7,10 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from schemas.kafka import DEFAULT_BOOTSTRAP
+from eventbus.settings import DeployableSettings, metrics_port_field
 from schemas.topics import DETECTIONS, DLQ, FRAMES
 
 __all__ = ["InferenceSettings", "default_model_path"]
@@ -22,16 +22,11 @@ def default_model_path() -> str:
     return str(Path(shared) / "models" / "yolo11n.onnx")
 
 
-class InferenceSettings(BaseSettings):
+class InferenceSettings(DeployableSettings):
     """Consume frames, run YOLO11 in batches, produce detections (exactly-once, Kafka transactions)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ITS_INFERENCE_", extra="ignore", populate_by_name=True, protected_namespaces=()
-    )
+    model_config = SettingsConfigDict(env_prefix="ITS_INFERENCE_", protected_namespaces=())
 
-    kafka_bootstrap: str = Field(
-        DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
-    )
     model_path: str = Field(
         default_factory=default_model_path,
         description="Model file: .onnx (onnxruntime), .pt (torch) or .engine (tensorrt).",
@@ -86,7 +81,4 @@ class InferenceSettings(BaseSettings):
     frames_topic: str = Field(FRAMES.name, description="Topic of FrameCaptured events.")
     detections_topic: str = Field(DETECTIONS.name, description="Topic of DetectionsProduced events.")
     dlq_topic: str = Field(DLQ.name, description="Dead-letter topic.")
-    metrics_port: int = Field(9102, description="Prometheus /metrics port; 0 disables it.")
-    metrics_host: str = Field(
-        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
-    )
+    metrics_port: int = metrics_port_field(9102)

@@ -26,15 +26,15 @@ from datetime import UTC, datetime
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
+from eventbus.batching import poll_batch
+from eventbus.config import consumer_config, producer_config
 from inference import metrics as m
 from inference.detector import FrameResult
 from inference.errors import BadFrameError
 from inference.pool import BatchResult, DetectorPool
 from inference.settings import InferenceSettings
 from schemas import SchemaError, codec, dead_letter
-from schemas.batching import poll_batch
 from schemas.events import Detection, DetectionsProduced, FrameCaptured, ModelInfo
-from schemas.kafka import consumer_config, producer_config
 
 __all__ = ["InferenceWorker"]
 

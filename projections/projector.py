@@ -21,9 +21,12 @@ from collections.abc import Callable
 
 import psycopg
 import redis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
+from eventbus.batching import poll_batch
+from eventbus.config import consumer_config, producer_config
+from eventbus.watermarks import read_until
 from projections import metrics as m
 from projections.batch import Batch, Rejected, decode_batch, decode_message
 from projections.cache import LiveCache
@@ -33,8 +36,6 @@ from projections.fencing import Fenced, OffsetFence
 from projections.settings import ProjectorSettings
 from projections.store import BatchStats, PgStore
 from schemas import dead_letter
-from schemas.batching import poll_batch
-from schemas.kafka import consumer_config, producer_config
 
 __all__ = ["Projector"]
 
@@ -57,12 +58,12 @@ class Projector:
         self.kinds = settings.topics()
         if not self.kinds:
             raise ProjectionError("Every topic setting is empty: set at least one ITS_PROJECTOR_*_TOPIC.")
-        self.conn = connect(settings.pg_dsn, settings.pg_schema)
+        self.conn = connect(settings.pg_dsn.get_secret_value(), settings.pg_schema)
         self.fence = OffsetFence(settings.group_id)
         self.store = PgStore(self.conn, settings.group_id, self.fence)
         self.cache: LiveCache | None = None
         if settings.update_redis and not replay:
-            self.cache = LiveCache(redis.Redis.from_url(settings.redis_url), settings.events_channel)
+            self.cache = LiveCache(redis.Redis.from_url(settings.redis_url.get_secret_value()), settings.events_channel)
         group = f"{settings.group_id}-replay-{uuid.uuid4().hex[:8]}" if replay else settings.group_id
         extra = {"enable.partition.eof": True} if replay else {}
         self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, group, **extra))
@@ -139,30 +140,17 @@ class Projector:
         """Read the partitions of `ends` from their stored offsets (else the beginning) up to the end offsets
         (exclusive) and project them; returns once every partition got there. Needs `replay=True`."""
         stored = self.fence.load(self.conn, list(ends))
-        pending = {k for k, end in ends.items() if stored.get(k, 0) < end}
-        self.consumer.assign([TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING)) for t, p in pending])
-        while pending and not self.stop_event.is_set():
-            good: list[Message] = []
-            for msg in self.consumer.consume(num_messages=self.s.max_batch, timeout=0.5):
-                k = (msg.topic() or "", msg.partition() or 0)
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF and k in ends and (msg.offset() or 0) >= ends[k]:
-                        pending.discard(k)
-                    elif err.code() != KafkaError._PARTITION_EOF:
-                        log.warning("consumer error", extra={"error": str(err)})
-                    continue
-                off = msg.offset() or 0
-                if k not in pending or off >= ends[k]:
-                    pending.discard(k)
-                    continue
-                good.append(msg)
-                if off + 1 >= ends[k]:
-                    pending.discard(k)
-            if good:
-                self.handle_batch(good)
-                if progress:
-                    progress(len(good))
+        for batch in read_until(
+            self.consumer,
+            ends,
+            bootstrap=self.s.kafka_bootstrap,
+            starts=stored,
+            max_batch=self.s.max_batch,
+            stop=self.stop_event,
+        ):
+            self.handle_batch(batch)
+            if progress:
+                progress(len(batch))
 
     def close(self) -> None:
         m.READY.set(0)
@@ -230,7 +218,7 @@ class Projector:
             except psycopg.OperationalError as e:
                 log.warning("PostgreSQL unavailable; retrying", extra={"error": str(e), "retry_in_s": delay})
                 if self.stop_event.wait(delay):
-                    raise ProjectionError(f"Stopped while PostgreSQL at {self.s.pg_dsn} was unavailable.") from e
+                    raise ProjectionError("Stopped while PostgreSQL (ITS_PG_DSN) was unavailable.") from e
                 delay = min(delay * 2, 30.0)
                 self._reconnect()
 
@@ -259,7 +247,7 @@ class Projector:
         with contextlib.suppress(psycopg.Error):
             self.conn.close()
         try:
-            self.conn = connect(self.s.pg_dsn, self.s.pg_schema)
+            self.conn = connect(self.s.pg_dsn.get_secret_value(), self.s.pg_schema)
         except ProjectionError:
             return  # the next write fails again and backs off further
         self.store = PgStore(self.conn, self.s.group_id, self.fence)

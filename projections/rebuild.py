@@ -23,15 +23,17 @@ from typing import Any
 
 import psycopg
 import redis
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 
+from eventbus.config import consumer_config
+from eventbus.errors import TopicNotFoundError
+from eventbus.watermarks import watermarks
 from projections.cache import rebuild_redis_from_pg
 from projections.db import connect
 from projections.errors import ProjectionError
 from projections.migrate import migrate
 from projections.projector import Projector
 from projections.settings import ProjectorSettings, check_schema_name
-from schemas.kafka import consumer_config
 
 __all__ = ["PROJECTED_TABLES", "RebuildResult", "high_watermarks", "rebuild", "replay_into", "swap_schemas"]
 
@@ -69,23 +71,12 @@ class RebuildResult:
 def high_watermarks(settings: ProjectorSettings, timeout: float = 30.0) -> dict[tuple[str, int], tuple[int, int]]:
     """(topic, partition) -> (low, high) watermark of every partition of the consumed topics."""
     c = Consumer(consumer_config(settings.kafka_bootstrap, f"{settings.group_id}-watermarks"))
-    out: dict[tuple[str, int], tuple[int, int]] = {}
     try:
-        for topic in settings.topics():
-            md = c.list_topics(topic, timeout=timeout).topics.get(topic)
-            if md is None or md.error is not None:
-                raise ProjectionError(
-                    f"Topic {topic} does not exist at {settings.kafka_bootstrap}: run `itscam topics apply`, or leave "
-                    "it out of the rebuild (--only-topics)."
-                )
-            for p in md.partitions:
-                lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-                out[(topic, p)] = (int(lo), int(hi))
-    except KafkaException as e:
-        raise ProjectionError(f"Reading the watermarks at {settings.kafka_bootstrap} failed: {e}.") from e
+        return watermarks(c, settings.topics(), bootstrap=settings.kafka_bootstrap, timeout=timeout)
+    except TopicNotFoundError as e:
+        raise ProjectionError(f"{e} Or leave the topic out of the rebuild (--only-topics).") from e
     finally:
         c.close()
-    return out
 
 
 def replay_into(
@@ -165,7 +156,7 @@ def rebuild(
     rebuilt, old = f"rebuild_{ts}", f"old_{ts}"
     check_schema_name(target_schema)
     # 1.
-    migrate(settings.pg_dsn, rebuilt)
+    migrate(settings.pg_dsn.get_secret_value(), rebuilt)
     try:
         # 2.
         marks = high_watermarks(settings)
@@ -195,22 +186,22 @@ def rebuild(
         else:
             replay_into(replay_settings, ends, tick)
         # 4.
-        swap_schemas(settings.pg_dsn, rebuilt, target_schema, old, settings.group_id)
+        swap_schemas(settings.pg_dsn.get_secret_value(), rebuilt, target_schema, old, settings.group_id)
     except BaseException:
-        with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {rebuilt} CASCADE")
         raise
     # 5.
-    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+    with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {rebuilt} CASCADE")
         if not keep_old:
             conn.execute(f"DROP SCHEMA {old} CASCADE")
     # 6.
     redis_keys = None
     if rebuild_redis:
-        with connect(settings.pg_dsn, target_schema) as conn:
+        with connect(settings.pg_dsn.get_secret_value(), target_schema) as conn:
             cams = None
             if target_schema != "public":  # a side schema only owns the cameras it holds
                 cams = [str(r[0]) for r in conn.execute("SELECT camera_id FROM cameras")]
-            redis_keys = rebuild_redis_from_pg(conn, redis.Redis.from_url(settings.redis_url), cams)
+            redis_keys = rebuild_redis_from_pg(conn, redis.Redis.from_url(settings.redis_url.get_secret_value()), cams)
     return RebuildResult(rebuilt, target_schema, old, keep_old, ends, total, time.monotonic() - t0, redis_keys)

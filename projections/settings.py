@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
-from schemas.kafka import DEFAULT_BOOTSTRAP
+from eventbus.settings import DeployableSettings, metrics_port_field
 from schemas.topics import CAMERA_STATUS, CAMERAS, DETECTIONS, DLQ, INCIDENTS, TRAFFIC_STATS, VEHICLE_EVENTS
 
 __all__ = ["DEFAULT_PG_DSN", "DEFAULT_REDIS_URL", "ProjectorSettings", "check_schema_name"]
@@ -28,24 +28,27 @@ def check_schema_name(name: str) -> str:
     return name
 
 
-class ProjectorSettings(BaseSettings):
+class ProjectorSettings(DeployableSettings):
     """Consume every event topic into PostgreSQL read models and Redis caches.
 
     A topic setting left empty ("") is not consumed (tests and benchmarks project only the topics they fill).
     """
 
-    model_config = SettingsConfigDict(env_prefix="ITS_PROJECTOR_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="ITS_PROJECTOR_")
 
-    kafka_bootstrap: str = Field(
-        DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
+    # Secrets (their passwords): psycopg and redis-py take plain strings, so each is unwrapped with
+    # .get_secret_value() where a connection is opened, and nowhere else (never logged, never in a repr).
+    pg_dsn: SecretStr = Field(
+        SecretStr(DEFAULT_PG_DSN), validation_alias=AliasChoices("ITS_PG_DSN"), description="PostgreSQL DSN."
     )
-    pg_dsn: str = Field(DEFAULT_PG_DSN, validation_alias=AliasChoices("ITS_PG_DSN"), description="PostgreSQL DSN.")
     pg_schema: str = Field(
         "public",
         description="PostgreSQL schema the read models live in (the connection's search_path); `itscam rebuild` "
         "builds a whole set beside the live one in another schema.",
     )
-    redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias=AliasChoices("ITS_REDIS_URL"), description="Redis URL.")
+    redis_url: SecretStr = Field(
+        SecretStr(DEFAULT_REDIS_URL), validation_alias=AliasChoices("ITS_REDIS_URL"), description="Redis URL."
+    )
     update_redis: bool = Field(True, description="Keep the Redis caches and publish to events_channel.")
     events_channel: str = Field("its:events", description="Redis pub/sub channel events are published to.")
     group_id: str = Field("its-projector", description="Kafka consumer group (offsets live in PostgreSQL).")
@@ -62,10 +65,7 @@ class ProjectorSettings(BaseSettings):
         "max_wait_ms, so this bounds catch-up batches, where bigger is faster (`itscam bench projector`).",
     )
     max_wait_ms: int = Field(50, description="Longest wait to fill a batch once one event is there.")
-    metrics_port: int = Field(9103, description="Prometheus /metrics port; 0 disables it.")
-    metrics_host: str = Field(
-        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
-    )
+    metrics_port: int = metrics_port_field(9103)
     fence_check_s: float = Field(
         5.0,
         description="While idle, how often the stored offsets are compared with the expected ones (a rebuild's "

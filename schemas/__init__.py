@@ -1,6 +1,7 @@
-"""Contracts shared by every deployable: Avro schemas, event types, serde, the topic catalogue, Kafka config.
+"""Contracts shared by every deployable: Avro schemas, event types, serde, the topic catalogue, the camera record.
 
-This package imports nothing else of ours (checked by import-linter).
+Contracts only: the runtime Kafka code (client config, topic admin, consume loops, the registry's producer/reader)
+lives in eventbus/. This package imports nothing else of ours (checked by import-linter).
 """
 
 from schemas.dlq import dead_letter

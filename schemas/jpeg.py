@@ -1,4 +1,10 @@
-"""The image format of FrameCaptured.image (JPEG): what can be read from its header without decoding it."""
+"""The image format of FrameCaptured.image (JPEG): what can be read from its header without decoding it.
+
+Part of the FrameCaptured contract, not runtime plumbing: an event with `encoding` "jpeg" promises that `image` is
+a JPEG of `width` x `height`, and both sides of that promise check it with this one parser (the ingest stage when
+it passes a camera's own JPEG through, the inference stage when it validates a frame before decoding it). It
+imports nothing and does no I/O, so it stays with the schema it describes.
+"""
 
 from __future__ import annotations
 

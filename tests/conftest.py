@@ -31,7 +31,7 @@ def stack() -> StackSettings:
 
 @pytest.fixture(scope="session")
 def bootstrap(stack: StackSettings) -> str:
-    from schemas.kafka import check_kafka
+    from eventbus.config import check_kafka
 
     try:
         check_kafka(stack.kafka_bootstrap, timeout=10)

@@ -12,7 +12,7 @@ import pytest
 
 from schemas.errors import ItsCameraError
 
-PACKAGES = ("schemas", "streams", "inference", "projections", "deploy")
+PACKAGES = ("schemas", "eventbus", "streams", "inference", "projections", "deploy")
 # Not errors but the API's way of answering with problem+json (a Starlette HTTPException the app renders).
 RESPONSES = {"projections.api.problems.Problem"}
 
@@ -41,6 +41,7 @@ def test_every_error_we_define_is_under_the_project_root() -> None:
     ("module", "root"),
     [
         ("schemas.errors", "SchemaError"),
+        ("eventbus.errors", "EventBusError"),
         ("streams.errors", "StreamError"),
         ("inference.errors", "InferenceError"),
         ("projections.errors", "ProjectionError"),

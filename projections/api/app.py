@@ -19,19 +19,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from eventbus.config import check_kafka
 from projections.api import commands, page, routes_cameras, routes_counts, routes_fleet, routes_live, stream
 from projections.api.audit import AuditWriter
 from projections.api.auth import KeyCache
 from projections.api.deps import Deps, deps
+from projections.api.docs import docs_html
 from projections.api.encode import dumps, json_response
 from projections.api.gate import Gate
-from projections.api.openapi import docs_html, openapi
+from projections.api.openapi import openapi
 from projections.api.problems import UNAVAILABLE, problem_handler, problem_response, unavailable_handler
 from projections.api.producer import CommandProducer
 from projections.api.ratelimit import RateLimiter
-from projections.api.scripts import ScriptClient
+from projections.api.scripts import ScriptRunner
 from projections.api.settings import ApiSettings
-from schemas.kafka import check_kafka
 
 __all__ = ["create_app"]
 
@@ -76,24 +77,28 @@ async def ready(request: Request) -> Response:
 def create_app(settings: ApiSettings | None = None) -> Starlette:
     s = settings or ApiSettings()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        s.pg_dsn,
+        s.pg_dsn.get_secret_value(),
         min_size=1,
         max_size=s.pool_size,
         open=False,
         timeout=s.pool_timeout_s,
         kwargs={"options": "-c TimeZone=UTC"},
     )
+    # Two redis-py clients from the one URL (any form redis-py takes: redis://, rediss://, unix://, user and
+    # password, db): requests' reads, writes and scripts with a timeout, and pub/sub without one (a stream waits on it
+    # for minutes).
+    redis_url = s.redis_url.get_secret_value()
     cache = aioredis.Redis.from_url(
-        s.redis_url, socket_timeout=s.ready_timeout_s, socket_connect_timeout=s.ready_timeout_s
+        redis_url, socket_timeout=s.ready_timeout_s, socket_connect_timeout=s.ready_timeout_s
     )
-    pubsub_redis = aioredis.Redis.from_url(s.redis_url, socket_connect_timeout=s.ready_timeout_s)
+    pubsub_redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=s.ready_timeout_s)
     d = Deps(
         settings=s,
         pool=pool,
         redis=cache,
         pubsub_redis=pubsub_redis,
         keys=KeyCache(pool, s.key_cache_s),
-        limiter=RateLimiter(ScriptClient(s.redis_url, s.ready_timeout_s)),
+        limiter=RateLimiter(ScriptRunner(cache)),
         audit=AuditWriter(pool, s.audit_flush_s, s.audit_batch, s.audit_max_pending),
         commands=CommandProducer(s.kafka_bootstrap, s.command_timeout_s),
     )
@@ -114,9 +119,9 @@ def create_app(settings: ApiSettings | None = None) -> Starlette:
                 log.error("audit rows lost at shutdown: PostgreSQL unavailable", extra={"error": str(e)})
             await run_in_threadpool(d.commands.close)
             await pool.close()
+            await d.limiter.scripts.aclose()
             await cache.aclose()
             await pubsub_redis.aclose()
-            d.limiter.client.close()
 
     async def openapi_json(request: Request) -> Response:
         return Response(spec_body, media_type="application/json")

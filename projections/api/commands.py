@@ -1,17 +1,14 @@
 """Camera commands: POST/PUT/PATCH/DELETE /v1/cameras[/{camera_id}] append a CameraConfig (or a tombstone) to
 its.cameras.v1 keyed by camera_id and answer 202; the projector applies it to the read models like any event.
 
-A body is checked field by field against the CameraConfig Avro schema, then by schemas.cameras' range checks;
-either failure is a 422 naming the field.
+A body is checked by the typed CameraConfig model of schemas.camera_model (the one the OpenAPI document is
+generated from); a failure is a 422 naming the field.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from starlette.requests import Request
@@ -24,41 +21,12 @@ from projections.api.params import camera_id
 from projections.api.problems import Problem
 from projections.api.producer import KafkaDown
 from projections.api.routes_cameras import not_found
-from schemas.cameras import CameraConfigError, camera_config, redact
-from schemas.serde import codec, schema_files
+from schemas.cameras import CameraConfigError, redact, validate_camera
+from schemas.serde import codec
 
 __all__ = ["create_camera", "delete_camera", "patch_camera", "put_camera", "validate_body"]
 
 _MAX_BODY = 256 * 1024
-_INT = (-(2**31), 2**31 - 1)
-_LONG = (-(2**63), 2**63 - 1)
-
-
-@cache
-def _avro() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(schema_files()["CameraConfig"])
-    return schema
-
-
-@cache
-def _named() -> dict[str, Any]:
-    """Every named type of the schema by name, so a reference (e.g. "Point") resolves wherever it is used."""
-    out: dict[str, Any] = {}
-
-    def walk(t: Any) -> None:
-        if isinstance(t, list):
-            for u in t:
-                walk(u)
-        elif isinstance(t, dict):
-            if t.get("type") in ("record", "enum"):
-                out[t["name"]] = t
-            for f in t.get("fields", []):
-                walk(f["type"])
-            if t.get("type") == "array":
-                walk(t["items"])
-
-    walk(_avro())
-    return out
 
 
 def _invalid(name: str, reason: str, detail: str | None = None) -> Problem:
@@ -69,99 +37,18 @@ def _invalid(name: str, reason: str, detail: str | None = None) -> Problem:
     )
 
 
-def _check(t: Any, v: Any, path: str, named: dict[str, Any]) -> Any:
-    """`v` converted to what fastavro writes for Avro type `t`, or a 422 naming `path`."""
-    if isinstance(t, list):  # union: only ["null", X] in CameraConfig
-        if v is None and "null" in t:
-            return None
-        others = [u for u in t if u != "null"]
-        return _check(others[0], v, path, named)
-    if isinstance(t, str) and t in named:
-        t = named[t]
-    kind = t if isinstance(t, str) else t["type"]
-    if kind == "string":
-        if not isinstance(v, str):
-            raise _invalid(path, "must be a string")
-        if "\x00" in v:
-            raise _invalid(path, "must not contain NUL characters")
-        try:
-            v.encode()
-        except UnicodeEncodeError:
-            raise _invalid(path, "must be valid Unicode text (no lone surrogates)") from None
-        return v
-    if kind in ("int", "long"):
-        lo, hi = _INT if kind == "int" else _LONG
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise _invalid(path, f"must be an integer from {lo} to {hi}")
-        return v
-    if kind == "double":
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise _invalid(path, "must be a finite number")
-        return float(v)
-    if kind == "boolean":
-        if not isinstance(v, bool):
-            raise _invalid(path, "must be true or false")
-        return v
-    if kind == "enum":
-        named[t["name"]] = t
-        if v not in t["symbols"]:
-            raise _invalid(path, f"must be one of {t['symbols']}")
-        return v
-    if kind == "array":
-        if not isinstance(v, list):
-            raise _invalid(path, "must be an array")
-        if len(v) > 1000:
-            raise _invalid(path, "must have at most 1000 items")
-        return [_check(t["items"], item, f"{path}[{i}]", named) for i, item in enumerate(v)]
-    if kind == "record":
-        named[t["name"]] = t
-        return _record(t, v, path, named)
-    raise AssertionError(f"unexpected Avro type {t!r}")
-
-
-def _record(t: dict[str, Any], v: Any, path: str, named: dict[str, Any], partial: bool = False) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise _invalid(path or "body", "must be a JSON object")
-    fields = {f["name"]: f for f in t["fields"]}
-    for k in v:
-        if k not in fields:
-            name = f"{path}.{k}" if path else k
-            raise _invalid(name, f"is not a field of {t['name']}; known: {sorted(fields)}")
-    out: dict[str, Any] = {}
-    for name, f in fields.items():
-        where = f"{path}.{name}" if path else name
-        if name in v:
-            out[name] = _check(f["type"], v[name], where, named)
-        elif "default" in f:
-            out[name] = f["default"]
-        elif not partial:
-            raise _invalid(where, "is required")
-    return out
-
-
 def validate_body(body: Any, path_id: str | None) -> dict[str, Any]:
     """A complete CameraConfig (updated_at now) from a JSON body, or a 422 naming the bad field."""
-    if isinstance(body, dict) and "updated_at" in body:
+    if not isinstance(body, dict):
+        raise _invalid("body", "must be a JSON object")
+    if "updated_at" in body:
         raise _invalid("updated_at", "is set by the API; leave it out")
-    if path_id is not None and isinstance(body, dict) and body.setdefault("camera_id", path_id) != path_id:
+    if path_id is not None and body.setdefault("camera_id", path_id) != path_id:
         raise _invalid("camera_id", f"must be {path_id!r}, the camera of the URL")
-    record = _record(_avro(), {**body, "updated_at": 0} if isinstance(body, dict) else body, "", dict(_named()))
-    record.pop("updated_at")
-    cid, src = record.pop("camera_id"), record.pop("source_url")
     try:
-        return dict(camera_config(cid, src, **record, updated_at=datetime.now(UTC)))
+        return dict(validate_camera({**body, "updated_at": datetime.now(UTC)}))
     except CameraConfigError as e:
-        raise _invalid(_field_of(str(e)), "is out of range", str(e)) from None
-
-
-def _field_of(message: str) -> str:
-    m = re.search(r"\b(source_url|protocol|decode|target_fps|jpeg_quality|max_width|max_height|calibration)\b", message)
-    if m:
-        return m.group(1)
-    for word, name in (("line", "lines"), ("zone", "zones"), ("Camera id", "camera_id")):
-        if word in message:
-            return name
-    return "body"
+        raise _invalid(e.field, e.reason, str(e)) from None
 
 
 async def _body(request: Request) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,9 +12,9 @@ from typing import Any
 from starlette.requests import Request
 
 from projections.api.problems import Problem
+from schemas.camera_model import CAMERA_ID_PATTERN, is_camera_id
 
 __all__ = [
-    "CAMERA_ID",
     "TEXT_MAX",
     "camera_id",
     "decode_cursor",
@@ -28,9 +27,6 @@ __all__ = [
     "time_range",
 ]
 
-#: the camera id grammar of schemas.cameras (Kafka key and URL path segment)
-CAMERA_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-_CAMERA_ID = re.compile(CAMERA_ID)
 TEXT_MAX = 128
 
 
@@ -39,10 +35,10 @@ def _bad(name: str, reason: str, detail: str) -> Problem:
 
 
 def camera_id(request: Request) -> str:
-    """The {camera_id} path segment; one that breaks the id grammar names no camera (404)."""
+    """The {camera_id} path segment; one that breaks the id grammar (schemas.camera_model) names no camera (404)."""
     cam: str = request.path_params["camera_id"]
-    if not _CAMERA_ID.match(cam):
-        raise Problem(404, f"No camera {cam!r}: camera ids match {CAMERA_ID}. List cameras at /v1/cameras.")
+    if not is_camera_id(cam):
+        raise Problem(404, f"No camera {cam!r}: camera ids match {CAMERA_ID_PATTERN}. List cameras at /v1/cameras.")
     return cam
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from eventbus.config import producer_config
 from projections.errors import ProjectionError
-from schemas.kafka import producer_config
 
 __all__ = ["CommandProducer", "KafkaDown"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from projections.api.scripts import Script, ScriptClient
+from projections.api.scripts import ScriptRunner
 
 __all__ = ["RateLimiter", "rate_key"]
 
@@ -70,15 +70,15 @@ def _wait_s(allowed: Any, wait_ms: Any) -> int:
 
 
 class RateLimiter:
-    def __init__(self, client: ScriptClient) -> None:
-        self.client = client
-        self._hit = Script(_HIT)
-        self._hit_live = Script(_HIT_LIVE)
-        self._hit_get = Script(_HIT_GET)
+    def __init__(self, scripts: ScriptRunner) -> None:
+        self.scripts = scripts
+        self._hit = scripts.register(_HIT)
+        self._hit_live = scripts.register(_HIT_LIVE)
+        self._hit_get = scripts.register(_HIT_GET)
 
     async def hit(self, key_id: str, rate_per_minute: int) -> tuple[bool, int]:
         """(allowed, seconds to wait before retrying)."""
-        allowed, wait_ms = await self.client.run(self._hit, [rate_key(key_id)], [max(1, rate_per_minute)])
+        allowed, wait_ms = await self.scripts.run(self._hit, [rate_key(key_id)], [max(1, rate_per_minute)])
         return bool(allowed), _wait_s(allowed, wait_ms)
 
     async def hit_live(
@@ -86,7 +86,7 @@ class RateLimiter:
     ) -> tuple[bool, int, bytes | None, bytes | None, dict[bytes, bytes]]:
         """The limit and, if allowed, a camera's live frame JSON, status JSON and counters hash."""
         keys = [rate_key(key_id), f"its:live:{camera_id}", f"its:status:{camera_id}", f"its:counts:{camera_id}"]
-        res = await self.client.run(self._hit_live, keys, [max(1, rate_per_minute)])
+        res = await self.scripts.run(self._hit_live, keys, [max(1, rate_per_minute)])
         if not res[0]:
             return False, _wait_s(*res[:2]), None, None, {}
         flat = res[4]
@@ -94,7 +94,7 @@ class RateLimiter:
 
     async def hit_get(self, key_id: str, rate_per_minute: int, key: str) -> tuple[bool, int, bytes | None]:
         """The limit and, if allowed, the value of `key`."""
-        res = await self.client.run(self._hit_get, [rate_key(key_id), key], [max(1, rate_per_minute)])
+        res = await self.scripts.run(self._hit_get, [rate_key(key_id), key], [max(1, rate_per_minute)])
         if not res[0]:
             return False, _wait_s(*res[:2]), None
         return True, 0, res[2]

@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
 
+from eventbus.settings import DeployableSettings, metrics_port_field
 from projections.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL
-from schemas.kafka import DEFAULT_BOOTSTRAP
 from schemas.topics import CAMERAS
 
 __all__ = ["ApiSettings"]
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(DeployableSettings):
     """Serve read models from PostgreSQL and Redis over HTTP."""
 
-    model_config = SettingsConfigDict(env_prefix="ITS_API_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="ITS_API_")
 
-    kafka_bootstrap: str = Field(
-        DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
+    # Secrets: unwrapped with .get_secret_value() only where psycopg / redis-py open a connection.
+    pg_dsn: SecretStr = Field(
+        SecretStr(DEFAULT_PG_DSN), validation_alias=AliasChoices("ITS_PG_DSN"), description="PostgreSQL DSN."
     )
-    pg_dsn: str = Field(
-        DEFAULT_PG_DSN,
-        validation_alias=AliasChoices("ITS_PG_DSN"),
-        description="PostgreSQL DSN.",
+    redis_url: SecretStr = Field(
+        SecretStr(DEFAULT_REDIS_URL), validation_alias=AliasChoices("ITS_REDIS_URL"), description="Redis URL."
     )
-    redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias=AliasChoices("ITS_REDIS_URL"), description="Redis URL.")
     host: str = Field("127.0.0.1", description="Listen address.")
     port: int = Field(8080, description="HTTP port.")
     workers: int = Field(2, description="uvicorn worker processes (`itscam api --workers`); about one per core.")
-    metrics_port: int = Field(9104, description="Prometheus /metrics port (separate from the API); 0 disables it.")
-    metrics_host: str = Field(
-        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
-    )
+    metrics_port: int = metrics_port_field(9104)  # separate from the API port
     pool_size: int = Field(10, description="PostgreSQL connections in the pool (per worker process).")
     pool_timeout_s: float = Field(5.0, description="Longest wait for a PostgreSQL connection before a 503.")
     ready_timeout_s: float = Field(2.0, description="Per-dependency timeout of /ready.")

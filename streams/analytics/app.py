@@ -50,12 +50,12 @@ _STATE_VERSION = b"\x01"
 
 
 def _outputs(s: AnalyticsSettings) -> dict[str, str]:
-    return {"vehicle": s.topic_vehicle_events, "incident": s.topic_incidents, "stats": s.topic_traffic_stats}
+    return {"vehicle": s.vehicle_events_topic, "incident": s.incidents_topic, "stats": s.traffic_stats_topic}
 
 
 def check_copartitioning(s: AnalyticsSettings) -> int:
     """The partition count shared by the input and output topics; raises naming the topic that differs."""
-    names = [s.topic_detections, s.topic_status, *_outputs(s).values()]
+    names = [s.detections_topic, s.camera_status_topic, *_outputs(s).values()]
     md = AdminClient({"bootstrap.servers": s.kafka_bootstrap}).list_topics(timeout=30)
     counts: dict[str, int] = {}
     for name in names:
@@ -63,11 +63,11 @@ def check_copartitioning(s: AnalyticsSettings) -> int:
         if t is None or t.error is not None or not t.partitions:
             raise CoPartitioningError(f"Topic {name!r} does not exist; run `itscam topics apply` first.")
         counts[name] = len(t.partitions)
-    want = counts[s.topic_detections]
+    want = counts[s.detections_topic]
     bad = {n: c for n, c in counts.items() if c != want}
     if bad:
         raise CoPartitioningError(
-            f"Topics are not co-partitioned: {s.topic_detections} has {want} partitions but {bad}. A camera's "
+            f"Topics are not co-partitioned: {s.detections_topic} has {want} partitions but {bad}. A camera's "
             "detections, status and analytics outputs must share a partition number so one worker owns the camera; "
             "recreate the differing topics with the same count (schemas/topics.py is the catalogue)."
         )
@@ -118,16 +118,16 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         datadir=str(s.data_dir),
         topic_partitions=partitions,
         consumer_auto_offset_reset="earliest",
-        broker_commit_interval=s.commit_interval,
+        broker_commit_interval=s.commit_interval_s,
         web_enabled=False,
         producer_max_request_size=8 * 1024 * 1024,
     )
-    detections = app.topic(s.topic_detections, partitions=partitions, **_RAW)
-    statuses = app.topic(s.topic_status, partitions=partitions, **_RAW)
+    detections = app.topic(s.detections_topic, partitions=partitions, **_RAW)
+    statuses = app.topic(s.camera_status_topic, partitions=partitions, **_RAW)
     # Outputs and dead letters are declared so Faust checks they exist; records go to them through `write` below.
     for name in _outputs(s).values():
         app.topic(name, partitions=partitions, **_RAW)
-    app.topic(s.topic_dlq, **_RAW)
+    app.topic(s.dlq_topic, **_RAW)
     # bytes types make the table's key and value serializers "raw": the state is our own versioned pickle.
     # One record per camera survives compaction; short segments keep what a restarting worker replays small.
     table = app.Table(
@@ -139,7 +139,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
     )
     cache: dict[bytes, CameraAnalytics] = {}
     guard = ResumeGuard(s.kafka_bootstrap, s.app_id)
-    inputs = {s.topic_detections, s.topic_status}
+    inputs = {s.detections_topic, s.camera_status_topic}
     noted: dict[str, asyncio.Future[None]] = {}  # "resume": where the assigned partitions resume, being noted
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -165,7 +165,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         return st
 
     changelog = table.changelog_topic.get_topic_name()
-    dlq_name = s.topic_dlq
+    dlq_name = s.dlq_topic
     output_topics = _outputs(s)
     synced: dict[str, float] = {}
 
@@ -173,9 +173,9 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         cfg = cameras.get(camera_id)
         # An unknown camera may be one added a moment ago: catch up with the camera topic, at most once a minute per
         # camera so a stream of detections for a camera nobody added cannot stall the worker.
-        if cfg is None and s.camera_sync_timeout > 0 and time.monotonic() - synced.get(camera_id, -1e9) > 60:
+        if cfg is None and s.camera_sync_timeout_s > 0 and time.monotonic() - synced.get(camera_id, -1e9) > 60:
             synced[camera_id] = time.monotonic()
-            cameras.sync(s.camera_sync_timeout)
+            cameras.sync(s.camera_sync_timeout_s)
             cfg = cameras.get(camera_id)
         return cfg
 

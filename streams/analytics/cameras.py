@@ -14,10 +14,11 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from eventbus.config import consumer_config
+from eventbus.watermarks import partitions, watermark
 from schemas.cameras import decode_camera
 from schemas.errors import SchemaError
 from schemas.events import CameraConfig
-from schemas.kafka import consumer_config
 from schemas.topics import CAMERAS
 
 __all__ = ["CameraFollower"]
@@ -31,11 +32,9 @@ class CameraFollower:
         self._consumer = Consumer(
             consumer_config(bootstrap, "its-analytics-cameras-unused", **{"enable.auto.commit": False})
         )
-        md = self._consumer.list_topics(topic, timeout=30)
-        parts = md.topics[topic].partitions if topic in md.topics else {}
-        if not parts:
-            raise RuntimeError(f"Camera topic {topic!r} does not exist; run `itscam topics apply` first.")
-        self._tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(parts)]
+        self._bootstrap = bootstrap
+        parts = partitions(self._consumer, topic, bootstrap=bootstrap)
+        self._tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts]
         # Watermark look-ups on a consumer of their own: on the polling one they wait behind its consume() loop.
         self._meta = Consumer(consumer_config(bootstrap, "its-analytics-cameras-meta-unused"))
         self._consumer.assign(self._tps)
@@ -86,11 +85,12 @@ class CameraFollower:
     def sync(self, timeout: float) -> bool:
         """Wait until every record written to the camera topic before this call has been applied."""
         deadline = time.monotonic() + timeout
-        ends: dict[int, int] = {}
-        for tp in self._tps:
-            tpq = TopicPartition(self.topic, tp.partition)
-            _low, high = self._meta.get_watermark_offsets(tpq, timeout=max(timeout, 0.5), cached=False)
-            ends[tp.partition] = high
+        ends = {
+            tp.partition: watermark(
+                self._meta, self.topic, tp.partition, bootstrap=self._bootstrap, timeout=max(timeout, 0.5)
+            )[1]
+            for tp in self._tps
+        }
         while time.monotonic() < deadline:
             with self._lock:
                 if all(self._positions.get(p, 0) >= high for p, high in ends.items() if high > 0):

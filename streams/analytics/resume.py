@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
-from schemas.kafka import consumer_config
+from eventbus.config import consumer_config
+from eventbus.errors import EventBusError
+from eventbus.watermarks import read_until, watermark
 
 __all__ = ["Missed", "ResumeGuard"]
 
@@ -74,7 +76,7 @@ class ResumeGuard:
                 for tp in c.committed(tps, timeout=self._timeout):
                     off = tp.offset
                     if off < 0:
-                        off = c.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=self._timeout)[0]
+                        off = watermark(c, tp.topic, tp.partition, bootstrap=self._bootstrap, timeout=self._timeout)[0]
                     start[(tp.topic, tp.partition)] = int(off)
         with self._lock:
             self._expected = start
@@ -116,28 +118,24 @@ class ResumeGuard:
         return self._read(topic, partition, start, end)
 
     def _read(self, topic: str, partition: int, start: int, end: int) -> list[Missed]:
-        out: list[Missed] = []
+        key = (topic, partition)
         with self._io:
             c = self._client()
-            c.assign([TopicPartition(topic, partition, start)])
-            deadline = time.monotonic() + self._timeout
             try:
-                while True:
-                    m = c.poll(0.1)
-                    if m is None:
-                        if time.monotonic() > deadline:
-                            raise TimeoutError(
-                                f"Could not read {topic}[{partition}] offsets {start}..{end - 1} within "
-                                f"{self._timeout}s to apply the records the stream skipped; check the broker (the "
-                                "worker crashes and its restart resumes from the committed offsets)."
-                            )
-                        continue
-                    if m.error():
-                        raise RuntimeError(f"Reading {topic}[{partition}] from offset {start}: {m.error()}")
-                    off = m.offset()
-                    if off is None or off >= end:  # `end` is a record the agent holds: the range is done
-                        break
-                    out.append(Missed(topic, partition, off, m.key(), m.value()))
+                # `end` is a record the agent holds: the read always gets there, past any transaction marker.
+                out = [
+                    Missed(topic, partition, m.offset() or 0, m.key(), m.value())
+                    for batch in read_until(
+                        c, {key: end}, bootstrap=self._bootstrap, starts={key: start}, timeout=self._timeout
+                    )
+                    for m in batch
+                ]
+            except EventBusError as e:
+                raise TimeoutError(
+                    f"Could not read {topic}[{partition}] offsets {start}..{end - 1} within {self._timeout}s to apply "
+                    f"the records the stream skipped ({e}); the worker crashes and its restart resumes from the "
+                    "committed offsets."
+                ) from e
             finally:
                 c.unassign()
         if out:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from schemas.kafka import DEFAULT_BOOTSTRAP
+from eventbus.settings import DeployableSettings, metrics_port_field
 from schemas.topics import CAMERA_STATUS, CAMERAS, DETECTIONS, DLQ, INCIDENTS, TRAFFIC_STATS, VEHICLE_EVENTS
 from streams.analytics.camera import Params
 from streams.analytics.geometry import Anchor
@@ -17,36 +18,48 @@ from streams.analytics.tracking import TrackParams
 __all__ = ["AnalyticsSettings"]
 
 
-class AnalyticsSettings(BaseSettings):
+class AnalyticsSettings(DeployableSettings):
     """Detections -> tracks, line counts, speeds, incidents and 1-minute statistics (Faust, exactly-once)."""
 
-    model_config = SettingsConfigDict(env_prefix="ITS_ANALYTICS_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="ITS_ANALYTICS_")
+    renamed: ClassVar[Mapping[str, str]] = {
+        "ITS_ANALYTICS_TOPIC_DETECTIONS": "detections_topic",
+        "ITS_ANALYTICS_TOPIC_STATUS": "camera_status_topic",
+        "ITS_ANALYTICS_TOPIC_CAMERAS": "cameras_topic",
+        "ITS_ANALYTICS_TOPIC_VEHICLE_EVENTS": "vehicle_events_topic",
+        "ITS_ANALYTICS_TOPIC_TRAFFIC_STATS": "traffic_stats_topic",
+        "ITS_ANALYTICS_TOPIC_INCIDENTS": "incidents_topic",
+        "ITS_ANALYTICS_TOPIC_DLQ": "dlq_topic",
+        "ITS_ANALYTICS_COMMIT_INTERVAL": "commit_interval_s",
+        "ITS_ANALYTICS_CAMERA_SYNC_TIMEOUT": "camera_sync_timeout_s",
+        "ITS_ANALYTICS_TRACK_LOST_SECONDS": "track_lost_s",
+        "ITS_ANALYTICS_SPEED_HORIZON": "speed_horizon_s",
+        "ITS_ANALYTICS_WINDOW_SECONDS": "window_s",
+        "ITS_ANALYTICS_STOP_SECONDS": "stop_s",
+        "ITS_ANALYTICS_CONGESTION_WINDOW": "congestion_window_s",
+    }
 
-    kafka_bootstrap: str = Field(
-        DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
-    )
     app_id: str = Field(
         "its-analytics",
         description="Faust application id: the consumer group, the transactional ids and the changelog topic prefix.",
     )
-    topic_detections: str = Field(DETECTIONS.name, description="Input: DetectionsProduced.")
-    topic_status: str = Field(CAMERA_STATUS.name, description="Input: CameraStatusChanged (camera-offline incidents).")
-    topic_cameras: str = Field(CAMERAS.name, description="Input: CameraConfig (lines, zones, calibration).")
-    topic_vehicle_events: str = Field(VEHICLE_EVENTS.name, description="Output: VehicleCounted.")
-    topic_traffic_stats: str = Field(TRAFFIC_STATS.name, description="Output: TrafficStatsWindow.")
-    topic_incidents: str = Field(INCIDENTS.name, description="Output: IncidentDetected.")
-    topic_dlq: str = Field(DLQ.name, description="Dead letters: poison, unknown-camera, late frames.")
+    detections_topic: str = Field(DETECTIONS.name, description="Input: DetectionsProduced.")
+    camera_status_topic: str = Field(
+        CAMERA_STATUS.name, description="Input: CameraStatusChanged (camera-offline incidents)."
+    )
+    cameras_topic: str = Field(CAMERAS.name, description="Input: CameraConfig (lines, zones, calibration).")
+    vehicle_events_topic: str = Field(VEHICLE_EVENTS.name, description="Output: VehicleCounted.")
+    traffic_stats_topic: str = Field(TRAFFIC_STATS.name, description="Output: TrafficStatsWindow.")
+    incidents_topic: str = Field(INCIDENTS.name, description="Output: IncidentDetected.")
+    dlq_topic: str = Field(DLQ.name, description="Dead letters: poison, unknown-camera, late frames.")
     store: Literal["auto", "rocksdb", "memory"] = Field(
         "auto", description="Table store: rocksdb (rocksdict) where it installs, else memory; auto picks."
     )
     data_dir: Path = Field(Path(".stack/analytics"), description="Faust data directory (RocksDB tables).")
     worker_name: str = Field("", description="This worker's folder under data_dir; default: <host>-<pid>.")
-    metrics_port: int = Field(9105, description="Prometheus /metrics port; 0 disables it.")
-    metrics_host: str = Field(
-        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
-    )
-    commit_interval: float = Field(1.0, gt=0, description="Seconds between transaction commits (exactly-once).")
-    camera_sync_timeout: float = Field(
+    metrics_port: int = metrics_port_field(9105)
+    commit_interval_s: float = Field(1.0, gt=0, description="Seconds between transaction commits (exactly-once).")
+    camera_sync_timeout_s: float = Field(
         5.0, ge=0, description="Seconds to wait for the camera topic to catch up before a camera is called unknown."
     )
 
@@ -60,7 +73,7 @@ class AnalyticsSettings(BaseSettings):
         0.01, ge=0, lt=0.5, description="Share of the frame height an anchor must clear a line by (against jitter)."
     )
     track_activation: float = Field(0.25, gt=0, lt=1, description="ByteTrack: confidence that starts a track.")
-    track_lost_seconds: float = Field(1.5, gt=0, description="ByteTrack: seconds a lost track can be re-found.")
+    track_lost_s: float = Field(1.5, gt=0, description="ByteTrack: seconds a lost track can be re-found.")
     track_matching: float = Field(
         0.95,
         gt=0,
@@ -69,15 +82,15 @@ class AnalyticsSettings(BaseSettings):
         "a vehicle's boxes in consecutive frames overlap far less (0.95 counted 59 of 60 crossings at 10 fps and 42 at "
         "5 fps on the shared clips, against 57 and 29 with 0.8).",
     )
-    speed_horizon: float = Field(1.0, gt=0, description="Seconds of track history a speed is measured over.")
-    window_seconds: float = Field(60.0, gt=0, description="Tumbling statistics window.")
+    speed_horizon_s: float = Field(1.0, gt=0, description="Seconds of track history a speed is measured over.")
+    window_s: float = Field(60.0, gt=0, description="Seconds of the tumbling statistics window.")
     stop_speed_kmh: float = Field(5.0, ge=0, description="Below this a calibrated vehicle is stopped.")
     stop_rate: float = Field(
         0.01, ge=0, description="Uncalibrated cameras: below this many frame widths/heights per second, stopped."
     )
-    stop_seconds: float = Field(30.0, gt=0, description="Stopped in a 'stop' zone this long: an incident.")
+    stop_s: float = Field(30.0, gt=0, description="Stopped in a 'stop' zone this long: an incident.")
     congestion_threshold: float = Field(0.5, gt=0, le=1, description="Mean occupancy that is congestion.")
-    congestion_window: float = Field(60.0, gt=0, description="Seconds occupancy is averaged over for congestion.")
+    congestion_window_s: float = Field(60.0, gt=0, description="Seconds occupancy is averaged over for congestion.")
     congestion_release: float = Field(
         0.8, gt=0, le=1, description="Congestion ends below threshold x this (hysteresis)."
     )
@@ -89,16 +102,16 @@ class AnalyticsSettings(BaseSettings):
             line_band=self.line_band,
             track=TrackParams(
                 activation_threshold=self.track_activation,
-                lost_seconds=self.track_lost_seconds,
+                lost_seconds=self.track_lost_s,
                 matching_threshold=self.track_matching,
             ),
-            speed_horizon=self.speed_horizon,
-            window=self.window_seconds,
+            speed_horizon=self.speed_horizon_s,
+            window=self.window_s,
             stop_speed_kmh=self.stop_speed_kmh,
             stop_rate=self.stop_rate,
-            stop_seconds=self.stop_seconds,
+            stop_seconds=self.stop_s,
             congestion_threshold=self.congestion_threshold,
-            congestion_window=self.congestion_window,
+            congestion_window=self.congestion_window_s,
             congestion_release=self.congestion_release,
         )
 

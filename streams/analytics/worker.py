@@ -24,7 +24,7 @@ def run(s: AnalyticsSettings) -> int:
     partitions = check_copartitioning(s)
     if s.metrics_port:
         start_http_server(s.metrics_port, addr=s.metrics_host)
-    cameras = CameraFollower(s.kafka_bootstrap, s.topic_cameras)
+    cameras = CameraFollower(s.kafka_bootstrap, s.cameras_topic)
     if not cameras.sync(60):
         log.warning("camera topic not caught up after 60 s; starting anyway")
     # The local store starts empty and is restored from the changelog, which holds only committed state (a store

@@ -31,7 +31,7 @@ def runner_context(s: IngestSettings, producer: FrameProducer, pool: EncoderPool
         "producer": producer,
         "pool": pool,
         "frames_topic": s.frames_topic,
-        "status_topic": s.status_topic,
+        "status_topic": s.camera_status_topic,
         "worker": s.worker_name,
         "open_timeout_s": s.open_timeout_s,
         "read_timeout_s": s.read_timeout_s,

@@ -8,7 +8,7 @@ import time
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from schemas.kafka import producer_config
+from eventbus.config import producer_config
 from streams.ingest import metrics as m
 
 __all__ = ["FrameProducer"]

@@ -16,10 +16,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
+from eventbus.config import consumer_config
 from schemas import SchemaError
 from schemas.cameras import decode_camera
 from schemas.events import CameraConfig
-from schemas.kafka import consumer_config
 
 __all__ = ["RegistryFollower"]
 

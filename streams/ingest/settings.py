@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
+from typing import ClassVar
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from schemas.kafka import DEFAULT_BOOTSTRAP
+from eventbus.settings import DeployableSettings, metrics_port_field
 from schemas.topics import CAMERA_STATUS, CAMERAS, DLQ, FRAMES
 
 __all__ = ["IngestSettings"]
@@ -18,15 +20,13 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class IngestSettings(BaseSettings):
+class IngestSettings(DeployableSettings):
     """An ingest worker: follows its share of the camera registry (or reads one `source`), samples each camera,
     JPEG-encodes and produces FrameCaptured events, and reports camera health."""
 
-    model_config = SettingsConfigDict(env_prefix="ITS_INGEST_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="ITS_INGEST_")
+    renamed: ClassVar[Mapping[str, str]] = {"ITS_INGEST_STATUS_TOPIC": "camera_status_topic"}
 
-    kafka_bootstrap: str = Field(
-        DEFAULT_BOOTSTRAP, validation_alias=AliasChoices("ITS_KAFKA_BOOTSTRAP"), description="Kafka bootstrap servers."
-    )
     # -- one-shot mode (`itscam ingest --source`): read one source, no registry --------------------------
     source: str = Field("", description="One-shot mode: a video file or stream URL to read instead of the registry.")
     camera_id: str = Field("", description="One-shot mode: the camera id (Kafka key); defaults to the file name.")
@@ -36,7 +36,7 @@ class IngestSettings(BaseSettings):
     max_frames: int = Field(0, description="One-shot mode: stop after this many frames; 0 = until the source ends.")
     # -- fleet mode: cameras from the registry ------------------------------------------------------------
     cameras_topic: str = Field(CAMERAS.name, description="Compacted topic of CameraConfig records (the registry).")
-    status_topic: str = Field(CAMERA_STATUS.name, description="Topic CameraStatusChanged events go to.")
+    camera_status_topic: str = Field(CAMERA_STATUS.name, description="Topic CameraStatusChanged events go to.")
     dlq_topic: str = Field(DLQ.name, description="Dead-letter topic for registry records that cannot be read.")
     group_id: str = Field("its-ingest", description="Consumer group of all ingest workers; cameras split by partition.")
     worker_name: str = Field(default_factory=_worker_name, description="Name on status events (default host:pid).")
@@ -55,7 +55,4 @@ class IngestSettings(BaseSettings):
     status_window_s: float = Field(10.0, gt=0, description="Window over which a camera's frame rate is measured.")
     queue_max_messages: int = Field(20_000, gt=0, description="Producer queue bound (messages); beyond it frames drop.")
     queue_max_kbytes: int = Field(262_144, gt=0, description="Producer queue bound (KiB); beyond it frames drop.")
-    metrics_port: int = Field(9101, description="Prometheus /metrics port; 0 disables it.")
-    metrics_host: str = Field(
-        "127.0.0.1", description="Address of the /metrics server; 0.0.0.0 in a pod, so Prometheus can scrape it."
-    )
+    metrics_port: int = metrics_port_field(9101)

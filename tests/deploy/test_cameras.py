@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from schemas.cameras import read_cameras
+from eventbus.registry import read_cameras
 
 pytestmark = pytest.mark.integration
 

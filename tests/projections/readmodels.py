@@ -10,10 +10,10 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from eventbus.config import consumer_config, producer_config
 from projections import ProjectorSettings, migrate
 from projections.db import connect
 from projections.rebuild import PROJECTED_TABLES
-from schemas.kafka import consumer_config, producer_config
 
 # Wall-clock columns are left out of comparisons of the projected tables.
 WALL_CLOCK = {"projected_at", "last_projected_at", "updated_at", "owner"}

@@ -6,10 +6,10 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from deploy.stack.settings import StackSettings
+from eventbus.batching import poll_batch
 from projections import Projector
 from projections.db import connect
 from schemas import codec
-from schemas.batching import poll_batch
 from tests.kafka_helpers import produce
 from tests.projections.factories import detections_event
 from tests.projections.readmodels import scratch_schema, settings_for

@@ -26,7 +26,7 @@ _TOPIC_KEY = re.compile(r"(^|_)TOPIC(_|$)")
 
 
 def _topics(env: dict[str, str]) -> dict[str, str]:
-    """The settings that name a topic (ITS_X_FRAMES_TOPIC, ITS_ANALYTICS_TOPIC_DETECTIONS, ...)."""
+    """The settings that name a topic (ITS_X_FRAMES_TOPIC, ITS_ANALYTICS_DETECTIONS_TOPIC, ...)."""
     return {k: v for k, v in env.items() if _TOPIC_KEY.search(k)}
 
 

@@ -218,8 +218,8 @@ def free_port() -> int:
 def api_env(s: ApiSettings, port: int, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "ITS_PG_DSN": s.pg_dsn,
-        "ITS_REDIS_URL": s.redis_url,
+        "ITS_PG_DSN": s.pg_dsn.get_secret_value(),
+        "ITS_REDIS_URL": s.redis_url.get_secret_value(),
         "ITS_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
         "ITS_API_HOST": "127.0.0.1",
         "ITS_API_PORT": str(port),

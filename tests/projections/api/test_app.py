@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 import redis
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from deploy.stack.settings import StackSettings
@@ -33,7 +34,7 @@ def test_health_and_ready(client: TestClient) -> None:
 
 
 def test_ready_names_the_missing_service(api_settings: ApiSettings) -> None:
-    s = api_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0", "ready_timeout_s": 1.0})
+    s = api_settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0"), "ready_timeout_s": 1.0})
     with TestClient(create_app(s)) as c:
         body = is_problem(c.get("/ready"), 503)
     assert "redis" in str(body["detail"]) and "postgresql" not in str(body["detail"])
@@ -42,7 +43,11 @@ def test_ready_names_the_missing_service(api_settings: ApiSettings) -> None:
 
 def test_a_database_outage_is_a_503_problem(api_settings: ApiSettings, admin: dict[str, str]) -> None:
     s = api_settings.model_copy(
-        update={"pg_dsn": "postgresql://postgres@127.0.0.1:1/its", "ready_timeout_s": 1.0, "pool_timeout_s": 1.0}
+        update={
+            "pg_dsn": SecretStr("postgresql://postgres@127.0.0.1:1/its"),
+            "ready_timeout_s": 1.0,
+            "pool_timeout_s": 1.0,
+        }
     )
     with TestClient(create_app(s)) as c:
         body = is_problem(c.get("/v1/cameras", headers=admin), 503)
@@ -280,7 +285,7 @@ def test_incidents_stats_and_fleet(client: TestClient, admin: dict[str, str], pg
 
 
 def test_a_redis_outage_is_a_503_problem(api_settings: ApiSettings, admin: dict[str, str]) -> None:
-    s = api_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0", "ready_timeout_s": 1.0})
+    s = api_settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0"), "ready_timeout_s": 1.0})
     with TestClient(create_app(s)) as c:
         for path in ("/v1/cameras/x/live", "/v1/cameras/x/counts", "/v1/fleet"):
             r = c.get(path, headers=admin)

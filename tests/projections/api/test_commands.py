@@ -13,10 +13,10 @@ import pytest
 from confluent_kafka import Consumer
 from starlette.testclient import TestClient
 
+from eventbus.config import consumer_config
 from projections import Projector, ProjectorSettings
 from projections.api import ApiSettings, create_app
 from schemas.cameras import decode_camera
-from schemas.kafka import consumer_config
 from tests.projections.api.conftest import add_camera, is_problem
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from eventbus.registry import put_camera, remove_camera
 from schemas import codec
-from schemas.cameras import put_camera, remove_camera
 from schemas.events import CameraConfig, DetectionsProduced
 from streams.analytics import AnalyticsSettings, CameraAnalytics
 from streams.analytics.app import check_copartitioning
@@ -77,14 +77,14 @@ def analytics(bootstrap: str, tmp_path: Path) -> Iterator[Analytics]:
         ITS_ANALYTICS_APP_ID=app_id,
         ITS_ANALYTICS_DATA_DIR=str(tmp_path / "data"),
         ITS_ANALYTICS_METRICS_PORT="0",
-        ITS_ANALYTICS_CAMERA_SYNC_TIMEOUT="1",
-        ITS_ANALYTICS_TOPIC_DETECTIONS=topics["det"],
-        ITS_ANALYTICS_TOPIC_STATUS=topics["status"],
-        ITS_ANALYTICS_TOPIC_CAMERAS=topics["cams"],
-        ITS_ANALYTICS_TOPIC_VEHICLE_EVENTS=topics["veh"],
-        ITS_ANALYTICS_TOPIC_TRAFFIC_STATS=topics["stats"],
-        ITS_ANALYTICS_TOPIC_INCIDENTS=topics["inc"],
-        ITS_ANALYTICS_TOPIC_DLQ=topics["dlq"],
+        ITS_ANALYTICS_CAMERA_SYNC_TIMEOUT_S="1",
+        ITS_ANALYTICS_DETECTIONS_TOPIC=topics["det"],
+        ITS_ANALYTICS_CAMERA_STATUS_TOPIC=topics["status"],
+        ITS_ANALYTICS_CAMERAS_TOPIC=topics["cams"],
+        ITS_ANALYTICS_VEHICLE_EVENTS_TOPIC=topics["veh"],
+        ITS_ANALYTICS_TRAFFIC_STATS_TOPIC=topics["stats"],
+        ITS_ANALYTICS_INCIDENTS_TOPIC=topics["inc"],
+        ITS_ANALYTICS_DLQ_TOPIC=topics["dlq"],
     )
     yield Analytics(bootstrap, topics, env, tmp_path / "analytics.log")
     internal = [f"{app_id}-camera-state-changelog", f"{app_id}-__assignor-__leader"]
@@ -277,15 +277,15 @@ def test_topics_that_are_not_co_partitioned_are_refused_naming_the_topic(analyti
     try:
         s = AnalyticsSettings(
             kafka_bootstrap=analytics.bootstrap,
-            topic_detections=analytics.topics["det"],
-            topic_status=analytics.topics["status"],
-            topic_vehicle_events=analytics.topics["veh"],
-            topic_traffic_stats=analytics.topics["stats"],
-            topic_incidents=odd,
+            detections_topic=analytics.topics["det"],
+            camera_status_topic=analytics.topics["status"],
+            vehicle_events_topic=analytics.topics["veh"],
+            traffic_stats_topic=analytics.topics["stats"],
+            incidents_topic=odd,
         )
         with pytest.raises(CoPartitioningError, match=rf"has 4 partitions but \{{'{odd}': 3\}}"):
             check_copartitioning(s)
-        ok = s.model_copy(update={"topic_incidents": analytics.topics["inc"]})
+        ok = s.model_copy(update={"incidents_topic": analytics.topics["inc"]})
         assert check_copartitioning(ok) == 4
     finally:
         admin.delete_topics([odd])[odd].result(30)

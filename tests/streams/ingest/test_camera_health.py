@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from eventbus.registry import put_camera
 from schemas import codec
-from schemas.cameras import camera_config, put_camera
+from schemas.cameras import camera_config
 from streams.ingest.fleet import IngestFleet
 from streams.ingest.settings import IngestSettings
 from tests.conftest import CLIP
@@ -43,7 +44,7 @@ class Worker:
                 kafka_bootstrap=bootstrap,
                 cameras_topic=self.registry,
                 frames_topic=frames,
-                status_topic=status,
+                camera_status_topic=status,
                 group_id=f"test-health-{unique}",
                 metrics_port=0,
                 **settings,

@@ -73,7 +73,7 @@ def fleet_env(bootstrap: str, make_topic: Callable[..., str], unique: str) -> di
         "ITS_KAFKA_BOOTSTRAP": bootstrap,
         "ITS_INGEST_CAMERAS_TOPIC": make_topic("cameras", N_CAMERAS),
         "ITS_INGEST_FRAMES_TOPIC": make_topic("frames", 12),
-        "ITS_INGEST_STATUS_TOPIC": make_topic("status", 12),
+        "ITS_INGEST_CAMERA_STATUS_TOPIC": make_topic("status", 12),
         "ITS_INGEST_GROUP_ID": f"test-ingest-{unique}",
         "ITS_INGEST_ENCODER_THREADS": "1",
     }
@@ -115,7 +115,9 @@ def test_cameras_split_follow_changes_and_move_back(
 
     with (
         TopicTail(bootstrap, fleet_env["ITS_INGEST_FRAMES_TOPIC"], codec("FrameCaptured").decode) as frames,
-        TopicTail(bootstrap, fleet_env["ITS_INGEST_STATUS_TOPIC"], codec("CameraStatusChanged").decode) as status,
+        TopicTail(
+            bootstrap, fleet_env["ITS_INGEST_CAMERA_STATUS_TOPIC"], codec("CameraStatusChanged").decode
+        ) as status,
     ):
         a = workers()
         wait_until(lambda: set(a.cameras()) == everyone, 30, "worker A to read every camera")

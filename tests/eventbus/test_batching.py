@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Consumer
 
-from schemas.batching import poll_batch
+from eventbus.batching import poll_batch
 from tests.kafka_helpers import produce
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Micro-batching consumption shared by every consumer stage."""
+"""Micro-batching consume loops shared by every consumer stage."""
 
 from __future__ import annotations
 
