@@ -51,33 +51,34 @@ class Topic:
         return cfg
 
 
-# Frames, detections and the analytics outputs share one partition count so one camera's events are
-# co-partitioned and stay ordered on one partition.
+# Frames, detections, camera status and the analytics outputs share one partition count and one key so one camera's
+# events are co-partitioned and stay ordered on one partition (analytics joins detections with camera status).
 _PARTITIONS = 12
 # The same group on a production cluster: at least the most replicas the prod overlay lets a consumer of it run
 # (analytics: 80, inference: 50; deploy/k8s/SCALING.md), and divisible by 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 24, 30,
 # 40 and 60 so replicas share partitions evenly.
 _CLUSTER_PARTITIONS = 120
 
-FRAMES = Topic(
-    name="its.frames.v1",
-    partitions=_PARTITIONS,
-    cluster_partitions=_CLUSTER_PARTITIONS,
-    retention_ms=2 * 3600 * 1000,  # frames are big and only needed until inference has read them
-    cleanup_policy="delete",
-    key="camera_id",
-    value_schema="FrameCaptured",
-    extra_config={"max.message.bytes": str(8 * 1024 * 1024)},
+
+def _per_camera(name: str, value_schema: str, retention_ms: int, extra_config: dict[str, str] | None = None) -> Topic:
+    """A topic of the co-partitioned group: keyed by camera id, deleted after `retention_ms`."""
+    return Topic(
+        name=name,
+        partitions=_PARTITIONS,
+        cluster_partitions=_CLUSTER_PARTITIONS,
+        retention_ms=retention_ms,
+        cleanup_policy="delete",
+        key="camera_id",
+        value_schema=value_schema,
+        extra_config=extra_config or {},
+    )
+
+
+# Frames are big and only needed until inference has read them.
+FRAMES = _per_camera(
+    "its.frames.v1", "FrameCaptured", 2 * 3600 * 1000, extra_config={"max.message.bytes": str(8 * 1024 * 1024)}
 )
-DETECTIONS = Topic(
-    name="its.detections.v1",
-    partitions=_PARTITIONS,
-    cluster_partitions=_CLUSTER_PARTITIONS,
-    retention_ms=7 * _DAY_MS,
-    cleanup_policy="delete",
-    key="camera_id",
-    value_schema="DetectionsProduced",
-)
+DETECTIONS = _per_camera("its.detections.v1", "DetectionsProduced", 7 * _DAY_MS)
 DLQ = Topic(
     name="its.dlq.v1",
     partitions=3,
@@ -108,45 +109,13 @@ CAMERAS = Topic(
     # Tombstones must outlive a worker that is catching up; compact soon after a change.
     extra_config={"delete.retention.ms": str(_DAY_MS), "min.compaction.lag.ms": "0", "segment.ms": str(_DAY_MS)},
 )
-CAMERA_STATUS = Topic(
-    name="its.camera-status.v1",
-    cluster_partitions=_CLUSTER_PARTITIONS,
-    partitions=_PARTITIONS,  # co-partitioned with frames/detections for analytics' camera-offline incidents
-    retention_ms=30 * _DAY_MS,
-    cleanup_policy="delete",
-    key="camera_id",
-    value_schema="CameraStatusChanged",
-)
+# Camera status joins detections in analytics (camera-offline incidents), hence the group.
+CAMERA_STATUS = _per_camera("its.camera-status.v1", "CameraStatusChanged", 30 * _DAY_MS)
 
-# Analytics outputs: co-partitioned with detections (same key, same count), kept long: they are small and the read
-# models are rebuilt from them.
-VEHICLE_EVENTS = Topic(
-    name="its.vehicle-events.v1",
-    partitions=_PARTITIONS,
-    cluster_partitions=_CLUSTER_PARTITIONS,
-    retention_ms=90 * _DAY_MS,
-    cleanup_policy="delete",
-    key="camera_id",
-    value_schema="VehicleCounted",
-)
-TRAFFIC_STATS = Topic(
-    name="its.traffic-stats.v1",
-    partitions=_PARTITIONS,
-    cluster_partitions=_CLUSTER_PARTITIONS,
-    retention_ms=365 * _DAY_MS,
-    cleanup_policy="delete",
-    key="camera_id",
-    value_schema="TrafficStatsWindow",
-)
-INCIDENTS = Topic(
-    name="its.incidents.v1",
-    partitions=_PARTITIONS,
-    cluster_partitions=_CLUSTER_PARTITIONS,
-    retention_ms=365 * _DAY_MS,
-    cleanup_policy="delete",
-    key="camera_id",
-    value_schema="IncidentDetected",
-)
+# Analytics outputs: small, and kept long because the read models are rebuilt from them.
+VEHICLE_EVENTS = _per_camera("its.vehicle-events.v1", "VehicleCounted", 90 * _DAY_MS)
+TRAFFIC_STATS = _per_camera("its.traffic-stats.v1", "TrafficStatsWindow", 365 * _DAY_MS)
+INCIDENTS = _per_camera("its.incidents.v1", "IncidentDetected", 365 * _DAY_MS)
 
 CATALOGUE: tuple[Topic, ...] = (
     CAMERAS,
