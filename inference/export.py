@@ -33,7 +33,7 @@ class ExportRequest:
     batch: int = 1  # onnx: tracing batch (the file takes any); engine: the largest batch of its profile
     out_dir: Path | None = None  # default: next to the weights
     version: str | None = None  # default: the weights' sha256 prefix
-    calibration: str | None = None  # engine --int8: folder of JPEGs / a video's frames to calibrate on
+    calibration: str | None = None  # engine --int8: folder of JPEG frames to calibrate on
     square: bool = False  # engine: imgsz x imgsz input instead of the 16:9 letterbox shape
 
 

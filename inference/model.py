@@ -2,8 +2,9 @@
 checks every backend runs at start-up, so a wrong file fails before the first frame, naming the file and the fix.
 
 `itscam model export` writes the metadata as JSON next to the model (`yolo11n.onnx` -> `yolo11n.onnx.meta.json`).
-A model without that file (the reference `../shared/models/yolo11n.onnx`, or any Ultralytics export) gets its
-metadata from the file itself: Ultralytics writes names, imgsz, batch and stride into ONNX and engine metadata.
+An ONNX file or `.pt` checkpoint without that file (the reference `../shared/models/yolo11n.onnx`, or any
+Ultralytics ONNX export) gets its metadata from the file itself: Ultralytics writes names, imgsz, batch and stride
+into ONNX metadata, and a checkpoint carries its class names. A TensorRT engine without it is refused.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def names_from_ultralytics(raw: str | Mapping[Any, Any] | Sequence[str]) -> list
 
 def read_metadata(model_path: Path, embedded: Mapping[str, str] | None = None, fmt: str = "onnx") -> ModelMetadata:
     """The metadata of `model_path`: its sidecar file when there is one (checked against the file's sha256),
-    else what the file embeds (Ultralytics' metadata map), else defaults with COCO-free generic names."""
+    else what the file embeds (Ultralytics' metadata map), else defaults with no class names (the backend fills
+    them in: the checkpoint's names, or generic ones by id)."""
     sha = file_sha256(model_path)
     side = metadata_path(model_path)
     if side.is_file():

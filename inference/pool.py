@@ -1,8 +1,9 @@
-"""The two-stage pipeline under the worker: a decode pool and the model sessions.
+"""The two-stage pipeline under the worker: JPEG decoding and the model sessions.
 
-Each submitted batch is split into frames on the decode pool (check, JPEG decode, letterbox: OpenCV releases
-the GIL); when its last frame is ready the batch goes to the next free model session. So decoding of the next
-batch overlaps inference of the current one, on CPU and GPU alike.
+With a decode pool (the GPU default: a thread per core) each submitted batch is split into frames on it (check,
+JPEG decode, letterbox: OpenCV releases the GIL); when its last frame is ready the batch goes to the next free model
+session, so decoding of the next batch overlaps inference of the current one. Without one (the CPU default) a session
+decodes its own batch and then runs it, and another session's inference overlaps that decoding.
 
 On CPU a small model like YOLO11n scales poorly across intra-op threads: on the 2-core box one session with
 2 threads ran 36 frames/s, two sessions with 1 thread each ran 57 frames/s on the same frames. ONNX Runtime

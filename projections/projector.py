@@ -184,9 +184,13 @@ class Projector:
                     stats.incidents,
                 )
             except redis.RedisError as e:
-                # Redis only caches what PostgreSQL holds; `itscam rebuild` (or the next events) refreshes it.
+                # Redis only caches what PostgreSQL holds. The next events refresh live and status; the counters
+                # never get this batch's vehicles (later offsets pass them) until `itscam rebuild` rewrites Redis.
                 m.CACHE_ERRORS.inc()
-                log.warning("Redis update failed; caches are stale until the next events", extra={"error": str(e)})
+                log.warning(
+                    "Redis update failed; caches stale until the next events, counters until `itscam rebuild`",
+                    extra={"error": str(e)},
+                )
         if not self.replay:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
         m.BATCH_SECONDS.observe(time.perf_counter() - t0)

@@ -1,7 +1,7 @@
 """Read-model queries the API serves (async psycopg; one function per question).
 
-Lists are keyset-paginated: each takes the keyset of the last item already returned (`after`) and returns one
-item more than asked, so the caller knows whether there is a next page without counting.
+Lists are keyset-paginated: each takes the keyset of the last item already returned (`after`); the caller asks
+for one item more than it shows, so it knows whether there is a next page without counting.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ def _children(conn: psycopg.Connection[Any], schema: str, table: str) -> list[st
 
 def swap_schemas(dsn: str, rebuilt: str, target: str, old: str, group_id: str, attempts: int = 5) -> None:
     """Move the projected tables of `target` to `old` and those of `rebuilt` into `target`, in one transaction
-    (retried when a live projector's transaction deadlocks with it)."""
+    (retried when it deadlocks with a live projector's transaction or waits past its 30 s lock timeout)."""
     for s in (rebuilt, target, old):
         check_schema_name(s)
     for attempt in range(1, attempts + 1):

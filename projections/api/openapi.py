@@ -28,7 +28,10 @@ _TYPES = "|".join(EVENT_TYPES)
 STREAM_TYPES_PATTERN = f"^({_TYPES})(,({_TYPES}))*$"
 #: status -> (component name, description) of every problem+json response
 ERRORS: dict[int, tuple[str, str]] = {
-    400: ("BadRequest", "A query parameter or the cursor is malformed; `invalid_params` names it."),
+    400: (
+        "BadRequest",
+        "A query parameter or the cursor is malformed (`invalid_params` names it), or the body is not JSON.",
+    ),
     401: ("Unauthorized", "No API key, or an unknown, revoked or malformed one."),
     403: ("Forbidden", "The key lacks the scope this operation needs."),
     404: ("NotFound", "No such camera, incident or route."),
@@ -82,7 +85,9 @@ def operations(s: ApiSettings) -> list[Op]:
     limit = _q("limit", {"type": "integer", "minimum": 1, "maximum": s.max_page, "default": 100}, "Page size.")
     cursor = _q("cursor", {"type": "string", "maxLength": 1024}, "`next_cursor` of the previous page.")
     since = _q("from", {"type": "string", "format": "date-time"}, "Start (inclusive), ISO 8601.")
-    until = _q("to", {"type": "string", "format": "date-time"}, "End (exclusive), ISO 8601; default: now.")
+    until = _q(
+        "to", {"type": "string", "format": "date-time"}, "End (exclusive), ISO 8601; default: the end of this minute."
+    )
     text: S = {"type": "string", "minLength": 1, "maxLength": TEXT_MAX}
     bucket = _q("bucket", {"type": "string", "enum": list(BUCKETS), "default": "1h"}, "Bucket width.")
     events = (

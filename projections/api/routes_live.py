@@ -1,4 +1,5 @@
-"""GET /v1/cameras/{camera_id}/live: the latest frame, status and today's counters, from Redis only.
+"""GET /v1/cameras/{camera_id}/live: the latest frame, status and today's counters, from Redis (PostgreSQL only
+when Redis holds nothing of the camera, to tell an unknown camera's 404).
 
 One Redis round trip per request: the rate-limit script also reads the three hashes. Their JSON values are
 spliced into the answer as they are, so the hot path parses nothing but the counters.

@@ -2,10 +2,10 @@
 
 redis-py spends most of a call's CPU on what surrounds the command (pool checkout and release, the retry wrapper,
 its observability hooks, a write and a read of its own), about 4x what the hot routes' one script call costs on the
-wire. Calls that arrive while a batch is out wait for the next one, which leaves as soon as a batch returns (at most
-`max_in_flight` at a time, each on its own pooled connection); a lone call leaves on the next turn of the loop, so
-an idle API adds no delay. Each batch is one redis-py pipeline (`transaction=False`): one checkout, one write, the
-replies read in order, and one failed command fails only its own call.
+wire. Calls queue for the next batch, which leaves on the next turn of the loop unless `max_in_flight` batches are
+out (each on its own pooled connection), and then as soon as one returns; so an idle API adds no delay. Each batch
+is one redis-py pipeline (`transaction=False`): one checkout, one write, the replies read in order, and one failed
+command fails only its own call.
 
 Scripts are redis-py Script objects (EVALSHA by digest). A NOSCRIPT reply (Redis restarted or flushed since the
 script was loaded) sends that call once more through the Script object, which loads the script and retries. A batch

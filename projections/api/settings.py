@@ -30,7 +30,11 @@ class ApiSettings(DeployableSettings):
     metrics_port: int = metrics_port_field(9104)  # separate from the API port
     pool_size: int = Field(10, description="PostgreSQL connections in the pool (per worker process).")
     pool_timeout_s: float = Field(5.0, description="Longest wait for a PostgreSQL connection before a 503.")
-    ready_timeout_s: float = Field(2.0, description="Per-dependency timeout of /ready.")
+    ready_timeout_s: float = Field(
+        2.0,
+        description="Per-dependency timeout of /ready; also the Redis clients' connect timeout and the requests' "
+        "Redis read timeout.",
+    )
     max_range_days: int = Field(31, description="Longest from..to range a query may ask for (days).")
     max_page: int = Field(1000, description="Largest page (`limit`) a list endpoint returns.")
     key_cache_s: float = Field(

@@ -1,8 +1,9 @@
 """GET /v1/stream: server-sent events from the projector's Redis channel, filtered by camera and event type.
 
 Each event is `event: <type>` + `data: <the message's JSON>`; an idle stream gets a `: heartbeat` comment every
-`sse_heartbeat_s` seconds so proxies keep it open. The stream is a live view (at-least-once, nothing replayed);
-it ends when the client disconnects (Starlette cancels the generator, which unsubscribes).
+`sse_heartbeat_s` seconds so proxies keep it open. The stream is a live view (nothing replayed: an event may be
+missed, or repeated after a rebuild); it ends when the client disconnects (Starlette cancels the generator, which
+unsubscribes).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Plane geometry of counting: anchors, which side of a line a point is on, segment crossings, zones, homography.
 
-Image coordinates throughout: x to the right, y downwards. Lines and zones arrive normalised (0..1) and are
-scaled to the frame's pixels before use, so distances are isotropic.
+Image coordinates throughout: x to the right, y downwards. Lines arrive normalised (0..1) and are scaled to the
+frame's pixels before use, so distances are isotropic; zones are rasterised on a normalised grid (ZoneGrid).
 """
 
 from __future__ import annotations

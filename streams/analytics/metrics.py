@@ -7,7 +7,8 @@ __all__ = ["EVENTS_OUT", "FRAMES", "PROCESS_SECONDS", "READY", "RESUMED", "SKIPP
 FRAMES = Counter("its_analytics_frames_total", "Detection events applied to a camera's state")
 SKIPPED = Counter(
     "its_analytics_frames_skipped_total",
-    "Detection events not applied: duplicate, late, unknown-camera, removed-camera, bad-payload",
+    "Input events not applied: duplicate, late-frame, unknown-camera, removed-camera (detections), bad-payload (either "
+    "input)",
     ["reason"],
 )
 EVENTS_OUT = Counter("its_analytics_events_total", "Events produced", ["kind"])
@@ -21,7 +22,9 @@ STATE_BYTES = Histogram(
     "Compressed bytes of a camera's state written to the changelog per event",
     buckets=(1e3, 4e3, 16e3, 64e3, 256e3, 1e6),
 )
-READY = Gauge("its_analytics_ready", "1 once the camera topic is caught up and the Faust worker is running")
+READY = Gauge(
+    "its_analytics_ready", "1 once the Faust worker has partitions (after the camera topic catch-up, at most 60 s)"
+)
 RESUMED = Counter(
     "its_analytics_resumed_records_total",
     "Input records the stream skipped after a partition assignment, read from the broker and applied (resume.py)",

@@ -51,7 +51,7 @@ class AnalyticsSettings(DeployableSettings):
     vehicle_events_topic: str = Field(VEHICLE_EVENTS.name, description="Output: VehicleCounted.")
     traffic_stats_topic: str = Field(TRAFFIC_STATS.name, description="Output: TrafficStatsWindow.")
     incidents_topic: str = Field(INCIDENTS.name, description="Output: IncidentDetected.")
-    dlq_topic: str = Field(DLQ.name, description="Dead letters: poison, unknown-camera, late frames.")
+    dlq_topic: str = Field(DLQ.name, description="Dead letters: poison, unknown or removed camera, late frames.")
     store: Literal["auto", "rocksdb", "memory"] = Field(
         "auto", description="Table store: rocksdb (rocksdict) where it installs, else memory; auto picks."
     )

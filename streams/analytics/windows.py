@@ -2,8 +2,9 @@
 
 Late-event policy: a camera's frames arrive in capture order on one partition, so a window closes as soon as the
 camera's first frame at or after its end is processed (or the camera stops); a frame older than the last processed
-one is late: it changes no window, is counted in `late_frames` of the window open when it arrives, and is sent to
-the dead-letter topic by the caller, so nothing is lost silently.
+one (or inside a window already closed) is late: it changes no window, is counted in `late_frames` of the window
+open when it arrives (the next one when none is), and is sent to the dead-letter topic by the caller, so nothing is
+lost silently.
 """
 
 from __future__ import annotations

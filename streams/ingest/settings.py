@@ -33,7 +33,7 @@ class IngestSettings(DeployableSettings):
     fps: float = Field(10.0, description="One-shot mode: target sampled fps; 0 keeps every frame.")
     jpeg_quality: int = Field(90, ge=1, le=100, description="One-shot mode: JPEG quality of produced frames.")
     realtime: bool = Field(False, description="One-shot mode: pace a file to its own timestamps, as a camera would.")
-    max_frames: int = Field(0, description="One-shot mode: stop after this many frames; 0 = until the source ends.")
+    max_frames: int = Field(0, description="One-shot mode: stop after this many sampled frames; 0 = no limit.")
     # -- fleet mode: cameras from the registry ------------------------------------------------------------
     cameras_topic: str = Field(CAMERAS.name, description="Compacted topic of CameraConfig records (the registry).")
     camera_status_topic: str = Field(CAMERA_STATUS.name, description="Topic CameraStatusChanged events go to.")

@@ -279,6 +279,6 @@ def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: 
 
 
 def open_frames(url: str, realtime: bool = False, decode_threads: int = 1) -> Iterator[DecodedFrame]:
-    """Every frame of `url` (no sampling): what the one-shot ingest and the demo's model benchmark read."""
+    """Every frame of `url` (no sampling): what the demo reads to rebuild ingest's frames for its model benchmark."""
     spec = SourceSpec(url=url, fps=0, decode="ALL", realtime=realtime, decode_threads=decode_threads, max_lag_s=0)
     yield from open_source(spec)

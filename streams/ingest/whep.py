@@ -1,4 +1,4 @@
-"""WebRTC camera sources through WHEP (WebRTC-HTTP Egress Protocol, RFC 9725), as a plain blocking iterator.
+"""WebRTC camera sources through WHEP (WebRTC-HTTP Egress Protocol, draft-ietf-wish-whep), as a plain blocking iterator.
 
 A WHEP viewer POSTs an SDP offer to the camera's (or media server's) WHEP endpoint, gets `201 Created` with
 an SDP answer and a `Location` naming the session, and then receives the video over WebRTC (ICE + DTLS-SRTP,

@@ -1,6 +1,6 @@
 """One-shot ingest (`itscam ingest --source`): read one source through the same reader, sampler, encoder and
-producer as the fleet, without the registry. Files are read as fast as the encoder takes them (nothing dropped);
-live URLs are read like any camera until stopped."""
+producer as the fleet, without the registry. Files are read as fast as the encoder takes them (nothing dropped),
+or at their own pace with `realtime`; live URLs are read like any camera until stopped."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class IngestResult:
     decoded: int
     first_captured_at: datetime | None
     last_captured_at: datetime | None
-    dropped: int = 0  # live sources only: frames dropped by policy (encoder busy, reader lagging)
+    dropped: int = 0  # by policy (live sources: encoder busy, reader lagging), Kafka queue full, or not encodable
 
 
 class IngestWorker:
@@ -89,8 +89,8 @@ class IngestWorker:
             raise err
         if left or self.producer.failed:
             raise IngestError(
-                f"{left + self.producer.failed} frame(s) of camera {self.camera_id} were not acknowledged by Kafka at "
-                f"{self.s.kafka_bootstrap}. Check the broker with `itscam stack status`."
+                f"{left + self.producer.failed} message(s) of camera {self.camera_id} were not acknowledged by Kafka "
+                f"at {self.s.kafka_bootstrap}. Check the broker with `itscam stack status`."
             )
         res = IngestResult(
             self.camera_id,

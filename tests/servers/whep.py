@@ -1,4 +1,5 @@
-"""A real WHEP endpoint (RFC 9725) on 127.0.0.1 serving a looped clip over WebRTC, for the WHEP source tests.
+"""A real WHEP endpoint (draft-ietf-wish-whep) on 127.0.0.1 serving a looped clip over WebRTC for the
+WHEP source tests.
 
     with WhepServer(CLIP, token="s3cret") as srv:
         frames = open_whep(srv.whep_url + "?token=s3cret")

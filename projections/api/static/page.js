@@ -297,7 +297,7 @@ async function refreshLive(id) {
     applyLive(t, await api(`/v1/cameras/${encodeURIComponent(id)}/live`));
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) {
-      applyLive(t, { frame: null, status: null, counts_today: {} }); // configured but never seen
+      applyLive(t, { frame: null, status: null, counts_today: {} }); // deleted since it was listed
       return;
     }
     throw e;
@@ -621,7 +621,7 @@ function onEvent(name, data) {
   if (type === "detections") setFrame(t, payload);
   else if (type === "status") setStatus(t, payload);
   else if (type === "count") {
-    // Today's counters live in Redis: re-read them rather than add here (the stream is at-least-once).
+    // Today's counters live in Redis: re-read them rather than add here (the stream may miss or repeat events).
     clearTimeout(state.liveTimers.get(cam));
     state.liveTimers.set(
       cam,
