@@ -35,7 +35,7 @@ from bench.report import write_results
 
 if TYPE_CHECKING:
     from schemas.events import CameraConfig, Detection, DetectionsProduced
-# The rest is imported where used: `itscam` imports this module for its flags on every start.
+# The rest is imported where used, so importing this module stays light.
 
 __all__ = ["Vehicle", "camera_traffic", "main_bench", "run_bench"]
 
@@ -188,7 +188,7 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
     """Sample the worker every 0.2 s from its first applied frame until it has applied `total`."""
     import psutil
 
-    from deploy.demo import _metric
+    from itscam.demo import metric_value
 
     ps = psutil.Process(proc.pid)
 
@@ -197,7 +197,7 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
             raise RuntimeError(f"analytics exited with {proc.returncode} before draining the backlog; see {log}")
 
     deadline = time.monotonic() + 120
-    while _metric(port, "its_analytics_ready") != 1:
+    while metric_value(port, "its_analytics_ready") != 1:
         alive()
         if time.monotonic() > deadline:
             raise TimeoutError(f"analytics was not ready within 120 s; see {log}")
@@ -207,15 +207,15 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
     deadline = time.monotonic() + timeout
     while True:
         alive()
-        done = _metric(port, "its_analytics_frames_total") or 0.0
+        done = metric_value(port, "its_analytics_frames_total") or 0.0
         now = time.monotonic()
         cpu = ps.cpu_times()
         rss = max(rss, ps.memory_info().rss)
         if done > 0 and first is None:
             first = (now, done, cpu.user + cpu.system)
         if done >= total and first is not None:
-            count = _metric(port, "its_analytics_process_seconds_count") or 0.0
-            mean = (_metric(port, "its_analytics_process_seconds_sum") or 0.0) / count * 1000 if count else None
+            count = metric_value(port, "its_analytics_process_seconds_count") or 0.0
+            mean = (metric_value(port, "its_analytics_process_seconds_sum") or 0.0) / count * 1000 if count else None
             return _Drain(done, done - first[1], now - first[0], cpu.user + cpu.system - first[2], rss, mean)
         if now > deadline:
             raise TimeoutError(

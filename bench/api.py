@@ -5,14 +5,15 @@ their Redis live state (frame, status, today's counters), creates a bench key wi
 starts `itscam api` (uvicorn, --workers, uvloop/httptools) on a free loopback port, then runs wrk with a Lua script
 that rotates the camera ids and sends the key, for `--seconds` at `--connections` on
 
-- GET /v1/cameras/{id}/live      (Redis only: one pipelined round trip; key from the in-process cache);
+- GET /v1/cameras/{id}/live      (Redis only: one script reads the three hashes; key from the in-process cache);
 - GET /v1/cameras/{id}/counts?bucket=1h&from=<day>&to=<day+1>   (24 hourly buckets summed from 1,440 minutes of
   rows; the answer cached in Redis, ITS_API_QUERY_CACHE_CLOSED_S for a past day);
 - and, for `--uncached-seconds`, the same counts query made new on every request (`from` shifts by a second), so
   each one is summed by PostgreSQL: what a cache miss costs.
 
-Every request also passes the rate limiter (one Redis Lua call) and queues an audit row (COPY in batches), as in
-production. Figures are what wrk's `done` hook reports: requests/s, P50/P95/P99 latency, non-2xx and socket errors.
+Every request also takes a rate-limit token (in the same Redis script as the route's own read) and queues an audit
+row (COPY in batches), as in production. Figures are what wrk's `done` hook reports: requests/s, P50/P95/P99
+latency, non-2xx and socket errors.
 """
 
 from __future__ import annotations
@@ -180,9 +181,9 @@ def run_wrk(
 def main_bench(args: argparse.Namespace) -> int:
     import httpx
 
-    from deploy.keys import create_key
     from projections import migrate
     from projections.api import ApiSettings
+    from projections.api.keys import create_key
     from projections.errors import ProjectionError
 
     s = ApiSettings()

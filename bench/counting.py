@@ -31,8 +31,8 @@ import numpy.typing as npt
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bench.report import write_results
-from deploy.demo import _metric
 from eventbus.registry import put_camera
+from itscam.demo import metric_value
 from schemas import codec
 from schemas.cameras import camera_config
 
@@ -135,9 +135,7 @@ class _Procs:
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"{name}.log").open("wb") as out:
-            p = subprocess.Popen(
-                [sys.executable, "-m", "deploy.cli", *args], env=env, stdout=out, stderr=subprocess.STDOUT
-            )
+            p = subprocess.Popen([sys.executable, "-m", "itscam", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
         self.procs[name] = p
         return p
 
@@ -220,8 +218,8 @@ def run_pipeline(
     try:
         procs.start("inference", ["inference"], inf_env)
         procs.start("analytics", ["analytics"], an_env)
-        procs.wait_for("inference ready", lambda: _metric(inf_port, "its_inference_ready") == 1, 180)
-        procs.wait_for("analytics ready", lambda: _metric(an_port, "its_analytics_ready") == 1, 120)
+        procs.wait_for("inference ready", lambda: metric_value(inf_port, "its_inference_ready") == 1, 180)
+        procs.wait_for("analytics ready", lambda: metric_value(an_port, "its_analytics_ready") == 1, 120)
         ingests = {
             c.name: procs.start(
                 f"ingest-{Path(c.name).stem}",
@@ -241,11 +239,13 @@ def run_pipeline(
         total = sum(frames.values())
         procs.wait_for(
             f"analytics applied all {total} frames",
-            lambda: (_metric(an_port, "its_analytics_frames_total") or 0) >= total,
+            lambda: (metric_value(an_port, "its_analytics_frames_total") or 0) >= total,
             1800,
         )
-        count = _metric(an_port, "its_analytics_process_seconds_count") or 0
-        worker_mean = (_metric(an_port, "its_analytics_process_seconds_sum") or 0) / count * 1000 if count else None
+        count = metric_value(an_port, "its_analytics_process_seconds_count") or 0
+        worker_mean = (
+            (metric_value(an_port, "its_analytics_process_seconds_sum") or 0) / count * 1000 if count else None
+        )
         time.sleep(2.0)  # the last transaction commits within the commit interval (1 s)
     finally:
         procs.stop()

@@ -4,9 +4,9 @@ producer; figures are measured in this run and written as JSON.
 
 - capacity: the highway clip looped as live 720p H.264 cameras (paced at 29.97 fps), sampled at each fps, decoding
   every frame vs key frames only (for key frames only, the clip is re-encoded with a key frame every sampling period,
-  as operators configure cameras for it). A count of streams is sustained when, over the measuring window, no reader
-  trails its camera's clock by more than 1 s, the streams together delivered >= 90 % of their target frames (less
-  one frame of phase per stream) and < 2 % of frames were dropped.
+  as operators configure cameras for it). A count of streams is sustained when, at the end of the measuring window,
+  no reader trails its camera's clock by more than 1 s and, over it, the streams together captured >= 90 % of their
+  target frames (less one frame of phase per stream) and < 2 % of frames were dropped.
 - fleet: N cameras (default 1,000) registered on a registry topic, read by one `IngestFleet` in a child process
   for S seconds; each camera is a looped file of pre-encoded 640x360 JPEG frames at 2 fps sampled to 1 fps (the
   JPEG passes through untouched, like an MJPEG camera's). Reports frames/s, frames lost beyond the drop policy,

@@ -1,9 +1,9 @@
 """`itscam bench projector`: the projector's PostgreSQL write path, and the time to rebuild from the log.
 
-(a) Detection rows per second into PostgreSQL through the real batched path (PgStore.write: frames by unnest,
-detections by COPY, per-minute counts, compare-and-set offsets, one transaction per batch) against a naive loop that
-INSERTs each detection row in its own transaction, on the same generated events in the same run. The naive loop is
-bounded in time; its rate is what it did in that time.
+(a) Detection rows per second into PostgreSQL through the real batched path (PgStore.write: frames by COPY into a
+staging table, detections by COPY, per-minute counts, compare-and-set offsets, one transaction per batch) against a
+naive loop that INSERTs each detection row in its own transaction, on the same generated events in the same run. The
+naive loop is bounded in time; its rate is what it did in that time.
 (b) Rebuild: a bench-only topic filled with N synthetic DetectionsProduced events is replayed by the rebuild code
 (projections.rebuild.rebuild: fresh schema, replay to the high watermarks, swap) into a scratch target schema.
 Scratch schemas and the topic are dropped afterwards.
@@ -21,7 +21,7 @@ from bench.report import write_results
 
 if TYPE_CHECKING:
     from schemas.events import DetectionsProduced
-# The rest is imported where used: `itscam` imports this module for its flags on every start.
+# The rest is imported where used, so importing this module stays light.
 
 __all__ = ["main_bench", "synthetic_events"]
 

@@ -1,4 +1,4 @@
-"""Root exception of the composition (the itscam command, the local stack, the Kubernetes tooling)."""
+"""Root exception of deploy/ (the local stack, the Kubernetes tooling)."""
 
 from schemas.errors import ItsCameraError
 
@@ -6,4 +6,4 @@ __all__ = ["DeployError"]
 
 
 class DeployError(ItsCameraError):
-    """A command cannot run as asked, or a tool or service it needs is missing; the message says what to do."""
+    """A deployment tool cannot run as asked, or a tool or service it needs is missing; the message says what to do."""

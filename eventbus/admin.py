@@ -59,7 +59,8 @@ def apply_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, timeout: f
 
 
 def publish_schemas(bootstrap: str, topic: str = SCHEMAS.name) -> int:
-    """Publish every .avsc to the compacted schema topic keyed by fingerprint. Idempotent by compaction."""
+    """Publish every schema's current .avsc (not avro/history/) to the compacted schema topic keyed by fingerprint.
+    Idempotent by compaction."""
     producer = Producer(producer_config(bootstrap))
     for name, text in schema_files().items():
         producer.produce(topic, key=codec(name).fingerprint.hex().encode(), value=text.encode())

@@ -1,4 +1,4 @@
-"""Micro-batching consume loops shared by every consumer stage."""
+"""Micro-batching polls for the consumers that batch (inference, the projector), and a consume loop around them."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from eventbus.errors import KafkaUnavailableError
 __all__ = ["DEFAULT_BOOTSTRAP", "MAX_MESSAGE_BYTES", "check_kafka", "consumer_config", "producer_config"]
 
 # The local stack's broker (`itscam stack up`). Settings resolve ITS_KAFKA_BOOTSTRAP against it in one place:
-# eventbus.settings.KafkaClientSettings.
+# eventbus.settings.DeployableSettings.
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 
 # Frames can be several MB at 4K; keep client limits in line with the topic's max.message.bytes.

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import logging
 import os
 import tempfile
 from typing import Any
 
-__all__ = ["serve"]
+from itscam._args import overrides
+
+__all__ = ["add_parser", "serve"]
 
 
 def serve(overrides: dict[str, Any]) -> int:
@@ -27,7 +30,7 @@ def serve(overrides: dict[str, Any]) -> int:
     log_config = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "deploy.logs.JsonFormatter", "service": "itscam-api"}},
+        "formatters": {"json": {"()": "itscam.logs.JsonFormatter", "service": "itscam-api"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "root": {"handlers": ["stderr"], "level": logging.getLevelName(logging.getLogger().level)},
         "loggers": {"uvicorn.access": {"level": "WARNING"}},
@@ -63,3 +66,21 @@ def serve(overrides: dict[str, Any]) -> int:
 
             uvicorn.run(create_app(s), **common)
     return 0
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    return serve(overrides(args, ["host", "port", "metrics_port", "workers"]))
+
+
+def add_parser(sub: Any) -> None:
+    ap = sub.add_parser(
+        "api",
+        help="Serve the query API.",
+        description="Starlette on uvicorn (uvloop + httptools when installed): /health, /ready, /openapi.json, "
+        "/docs and the /v1 routes behind API keys (`itscam keys create`). Settings: ITS_API_*.",
+    )
+    ap.add_argument("--host", help="Listen address (127.0.0.1).")
+    ap.add_argument("--port", type=int, help="Port (8080).")
+    ap.add_argument("--metrics-port", type=int, help="Prometheus port (9104; 0 = off).")
+    ap.add_argument("--workers", type=int, help="uvicorn worker processes (ITS_API_WORKERS, 2).")
+    ap.set_defaults(fn=_cmd)

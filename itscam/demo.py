@@ -7,6 +7,7 @@ this process once the pipeline is idle. Both are measured in one run.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -22,14 +23,14 @@ from typing import Any
 import cv2
 import httpx
 
-from deploy.errors import DeployError
 from deploy.stack.settings import StackSettings, repo_root
+from itscam.errors import CliError
 from streams.ingest import redact
 
-__all__ = ["DemoError", "default_source", "measure_model_fps", "run_demo"]
+__all__ = ["DemoError", "add_parser", "default_source", "measure_model_fps", "metric_value", "run_demo"]
 
 
-class DemoError(DeployError):
+class DemoError(CliError):
     """The demo cannot run as asked; the message says what to pass instead."""
 
 
@@ -50,7 +51,7 @@ class _Stages:
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"demo-{name}.log").open("wb") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "deploy.cli", name, *args],
+                [sys.executable, "-m", "itscam", name, *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -74,7 +75,8 @@ class _Stages:
                 p.kill()
 
 
-def _metric(port: int, name: str) -> float | None:
+def metric_value(port: int, name: str) -> float | None:
+    """The value of an unlabelled metric on a local /metrics port; None while the port does not answer."""
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
     except httpx.HTTPError:
@@ -156,8 +158,8 @@ class _Api:
 
 def _demo_token(dsn: str) -> str:
     """A read-only key for this demo run (`itscam keys revoke` it, or leave it: it only reads)."""
-    from deploy.keys import create_key
     from projections import migrate
+    from projections.api.keys import create_key
 
     migrate(dsn)
     return create_key(dsn, "demo", ["read"], 60_000)[1]
@@ -203,8 +205,8 @@ def run_demo(
         stages.start("inference")
         stages.start("projector")
         stages.start("api")
-        _wait("inference ready", lambda: _metric(inf_port, "its_inference_ready") == 1, 120, stages)
-        _wait("projector ready", lambda: _metric(proj_port, "its_projector_ready") == 1, 60, stages)
+        _wait("inference ready", lambda: metric_value(inf_port, "its_inference_ready") == 1, 120, stages)
+        _wait("projector ready", lambda: metric_value(proj_port, "its_projector_ready") == 1, 60, stages)
         _wait("API ready", lambda: _ready(base), 60, stages)
         print(f"stages up; streaming {redact(src)} as camera {cam!r}", flush=True)
         print(f"analyst page: {base.url}/ui#key={base.token}", flush=True)
@@ -239,7 +241,7 @@ def _run_to_completion(stages: _Stages, cmd: list[str], src: str, base: _Api, ca
     from inference import InferenceSettings
     from streams.ingest import IngestSettings
 
-    res = subprocess.run([sys.executable, "-m", "deploy.cli", *cmd], capture_output=True, text=True, check=False)
+    res = subprocess.run([sys.executable, "-m", "itscam", *cmd], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise DemoError(f"ingest failed ({res.returncode}): {res.stderr[-2000:]}")
     produced = json.loads(res.stdout.strip().splitlines()[-1])
@@ -326,3 +328,36 @@ def _camera_done(base: _Api, cam: str, n: int) -> dict[str, Any] | None:
         return None
     doc: dict[str, Any] = r.json()
     return doc if (doc["frames"] or 0) >= n else None
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    return run_demo(
+        source=args.source,
+        once=args.once,
+        summary_path=args.summary,
+        camera_id=args.camera_id,
+        realtime=args.realtime,
+        max_frames=args.max_frames,
+    )
+
+
+def add_parser(sub: Any) -> None:
+    dm = sub.add_parser(
+        "demo",
+        help="Run every stage on a clip and print per-class counts.",
+        description="Start inference, projector and API as processes, stream SOURCE through them, "
+        "print the counts read back from the API and keep the API up until Ctrl-C (or exit with "
+        "--once). Needs the stack up and topics applied (`make demo` does both).",
+    )
+    dm.add_argument("--source", default=None, help="Video path or camera URL (default: the sample clip).")
+    dm.add_argument("--camera-id", default=None, help="Camera id (default: <file name>-<timestamp>).")
+    dm.add_argument("--once", action="store_true", help="Exit when the clip is through instead of serving.")
+    dm.add_argument("--summary", default=None, help="Write the JSON summary here.")
+    dm.add_argument("--realtime", action="store_true", help="Pace the file at its own frame rate.")
+    dm.add_argument(
+        "--max-frames",
+        type=int,
+        default=None,
+        help="Stop ingest after N frames (needed for a live camera with --once).",
+    )
+    dm.set_defaults(fn=_cmd)

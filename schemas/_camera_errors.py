@@ -1,7 +1,8 @@
 """Messages for a CameraConfig that fails its model: each names the field, what was found and the fix.
 
 Private to schemas.cameras, which raises them as CameraConfigError for the CLI, the ingest workers and the API's 422
-problems. The bounds quoted come from the model's own constraints, so no range is written twice.
+problems. The numeric bounds quoted come from the model's own constraints; the camera id, line, zone and
+calibration messages spell out theirs.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The camera registry: CameraConfig records on the compacted `its.cameras.v1` topic, keyed by camera_id.
 
 This module is the record's contract (defaults, validation, decoding); eventbus/registry.py writes and reads the topic.
-Written by `itscam cameras add|update|remove` and the API's camera commands (POST/PATCH/DELETE /v1/cameras), read
+Written by `itscam cameras add|update|remove` and the API's camera commands (POST/PUT/PATCH/DELETE /v1/cameras), read
 by the ingest workers (each follows the partitions the consumer group gives it), the analytics stage (lines, zones,
 calibration), the projector (the cameras read model) and `itscam cameras list`.
 """

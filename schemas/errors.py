@@ -1,8 +1,8 @@
 """The project's root exception, and the root exception of the contracts package.
 
-Every package has one root error under ItsCameraError (SchemaError here, StreamError, InferenceError,
-ProjectionError, DeployError), each message naming the thing and the fix; `itscam` prints any of them without a
-traceback and exits 2. It lives here because schemas/ is the one package every other may import.
+Every package has one root error under ItsCameraError (SchemaError here, EventBusError, StreamError, InferenceError,
+ProjectionError, DeployError, CliError), each message naming the thing and the fix; `itscam` prints any of them
+without a traceback and exits 2. It lives here because schemas/ is the one package every other may import.
 """
 
 __all__ = ["ItsCameraError", "SchemaError", "UnknownSchemaError"]

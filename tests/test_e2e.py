@@ -15,11 +15,11 @@ import httpx
 import numpy as np
 import pytest
 
-from deploy.keys import create_key
 from deploy.stack.settings import StackSettings
 from inference import Detector, InferenceSettings, PostParams
 from inference.backends import OnnxRuntimeBackend
 from inference.model import resolve_classes
+from projections.api.keys import create_key
 from schemas import codec
 from tests.conftest import CLIP, MODEL
 from tests.kafka_helpers import read_all
@@ -68,7 +68,7 @@ def pipeline(
         with (tmp_path / f"{stage}.log").open("wb") as log:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "deploy.cli", stage, "--metrics-port", "0"],
+                    [sys.executable, "-m", "itscam", stage, "--metrics-port", "0"],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -125,7 +125,7 @@ def test_clip_through_every_stage(pipeline: dict[str, str], bootstrap: str, uniq
         [
             sys.executable,
             "-m",
-            "deploy.cli",
+            "itscam",
             "ingest",
             "--source",
             str(CLIP),
@@ -190,7 +190,7 @@ def test_clip_through_every_stage(pipeline: dict[str, str], bootstrap: str, uniq
 def test_demo_once_writes_the_summary(bootstrap: str, pg_dsn: str, tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     res = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "demo", "--once", "--summary", str(out)],
+        [sys.executable, "-m", "itscam", "demo", "--once", "--summary", str(out)],
         capture_output=True,
         text=True,
         timeout=600,

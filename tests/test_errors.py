@@ -12,7 +12,7 @@ import pytest
 
 from schemas.errors import ItsCameraError
 
-PACKAGES = ("schemas", "eventbus", "streams", "inference", "projections", "deploy")
+PACKAGES = ("schemas", "eventbus", "streams", "inference", "projections", "deploy", "itscam")
 # Not errors but the API's way of answering with problem+json (a Starlette HTTPException the app renders).
 RESPONSES = {"projections.api.problems.Problem"}
 
@@ -22,6 +22,8 @@ def _our_exceptions() -> dict[str, type[BaseException]]:
     for package in PACKAGES:
         root = importlib.import_module(package)
         for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if info.name.endswith(".__main__"):  # `python -m itscam`: importing it runs the command line
+                continue
             module = importlib.import_module(info.name)
             for name, obj in vars(module).items():
                 qualified = f"{info.name}.{name}"
@@ -46,6 +48,7 @@ def test_every_error_we_define_is_under_the_project_root() -> None:
         ("inference.errors", "InferenceError"),
         ("projections.errors", "ProjectionError"),
         ("deploy.errors", "DeployError"),
+        ("itscam.errors", "CliError"),
     ],
 )
 def test_each_package_has_one_root(module: str, root: str) -> None:
@@ -62,7 +65,7 @@ def test_each_package_has_one_root(module: str, root: str) -> None:
 def test_the_cli_prints_any_project_error_without_a_traceback() -> None:
     # a PlanError (deploy's root) raised deep in `itscam plan`, as a user would trigger it
     res = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "plan", "--cameras", "0", "--fps", "10", "--gpu", "t4"],
+        [sys.executable, "-m", "itscam", "plan", "--cameras", "0", "--fps", "10", "--gpu", "t4"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -43,8 +43,8 @@ GPUS = ("t4", "a100", "h100")
 # transaction, so a threshold under a batch would scale on the lag of a batch in flight: 5 s.
 TARGET_BACKLOG_S: dict[str, float] = {"inference": 2.0, "analytics": 2.0, "projector": 5.0}
 
-# Cameras one ingest pod reads: the seed's default (ARCHITECTURE.md, services table); ingest.json shows a 2-core
-# worker sustains 12 streams at 10 fps decoding every frame (more with key frames only).
+# Cameras one ingest pod reads: the seed's default (../shared/ARCHITECTURE.md, services table); ingest.json shows a
+# 2-core worker sustains 12 streams at 10 fps decoding every frame (more with key frames only).
 CAMERAS_PER_INGEST_POD = 10
 
 # Bytes of one FrameCaptured JPEG: 1280x720 (the camera default cap max_width/max_height) at quality 90 (the

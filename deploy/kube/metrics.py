@@ -20,7 +20,7 @@ from prometheus_client.metrics import MetricWrapperBase
 __all__ = ["PACKAGES", "DefinedMetric", "defined_metrics", "metric_modules", "series_names"]
 
 _REPO = Path(__file__).resolve().parents[2]
-# The packages whose code runs in the deployables (deploy/ only composes them).
+# The packages whose code runs in the deployables (itscam/ only composes them).
 PACKAGES = ("streams", "inference", "projections", "schemas")
 _METRIC_CLASSES = frozenset({"Counter", "Gauge", "Histogram", "Summary", "Enum", "Info"})
 # The sample-name suffixes of each metric type as prometheus_client exposes them (text format).

@@ -1,4 +1,5 @@
-"""`itscam plan`: partitions, replicas per deployable, GPUs and CPU cores for N cameras at F fps.
+"""The capacity plan `itscam plan` prints (itscam/plan.py): partitions, replicas per deployable, GPUs and CPU cores
+for N cameras at F fps.
 
 Per-replica rates come from the results kept in the repo (deploy/kube/capacity.py says which file and field, and
 whether a figure is measured or estimated); CPU and GPU per replica are the requests of the rendered prod overlay's
@@ -7,8 +8,6 @@ Deployments, so the plan and the manifests cannot drift apart. deploy/k8s/SCALIN
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from deploy.errors import DeployError
 from deploy.kube import capacity
 from deploy.kube.capacity import Figure
 
-__all__ = ["GPU_TARGET_UTILISATION", "Plan", "PlanError", "Row", "add_parser", "plan", "requests_of"]
+__all__ = ["GPU_TARGET_UTILISATION", "Plan", "PlanError", "Row", "plan", "requests_of"]
 
 # Share of a GPU's measured/estimated rate the plan fills (the KEDA GPU-utilisation trigger targets 70 % too):
 # head-room for bursts, reconnect storms and a node being replaced.
@@ -154,7 +153,7 @@ def plan(cameras: int, fps: float, gpu: str, *, api_rps: float = 0.0, manifests:
             f"({streams.source}); {per_pod} per pod needs key-frame decoding or more cores"
         )
     ingest_fig = Figure(
-        per_pod, "cameras per pod", f"ARCHITECTURE.md default; {streams.source} = {streams.value:g}", True
+        per_pod, "cameras per pod", f"../shared/ARCHITECTURE.md default; {streams.source} = {streams.value:g}", True
     )
     row("ingest", math.ceil(cameras / per_pod), ingest_fig)
 
@@ -236,26 +235,3 @@ def format_table(pl: Plan) -> str:
     if pl.notes:
         lines += ["", "Notes:"] + [f"  - {n}" for n in pl.notes]
     return "\n".join(lines)
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    pl = plan(args.cameras, args.fps, args.gpu, api_rps=args.api_rps)  # a PlanError is printed by itscam
-    print(json.dumps(pl.to_json(), indent=2) if args.json else format_table(pl))
-    return 0
-
-
-def add_parser(sub: Any) -> None:
-    """Register `itscam plan` on the CLI's subparsers."""
-    p = sub.add_parser(
-        "plan",
-        help="Capacity plan: partitions, replicas, GPUs and cores for N cameras at F fps.",
-        description="From the throughputs measured in bench/results and tests/gpu/results (estimates are "
-        "marked) and the prod overlay's resource requests: partitions per topic group, replicas per deployable, "
-        "GPUs and CPU cores. See deploy/k8s/SCALING.md.",
-    )
-    p.add_argument("--cameras", type=int, required=True, help="Number of cameras.")
-    p.add_argument("--fps", type=float, required=True, help="Sampled frames per second per camera.")
-    p.add_argument("--gpu", required=True, choices=capacity.GPUS, help="Inference GPU: t4, a100 or h100.")
-    p.add_argument("--api-rps", type=float, default=0.0, help="Expected API requests/s (0: the HPA minimum).")
-    p.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
-    p.set_defaults(fn=_cmd)

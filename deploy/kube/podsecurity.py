@@ -1,5 +1,6 @@
 """Pod Security Standards "restricted" (Kubernetes 1.33), checked offline on rendered workloads, plus our own
-stricter rules: a read-only root filesystem and CPU/memory requests and limits on every container.
+stricter rules: a read-only root filesystem, CPU/memory requests and limits, imagePullPolicy Always and a pinned image
+tag on every container, and liveness and readiness probes on the containers of long-running workloads.
 
 The admission controller does the same checks in a cluster (the namespace enforces "restricted"); doing them here
 finds a violation in CI instead of at `kubectl apply`, for objects that a controller (not us) turns into pods too.
@@ -26,7 +27,7 @@ _ALLOWED_VOLUMES = {
     "secret",
 }
 _ALLOWED_SECCOMP = {"RuntimeDefault", "Localhost"}
-# "baseline" forbids adding capabilities beyond this set; "restricted" allows only NET_BIND_SERVICE.
+# "restricted" lets a container add back only NET_BIND_SERVICE (after dropping ALL).
 _ALLOWED_ADD_CAPS = {"NET_BIND_SERVICE"}
 
 

@@ -6,9 +6,7 @@ that file differs from what the catalogue gives (CI runs the check through tests
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import yaml
 
 from schemas.topics import CATALOGUE, Topic
 
-__all__ = ["CLUSTER", "TOPICS_FILE", "add_topics_parser", "k8s_name", "kafka_topic", "render_topics"]
+__all__ = ["CLUSTER", "MIN_INSYNC_REPLICAS", "TOPICS_FILE", "k8s_name", "kafka_topic", "render_topics"]
 
 CLUSTER = "its-kafka"
 TOPICS_FILE = Path(__file__).resolve().parents[1] / "k8s" / "base" / "data" / "kafka-topics.yaml"
@@ -62,39 +60,3 @@ def render_topics() -> str:
     """The text of deploy/k8s/base/data/kafka-topics.yaml: the header and one KafkaTopic per catalogue topic."""
     docs = [yaml.safe_dump(kafka_topic(t), sort_keys=False, default_flow_style=False) for t in CATALOGUE]
     return HEADER + "---\n" + "---\n".join(docs)
-
-
-def _cmd_topics(args: argparse.Namespace) -> int:
-    text = render_topics()
-    if args.check:
-        current = TOPICS_FILE.read_text() if TOPICS_FILE.exists() else ""
-        if current != text:
-            print(
-                f"itscam k8s topics: {TOPICS_FILE} differs from the topic catalogue (schemas/topics.py): "
-                "run `itscam k8s topics --write` and commit the file.",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{TOPICS_FILE}: up to date ({len(CATALOGUE)} topics)")
-        return 0
-    if args.write:
-        TOPICS_FILE.write_text(text)
-        print(f"wrote {TOPICS_FILE} ({len(CATALOGUE)} KafkaTopics)")
-        return 0
-    sys.stdout.write(text)
-    return 0
-
-
-def add_topics_parser(k8s_sub: Any) -> None:
-    """Add `itscam k8s topics [--write|--check]` to the `k8s` group."""
-    tp = k8s_sub.add_parser(
-        "topics",
-        help="Print, write or check the Strimzi KafkaTopics generated from the topic catalogue.",
-        description="Without flags: print one KafkaTopic per topic of schemas/topics.py (cluster partitions and "
-        f"replication, min.insync.replicas {MIN_INSYNC_REPLICAS}). --write: write {TOPICS_FILE.name} in "
-        "deploy/k8s/base/data. --check: exit 1 when that file differs from the catalogue.",
-    )
-    mode = tp.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="Write deploy/k8s/base/data/kafka-topics.yaml.")
-    mode.add_argument("--check", action="store_true", help="Exit 1 when the committed file is out of date.")
-    tp.set_defaults(fn=_cmd_topics)

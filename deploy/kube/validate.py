@@ -1,6 +1,6 @@
-"""Offline validation of rendered manifests: kubeconform in strict mode against the Kubernetes schemas that the
-kubernetes-validate package bundles and the custom resources' schemas in ../shared/k8s-crd-schemas, and checkov
-with the project's justified skips (deploy/kube/checkov.yaml)."""
+"""Offline validation of rendered manifests: strict schemas (core kinds with those the kubernetes-validate package
+bundles, custom resources with kubeconform against ../shared/k8s-crd-schemas), checkov with the project's justified
+skips (deploy/kube/checkov.yaml), and `problems()`, which adds Pod Security and the generated KafkaTopics."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.kube.podsecurity import WORKLOAD_KINDS, violations
+from deploy.kube.render import TARGETS, render_text
 from deploy.kube.tools import KubeToolError, tool
+from deploy.kube.topics import TOPICS_FILE, render_topics
 
 __all__ = [
     "CHECKOV_CONFIG",
@@ -21,6 +24,7 @@ __all__ = [
     "checkov",
     "crd_schema_dir",
     "kubeconform",
+    "problems",
 ]
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -158,3 +162,23 @@ def checkov(files: dict[str, str] | None = None, *, directory: Path | None = Non
     except json.JSONDecodeError as e:
         raise KubeToolError(f"checkov printed no JSON: {proc.stdout[:500]} {proc.stderr[-1000:]}") from e
     return _summarise(report)
+
+
+def problems(targets: tuple[str, ...] = TARGETS, *, run_checkov: bool = True) -> list[str]:
+    """Every problem in the rendered targets: schemas (strict), Pod Security "restricted" and ours, checkov, and
+    whether the KafkaTopics are those the catalogue generates. Empty when all is well."""
+    import yaml
+
+    problems: list[str] = []
+    if TOPICS_FILE.read_text() != render_topics():
+        problems.append(f"{TOPICS_FILE} is out of date with schemas/topics.py: run itscam k8s topics --write")
+    texts = {t: render_text(t) for t in targets}
+    for target, text in texts.items():
+        problems += [f"[{target}] schema: {e}" for e in kubeconform(text)]
+        for doc in yaml.safe_load_all(text):
+            if doc and doc.get("kind") in WORKLOAD_KINDS:
+                problems += [f"[{target}] pod security: {v}" for v in violations(doc)]
+    if run_checkov:
+        result = checkov({f"{t}.yaml": text for t, text in texts.items()}, framework="kubernetes")
+        problems += [f"checkov: {f}" for f in result.failed]
+    return problems

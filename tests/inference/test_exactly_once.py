@@ -44,7 +44,7 @@ def _committed(bootstrap: str, topic: str) -> int:
 
 
 def _start(env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "deploy.cli", "inference"], env=env, stdout=log, stderr=log)
+    return subprocess.Popen([sys.executable, "-m", "itscam", "inference"], env=env, stdout=log, stderr=log)
 
 
 def test_kill_9_mid_stream_and_restart_yields_exactly_one_detection_per_frame(

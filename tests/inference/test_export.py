@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from deploy.cli import main
 from inference import Detector, ModelLoadError, load_backend
 from inference.export import ExportRequest, export_model
 from inference.model import file_sha256, metadata_path
+from itscam.main import main
 from tests.conftest import MODEL, SHARED
 
 WEIGHTS = SHARED / "models" / "yolo11n.pt"

@@ -19,7 +19,7 @@ def test_add_update_list_remove(bootstrap: str, make_topic: Callable[..., str]) 
 
     def itscam(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "deploy.cli", "cameras", *args, "--topic", topic],
+            [sys.executable, "-m", "itscam", "cameras", *args, "--topic", topic],
             capture_output=True,
             text=True,
             timeout=60,

@@ -10,7 +10,7 @@ import yaml
 
 def _itscam(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "k8s", *args], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-m", "itscam", "k8s", *args], capture_output=True, text=True, timeout=300, check=False
     )
 
 

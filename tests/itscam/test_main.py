@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from deploy.cli import build_parser
+from itscam.main import build_parser
 
 SUBCOMMANDS = [
     "stack",
@@ -27,7 +27,7 @@ SUBCOMMANDS = [
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "deploy.cli", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "itscam", *args], capture_output=True, text=True, timeout=120, check=False
     )
 
 

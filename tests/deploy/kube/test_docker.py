@@ -95,3 +95,18 @@ def test_image_requirements_are_hashed_pins(name: str) -> None:
     assert entries and not bad, f"deploy/docker/{name}: {bad} are not exact, hashed pins: run `make lock`"
     gpu = {e.split("==")[0] for e in entries} >= {"tensorrt-cu12", "cuda-python"}
     assert gpu == (name == "requirements-gpu.txt"), f"deploy/docker/{name}: the gpu extra belongs only in the GPU file"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_every_package_of_the_wheel_is_copied_and_imported(path: Path) -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((DOCKER_DIR.parents[1] / "pyproject.toml").read_text())
+    packages = [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    ins = instructions(path)
+    copied = {args.split()[-1].removeprefix("./") for word, args in ins if word == "COPY" and "--from" not in args}
+    missing = [p for p in packages if p not in copied]
+    assert not missing, f"{path.name} does not COPY {missing}: the image's `itscam` would fail to import them"
+    check = next((args for word, args in ins if word == "RUN" and "python -c" in args and "import" in args), "")
+    unchecked = [p for p in packages if not re.search(rf"\b{p}\b", check.partition("import")[2])]
+    assert not unchecked, f"{path.name}: the build's import check leaves out {unchecked}"

@@ -111,7 +111,7 @@ def test_bad_input_is_refused_clearly(kwargs: dict[str, Any], message: str) -> N
 
 
 def test_the_cli_prints_the_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
-    from deploy.cli import main
+    from itscam.main import main
 
     assert main(["plan", "--cameras", "1000", "--fps", "10", "--gpu", "t4"]) == 0
     out = capsys.readouterr().out

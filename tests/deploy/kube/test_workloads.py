@@ -13,10 +13,10 @@ from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 from starlette.routing import Route
 
-from deploy.cli import build_parser
 from deploy.kube import OVERLAYS
 from deploy.kube.podsecurity import pod_spec_of as pod_spec
 from inference.settings import InferenceSettings
+from itscam.main import build_parser
 from projections.api.settings import ApiSettings
 from projections.settings import ProjectorSettings
 from streams.analytics.settings import AnalyticsSettings

@@ -21,9 +21,9 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from deploy.keys import create_key
 from deploy.stack.settings import StackSettings
 from projections.api import ApiSettings, create_app
+from projections.api.keys import create_key
 
 DAY = datetime(2026, 1, 5, tzinfo=UTC)
 

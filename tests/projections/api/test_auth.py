@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from deploy.cli import main
+from itscam.main import main
 from projections.api import ApiSettings, create_app
 from tests.projections.api.conftest import add_camera, is_problem
 

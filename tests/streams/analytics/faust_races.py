@@ -19,7 +19,7 @@ from typing import Any
 
 import faust.streams
 
-from deploy.cli import main
+from itscam.main import main
 
 
 def _drop_burst() -> None:

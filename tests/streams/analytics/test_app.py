@@ -45,7 +45,7 @@ class Analytics:
 
     def start(self, fake_race: str | None = None) -> subprocess.Popen[bytes]:
         """`itscam analytics`, or with `fake_race` a mode of tests/streams/analytics/faust_races.py."""
-        argv = [sys.executable, "-m", "deploy.cli", "analytics"]
+        argv = [sys.executable, "-m", "itscam", "analytics"]
         if fake_race:
             argv = [sys.executable, "-m", "tests.streams.analytics.faust_races", fake_race]
         with self.log.open("ab") as out:

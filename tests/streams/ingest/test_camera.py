@@ -22,7 +22,7 @@ from tests.kafka_helpers import read_all, wait_until
 pytestmark = pytest.mark.integration
 
 
-def _metric(name: str, **labels: str) -> float:
+def metric_value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
@@ -57,12 +57,12 @@ def test_a_busy_encoder_drops_the_oldest_frames_and_counts_them(
     r.start()
     wait_until(lambda: r.captured == 100, 30, "the reader to read the whole clip")
     assert r.dropped == 98  # 100 sampled; a slot of 2 kept, the 98 older ones dropped
-    assert _metric("its_ingest_frames_dropped_total", camera_id=cam, reason="oldest") == 98
+    assert metric_value("its_ingest_frames_dropped_total", camera_id=cam, reason="oldest") == 98
     kept = [p.frame.t for p in r._pending]
     assert kept == sorted(kept) and kept[-1] > 9.8  # what is left is the newest
     r.stop()  # the 2 frames never encoded are dropped as well, and counted
     assert r.join(5) and r.dropped == 100
-    assert _metric("its_ingest_frames_dropped_total", camera_id=cam, reason="stopped") == 2
+    assert metric_value("its_ingest_frames_dropped_total", camera_id=cam, reason="stopped") == 2
     producer.close(5)
 
 
@@ -84,11 +84,11 @@ def test_frames_carry_wall_clock_capture_time_pts_and_per_camera_metrics(
     assert [f["source_pts_us"] for f in frames] == [i * 500_000 for i in range(20)]  # stream time, kept alongside
     assert all(before <= f["captured_at"] <= datetime.now(UTC) + timedelta(seconds=1) for f in frames)
     assert {(f["width"], f["height"]) for f in frames} == {(160, 90)}  # the resize cap, aspect kept
-    assert _metric("its_ingest_frames_captured_total", camera_id=cam) == 20
-    assert _metric("its_ingest_frames_produced_total", camera_id=cam) == 20  # acknowledged by Kafka
-    assert _metric("its_ingest_frames_decoded_total", camera_id=cam) >= 20
-    assert _metric("its_ingest_decode_seconds_total", camera_id=cam) > 0
-    assert _metric("its_ingest_camera_status", camera_id=cam, its_ingest_camera_status="ONLINE") == 1
+    assert metric_value("its_ingest_frames_captured_total", camera_id=cam) == 20
+    assert metric_value("its_ingest_frames_produced_total", camera_id=cam) == 20  # acknowledged by Kafka
+    assert metric_value("its_ingest_frames_decoded_total", camera_id=cam) >= 20
+    assert metric_value("its_ingest_decode_seconds_total", camera_id=cam) > 0
+    assert metric_value("its_ingest_camera_status", camera_id=cam, its_ingest_camera_status="ONLINE") == 1
 
 
 def test_delivery_errors_are_counted_and_logged(
@@ -108,7 +108,7 @@ def test_delivery_errors_are_counted_and_logged(
             pool.close()
             producer.close(30)
         assert producer.failed == r.sent == 10 and producer.delivered_frames == 0
-        assert _metric("its_ingest_delivery_errors_total", camera_id=cam, error="MSG_SIZE_TOO_LARGE") == 10
+        assert metric_value("its_ingest_delivery_errors_total", camera_id=cam, error="MSG_SIZE_TOO_LARGE") == 10
         logged = [rec for rec in caplog.records if "did not accept" in rec.getMessage()]
         assert len(logged) == 1 and getattr(logged[0], "camera_id", None) == cam  # once per camera, not per frame
     finally:

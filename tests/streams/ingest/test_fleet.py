@@ -40,7 +40,7 @@ class Worker:
         self.port = _free_port()
         self._log = log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "ingest", "--metrics-port", str(self.port)],
+            [sys.executable, "-m", "itscam", "ingest", "--metrics-port", str(self.port)],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
