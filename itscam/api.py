@@ -15,14 +15,15 @@ from itscam._args import overrides
 __all__ = ["add_parser", "serve"]
 
 
-def serve(overrides: dict[str, Any]) -> int:
+def serve(flags: dict[str, Any]) -> int:
+    """Run uvicorn with ApiSettings from the environment, `flags` (settings field -> value) overriding it."""
     import uvicorn
 
     from projections.api import ApiSettings
 
-    s = ApiSettings(**overrides)
+    s = ApiSettings(**flags)
     # Worker processes build their own settings from the environment: pass the command-line overrides through it.
-    for name, value in overrides.items():
+    for name, value in flags.items():
         os.environ[f"ITS_API_{name.upper()}"] = str(value)
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"

@@ -3,6 +3,8 @@
 pipeline_fps = frames through every stage / (last frame projected - first frame produced), from the read
 models; model_fps = the same detector (backend, imgsz, threads) on the same JPEG frames, called directly in
 this process once the pipeline is idle. Both are measured in one run.
+
+Every `itscam` start builds this module's parser: OpenCV, httpx and the stages are imported where they are used.
 """
 
 from __future__ import annotations
@@ -18,14 +20,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
-import httpx
-
-from deploy.stack.settings import StackSettings, repo_root
 from itscam.errors import CliError
-from streams.ingest import redact
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DemoError", "add_parser", "default_source", "measure_model_fps", "metric_value", "run_demo"]
 
@@ -35,6 +35,8 @@ class DemoError(CliError):
 
 
 def default_source() -> str:
+    from deploy.stack.settings import repo_root
+
     shared = os.environ.get("ITS_SHARED_DIR") or str(repo_root().parent / "shared")
     return str(Path(shared) / "data" / "highway_overpass_720p.mp4")
 
@@ -77,6 +79,8 @@ class _Stages:
 
 def metric_value(port: int, name: str) -> float | None:
     """The value of an unlabelled metric on a local /metrics port; None while the port does not answer."""
+    import httpx
+
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
     except httpx.HTTPError:
@@ -100,6 +104,8 @@ def _wait(what: str, check: Any, timeout: float, stages: _Stages) -> Any:
 
 def sampled_jpegs(source: str, fps: float, quality: int) -> list[bytes]:
     """The exact JPEG frames ingest produced for a file source (same sampler, same encoder)."""
+    import cv2
+
     from streams.ingest import FpsSampler, open_frames
 
     sampler = FpsSampler(fps)
@@ -151,6 +157,8 @@ class _Api:
     token: str
 
     def get(self, path: str, **params: Any) -> httpx.Response:
+        import httpx
+
         return httpx.get(
             f"{self.url}{path}", params=params, headers={"Authorization": f"Bearer {self.token}"}, timeout=10
         )
@@ -180,10 +188,11 @@ def run_demo(
     realtime: bool,
     max_frames: int | None = None,
 ) -> int:
+    from deploy.stack.settings import StackSettings
     from inference import InferenceSettings
     from projections import ProjectorSettings
     from projections.api import ApiSettings
-    from streams.ingest import camera_id_for, is_live
+    from streams.ingest import camera_id_for, is_live, redact
 
     # Ctrl-C and SIGTERM both stop the demo and its stages cleanly (also when started from a script, where
     # SIGINT may be inherited as ignored).
@@ -239,7 +248,7 @@ def run_demo(
 
 def _run_to_completion(stages: _Stages, cmd: list[str], src: str, base: _Api, cam: str, live: bool) -> dict[str, Any]:
     from inference import InferenceSettings
-    from streams.ingest import IngestSettings
+    from streams.ingest import IngestSettings, redact
 
     res = subprocess.run([sys.executable, "-m", "itscam", *cmd], capture_output=True, text=True, check=False)
     if res.returncode != 0:
@@ -313,6 +322,8 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _ready(base: _Api) -> bool:
+    import httpx
+
     try:
         return base.get("/ready").status_code == 200
     except httpx.HTTPError:
@@ -320,6 +331,8 @@ def _ready(base: _Api) -> bool:
 
 
 def _camera_done(base: _Api, cam: str, n: int) -> dict[str, Any] | None:
+    import httpx
+
     try:
         r = base.get(f"/v1/cameras/{cam}")
     except httpx.HTTPError:

@@ -169,16 +169,16 @@ def problems(targets: tuple[str, ...] = TARGETS, *, run_checkov: bool = True) ->
     whether the KafkaTopics are those the catalogue generates. Empty when all is well."""
     import yaml
 
-    problems: list[str] = []
+    found: list[str] = []
     if TOPICS_FILE.read_text() != render_topics():
-        problems.append(f"{TOPICS_FILE} is out of date with schemas/topics.py: run itscam k8s topics --write")
+        found.append(f"{TOPICS_FILE} is out of date with schemas/topics.py: run itscam k8s topics --write")
     texts = {t: render_text(t) for t in targets}
     for target, text in texts.items():
-        problems += [f"[{target}] schema: {e}" for e in kubeconform(text)]
+        found += [f"[{target}] schema: {e}" for e in kubeconform(text)]
         for doc in yaml.safe_load_all(text):
             if doc and doc.get("kind") in WORKLOAD_KINDS:
-                problems += [f"[{target}] pod security: {v}" for v in violations(doc)]
+                found += [f"[{target}] pod security: {v}" for v in violations(doc)]
     if run_checkov:
         result = checkov({f"{t}.yaml": text for t, text in texts.items()}, framework="kubernetes")
-        problems += [f"checkov: {f}" for f in result.failed]
-    return problems
+        found += [f"checkov: {f}" for f in result.failed]
+    return found
