@@ -62,8 +62,11 @@ _CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
 
 
 def classify(error: BaseException | str) -> tuple[str, str]:
-    """(reason code, advice) for a failure reading a camera, from the driver's error text."""
-    text = str(error).lower()
+    """(reason code, advice) for a failure reading a camera, from the driver's error text.
+
+    An OSError or FFmpeg error is read by its strerror alone: its str() repeats the URL, whose port or path may
+    hold a needle ("rtsp://host:40133/cam" is not a 401)."""
+    text = str(getattr(error, "strerror", None) or error).lower()
     for needles, reason, advice in _CAUSES:
         if any(n in text for n in needles):
             return reason, advice
