@@ -242,7 +242,7 @@ def run_bench(
     from schemas.topics import CAMERAS, DLQ
 
     run = uuid.uuid4().hex[:8]
-    kinds = ("det", "status", "veh", "stats", "inc", "cams", "dlq")
+    kinds = ("det", "status", "veh", "stats", "inc", "mov", "cams", "dlq")
     names = {k: f"bench.analytics.{run}.{k}" for k in kinds}
     counts = {k: partitions for k in kinds} | {"cams": CAMERAS.partitions, "dlq": DLQ.partitions}
     admin = AdminClient({"bootstrap.servers": bootstrap})

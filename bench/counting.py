@@ -83,11 +83,12 @@ class PipelineRun:
     worker_mean_ms: float | None
     wall_s: float
     configs: dict[str, Any]  # camera id -> CameraConfig
+    movements: dict[str, dict[str, int]]  # clip -> "origin>destination" -> turning movements (approach_zones)
 
 
 def analytics_topic_env(names: dict[str, str]) -> dict[str, str]:
     """`itscam analytics`' topic settings for a bench run's fresh topics (keys det, status, cams, veh, stats, inc,
-    dlq)."""
+    mov, dlq)."""
     return {
         "ITS_ANALYTICS_DETECTIONS_TOPIC": names["det"],
         "ITS_ANALYTICS_CAMERA_STATUS_TOPIC": names["status"],
@@ -95,6 +96,7 @@ def analytics_topic_env(names: dict[str, str]) -> dict[str, str]:
         "ITS_ANALYTICS_VEHICLE_EVENTS_TOPIC": names["veh"],
         "ITS_ANALYTICS_TRAFFIC_STATS_TOPIC": names["stats"],
         "ITS_ANALYTICS_INCIDENTS_TOPIC": names["inc"],
+        "ITS_ANALYTICS_MOVEMENTS_TOPIC": names["mov"],
         "ITS_ANALYTICS_DLQ_TOPIC": names["dlq"],
     }
 
@@ -165,12 +167,40 @@ class _Procs:
                 p.wait(10)
 
 
+def approach_zones(c: Clip) -> list[dict[str, Any]]:
+    """Two approach zones either side of a clip's (horizontal) counting line: "north" above it, as wide as the line,
+    and "south" below it, from the line's ends out to the picture's bottom corners: the lanes the line spans widen
+    towards the camera in perspective, so a vehicle can be beside the line's end below it and still be on them. A
+    vehicle that crosses the line moves from one zone into the other."""
+    (x1, y1), (x2, y2) = c.line
+    left, right = min(x1, x2) / c.width, max(x1, x2) / c.width
+    y = (y1 + y2) / 2 / c.height
+
+    def zone(zone_id: str, pts: list[tuple[float, float]]) -> dict[str, Any]:
+        points = [{"x": px, "y": py} for px, py in pts]
+        return {"zone_id": zone_id, "name": zone_id.title(), "kind": "approach", "points": points}
+
+    return [
+        zone("north", [(left, 0.0), (right, 0.0), (right, y), (left, y)]),
+        zone("south", [(left, y), (right, y), (1.0, 1.0), (0.0, 1.0)]),
+    ]
+
+
 def run_pipeline(
-    clips: list[Clip], bootstrap: str, fps: float, imgsz: int, model_path: str | None = None, logs: Path | None = None
+    clips: list[Clip],
+    bootstrap: str,
+    fps: float,
+    imgsz: int,
+    model_path: str | None = None,
+    logs: Path | None = None,
+    with_approaches: bool = False,
 ) -> PipelineRun:
-    """Every stage as its own process over fresh topics; all clips stream at once, one camera each."""
+    """Every stage as its own process over fresh topics; all clips stream at once, one camera each. With
+    `with_approaches` every camera also gets approach zones either side of its line (`approach_zones`)."""
     run = uuid.uuid4().hex[:8]
-    names = {k: f"bench.counting.{run}.{k}" for k in ("frames", "det", "status", "veh", "stats", "inc", "cams", "dlq")}
+    names = {
+        k: f"bench.counting.{run}.{k}" for k in ("frames", "det", "status", "veh", "stats", "inc", "mov", "cams", "dlq")
+    }
     admin = AdminClient({"bootstrap.servers": bootstrap})
     new = [
         NewTopic(n, 1 if k in ("cams", "dlq") else 4, 1, config={"max.message.bytes": str(8 * 1024 * 1024)})
@@ -184,7 +214,8 @@ def run_pipeline(
         (x1, y1), (x2, y2) = c.line
         line = {"line_id": "gt", "name": "ground truth", "x1": x1 / c.width, "y1": y1 / c.height}
         line |= {"x2": x2 / c.width, "y2": y2 / c.height}
-        cfg = camera_config(cams[c.name], str(c.path), target_fps=fps or 30.0, lines=[line])
+        zones = approach_zones(c) if with_approaches else []
+        cfg = camera_config(cams[c.name], str(c.path), target_fps=fps or 30.0, lines=[line], zones=zones)
         put_camera(bootstrap, cfg, topic=names["cams"])
         configs[cfg["camera_id"]] = cfg
     base = dict(os.environ, ITS_KAFKA_BOOTSTRAP=bootstrap, PYTHONUNBUFFERED="1")
@@ -210,6 +241,7 @@ def run_pipeline(
     ing_env = base | {
         "ITS_INGEST_FRAMES_TOPIC": names["frames"],
         "ITS_INGEST_CAMERA_STATUS_TOPIC": names["status"],
+        "ITS_INGEST_SNAPSHOTS_TOPIC": "",
         "ITS_INGEST_FPS": str(fps),
         "ITS_INGEST_METRICS_PORT": "0",
     }
@@ -258,6 +290,15 @@ def run_pipeline(
         ours[c.name] = len(mine)
         tally = Counter(e["motion"].lower() for e in mine)
         by_dir[c.name] = {d: tally.get(d, 0) for d in _DIRECTIONS}
+    moves = [codec("TurningMovement").decode(v) for _k, v in read_topic(bootstrap, names["mov"]) if v is not None]
+    movements = {
+        c.name: dict(
+            Counter(
+                f"{m['origin_zone_id']}>{m['destination_zone_id']}" for m in moves if m["camera_id"] == cams[c.name]
+            )
+        )
+        for c in clips
+    }
     seen: dict[str, list[tuple[int, bytes]]] = {c.name: [] for c in clips}
     by_cam = {v: k for k, v in cams.items()}
     for _k, v in read_topic(bootstrap, names["frames"]):
@@ -271,7 +312,7 @@ def run_pipeline(
     for fut in admin.delete_topics([*names.values(), *internal]).values():
         with contextlib.suppress(Exception):
             fut.result(30)
-    return PipelineRun(fps, imgsz, ours, by_dir, frames, dets, ordered, worker_mean, wall, configs)
+    return PipelineRun(fps, imgsz, ours, by_dir, frames, dets, ordered, worker_mean, wall, configs, movements)
 
 
 def replay_latency(run: PipelineRun) -> tuple[float, float, int]:

@@ -22,6 +22,8 @@ from schemas.errors import SchemaError
 from schemas.events import CameraConfig
 from schemas.serde import codec
 
+Point2 = tuple[float, float]
+
 __all__ = [
     "DECODE_MODES",
     "LINE_DIRECTIONS",
@@ -29,7 +31,9 @@ __all__ = [
     "CameraConfigError",
     "camera_config",
     "decode_camera",
+    "general_position",
     "redact",
+    "simple_polygon",
     "validate_camera",
 ]
 
@@ -88,7 +92,84 @@ def validate_camera(cfg: Mapping[str, Any]) -> CameraConfig:
                 "has a line id used twice",
             )
         seen.add(line["line_id"])
+    zone_ids: set[str] = set()
+    for i, zone in enumerate(out["zones"]):
+        pts = [(p["x"], p["y"]) for p in zone["points"]]
+        if zone["zone_id"] in zone_ids:
+            raise CameraConfigError(
+                f"Camera {cid}: zone id {zone['zone_id']!r} is used twice; zone ids are unique.",
+                "zones",
+                "has a zone id used twice",
+            )
+        zone_ids.add(zone["zone_id"])
+        if not simple_polygon(pts):
+            raise CameraConfigError(
+                f"Camera {cid}: zone {zone['zone_id']!r} crosses itself or has no area; give its points in order "
+                "around the zone (clockwise or anticlockwise), at least 3 not on one line.",
+                f"zones[{i}].points",
+                "is self-intersecting or has no area",
+            )
+    cal = out["calibration"]
+    if cal is not None:
+        for name in ("image_points", "ground_points"):
+            pts = [(p["x"], p["y"]) for p in cal[name]]
+            if not general_position(pts):
+                raise CameraConfigError(
+                    f"Camera {cid}: calibration {name} has three points on one line (or two equal points), so no "
+                    "perspective transform exists; place the four points at the corners of a quadrilateral on the "
+                    "road.",
+                    f"calibration.{name}",
+                    "has three points on one line",
+                )
     return out
+
+
+def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _segments_meet(p1: Point2, p2: Point2, q1: Point2, q2: Point2) -> bool:
+    """Whether closed segments p1p2 and q1q2 share a point (touching and collinear overlap included)."""
+    d1, d2 = _cross(q1, q2, p1), _cross(q1, q2, p2)
+    d3, d4 = _cross(p1, p2, q1), _cross(p1, p2, q2)
+    if ((d1 > 0 > d2) or (d1 < 0 < d2)) and ((d3 > 0 > d4) or (d3 < 0 < d4)):
+        return True
+
+    def on(a: Point2, b: Point2, c: Point2, d: float) -> bool:
+        return d == 0 and min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    return on(q1, q2, p1, d1) or on(q1, q2, p2, d2) or on(p1, p2, q1, d3) or on(p1, p2, q2, d4)
+
+
+def simple_polygon(pts: list[Point2]) -> bool:
+    """Whether the closed polygon through `pts` has an area and no two of its edges cross or touch (other than
+    neighbours at their shared corner)."""
+    n = len(pts)
+    area = sum(pts[i][0] * pts[(i + 1) % n][1] - pts[(i + 1) % n][0] * pts[i][1] for i in range(n)) / 2
+    if n < 3 or abs(area) < 1e-9:
+        return False
+    edges = [(pts[i], pts[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        if edges[i][0] == edges[i][1]:
+            return False
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue  # neighbours share a corner
+            if _segments_meet(*edges[i], *edges[j]):
+                return False
+    return True
+
+
+def general_position(pts: list[Point2]) -> bool:
+    """Whether no three of `pts` lie on one line (relative to the points' spread)."""
+    span = max(max(p[0] for p in pts) - min(p[0] for p in pts), max(p[1] for p in pts) - min(p[1] for p in pts))
+    if span <= 0:
+        return False
+    eps = 1e-6 * span * span
+    n = len(pts)
+    return all(
+        abs(_cross(pts[i], pts[j], pts[k])) > eps for i in range(n) for j in range(i + 1, n) for k in range(j + 1, n)
+    )
 
 
 def decode_camera(value: bytes) -> CameraConfig:

@@ -21,6 +21,7 @@ __all__ = [
     "Point",
     "Timings",
     "TrafficStatsWindow",
+    "TurningMovement",
     "VehicleCounted",
     "Zone",
 ]
@@ -209,3 +210,20 @@ class TrafficStatsWindow(TypedDict):
     mean_occupancy: float
     late_frames: int
     closed_by: str  # NEXT_FRAME | CAMERA_STOPPED
+
+
+class TurningMovement(TypedDict):
+    movement_id: str
+    camera_id: str
+    track_id: int
+    origin_zone_id: str
+    origin_name: str
+    destination_zone_id: str
+    destination_name: str
+    class_name: str
+    class_id: int
+    confidence: float
+    frame_seq: int
+    entered_at: datetime
+    moved_at: datetime
+    speed_kmh: float | None

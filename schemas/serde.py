@@ -44,6 +44,7 @@ _FILES = {
     "VehicleCounted": "vehicle_counted.avsc",
     "IncidentDetected": "incident_detected.avsc",
     "TrafficStatsWindow": "traffic_stats_window.avsc",
+    "TurningMovement": "turning_movement.avsc",
 }
 
 

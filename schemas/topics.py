@@ -12,7 +12,9 @@ __all__ = [
     "DLQ",
     "FRAMES",
     "INCIDENTS",
+    "MOVEMENTS",
     "SCHEMAS",
+    "SNAPSHOTS",
     "TRAFFIC_STATS",
     "VEHICLE_EVENTS",
     "Topic",
@@ -116,6 +118,23 @@ CAMERA_STATUS = _per_camera("its.camera-status.v1", "CameraStatusChanged", 30 * 
 VEHICLE_EVENTS = _per_camera("its.vehicle-events.v1", "VehicleCounted", 90 * _DAY_MS)
 TRAFFIC_STATS = _per_camera("its.traffic-stats.v1", "TrafficStatsWindow", 365 * _DAY_MS)
 INCIDENTS = _per_camera("its.incidents.v1", "IncidentDetected", 365 * _DAY_MS)
+MOVEMENTS = _per_camera("its.movements.v1", "TurningMovement", 90 * _DAY_MS)
+# A still of each camera every few seconds (FrameCaptured), for the analyst page's picture: the projector keeps the
+# latest one per camera in Redis with a short TTL. Compacted and deleted after an hour: never a video archive.
+SNAPSHOTS = Topic(
+    name="its.snapshots.v1",
+    partitions=_PARTITIONS,
+    cluster_partitions=_CLUSTER_PARTITIONS,
+    retention_ms=3600 * 1000,
+    cleanup_policy="compact,delete",
+    key="camera_id",
+    value_schema="FrameCaptured",
+    extra_config={
+        "max.message.bytes": str(8 * 1024 * 1024),
+        "segment.ms": str(600 * 1000),
+        "min.cleanable.dirty.ratio": "0.1",
+    },
+)
 
 CATALOGUE: tuple[Topic, ...] = (
     CAMERAS,
@@ -125,6 +144,8 @@ CATALOGUE: tuple[Topic, ...] = (
     VEHICLE_EVENTS,
     TRAFFIC_STATS,
     INCIDENTS,
+    MOVEMENTS,
+    SNAPSHOTS,
     DLQ,
     SCHEMAS,
 )

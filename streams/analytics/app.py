@@ -45,12 +45,22 @@ __all__ = ["build_app", "check_copartitioning"]
 log = logging.getLogger(__name__)
 
 _RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-_SCHEMA_OF = {"vehicle": "VehicleCounted", "incident": "IncidentDetected", "stats": "TrafficStatsWindow"}
+_SCHEMA_OF = {
+    "vehicle": "VehicleCounted",
+    "incident": "IncidentDetected",
+    "stats": "TrafficStatsWindow",
+    "movement": "TurningMovement",
+}
 _STATE_VERSION = b"\x01"
 
 
 def _outputs(s: AnalyticsSettings) -> dict[str, str]:
-    return {"vehicle": s.vehicle_events_topic, "incident": s.incidents_topic, "stats": s.traffic_stats_topic}
+    return {
+        "vehicle": s.vehicle_events_topic,
+        "incident": s.incidents_topic,
+        "stats": s.traffic_stats_topic,
+        "movement": s.movements_topic,
+    }
 
 
 def check_copartitioning(s: AnalyticsSettings) -> int:

@@ -21,11 +21,13 @@ from schemas.events import (
     DetectionsProduced,
     IncidentDetected,
     TrafficStatsWindow,
+    TurningMovement,
     VehicleCounted,
 )
 from streams.analytics.counting import LineSide, PixelLine, step_line
 from streams.analytics.geometry import Anchor, Homography, ZoneGrid, anchor_points
 from streams.analytics.incidents import Congestion, OpenIncident, event_id, incident
+from streams.analytics.movements import Approaches, MovementState, step_movement
 from streams.analytics.speed import Trail, displacement_rate, speed_kmh
 from streams.analytics.tracking import Tracker, TrackParams
 from streams.analytics.windows import Window, window_start
@@ -36,6 +38,7 @@ Output = (
     tuple[Literal["vehicle"], VehicleCounted]
     | tuple[Literal["incident"], IncidentDetected]
     | tuple[Literal["stats"], TrafficStatsWindow]
+    | tuple[Literal["movement"], TurningMovement]
 )
 
 _RECENT_SEQS = 512
@@ -72,6 +75,8 @@ class _Track:
     speed: float | None = None
     still_since: float | None = None
     stop: OpenIncident | None = None
+    # A class attribute default (not a factory), so states pickled before movements existed load unchanged.
+    approach: MovementState | None = None
 
     def vote(self, class_id: int, class_name: str, conf: float) -> None:
         self.class_votes[class_id] = self.class_votes.get(class_id, 0.0) + conf
@@ -105,6 +110,7 @@ class _Derived:
         stops = [z for z in cfg["zones"] if z["kind"] == "stop"]
         self.stop_ids = [z["zone_id"] for z in stops]
         self.stops = ZoneGrid([[(p["x"], p["y"]) for p in z["points"]] for z in stops])
+        self.approaches = Approaches(cfg)
         self.homography: Homography | None = None
         self.calibration_error: str | None = None
         cal = cfg["calibration"]
@@ -215,6 +221,8 @@ class CameraAnalytics:
                 hit = step_line(st, line, pt, t, band)
                 if hit is not None:
                     out += self._crossed(ev, tid, tr, hit)
+            if d.approaches:
+                out += self._moved(ev, tid, tr, t, d.approaches, pt[0] / w, pt[1] / h)
             out += self._stopped(tid, tr, t, gx, gy, d)
 
         alive = self.tracker.alive()
@@ -276,6 +284,35 @@ class CameraAnalytics:
                 ("incident", incident(self.camera_id, "WRONG_WAY", inc, hit.at, line_id=line.line_id, detail=detail))
             )
         return out
+
+    def _moved(
+        self, ev: DetectionsProduced, tid: int, tr: _Track, t: float, approaches: Approaches, x: float, y: float
+    ) -> list[Output]:
+        if tr.approach is None:
+            tr.approach = MovementState()
+        dest = step_movement(tr.approach, approaches.zone_at(x, y), t)
+        if dest is None:
+            return []
+        origin = tr.approach.origin
+        assert origin is not None
+        cid = tr.class_id
+        rec: TurningMovement = {
+            "movement_id": event_id(self.camera_id, "MOVEMENT", tid, origin, dest, ev["frame_seq"]),
+            "camera_id": self.camera_id,
+            "track_id": tid,
+            "origin_zone_id": origin,
+            "origin_name": approaches.names.get(origin, origin),
+            "destination_zone_id": dest,
+            "destination_name": approaches.names.get(dest, dest),
+            "class_name": tr.class_names[cid],
+            "class_id": cid,
+            "confidence": tr.conf_sum / tr.n,
+            "frame_seq": ev["frame_seq"],
+            "entered_at": datetime.fromtimestamp(tr.approach.entered_at, UTC),
+            "moved_at": datetime.fromtimestamp(t, UTC),
+            "speed_kmh": tr.speed,
+        }
+        return [("movement", rec)]
 
     def _stopped(self, tid: int, tr: _Track, t: float, gx: float, gy: float, d: _Derived) -> list[Output]:
         p = self.params

@@ -10,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from eventbus.settings import DeployableSettings, metrics_port_field
-from schemas.topics import CAMERA_STATUS, CAMERAS, DETECTIONS, DLQ, INCIDENTS, TRAFFIC_STATS, VEHICLE_EVENTS
+from schemas.topics import CAMERA_STATUS, CAMERAS, DETECTIONS, DLQ, INCIDENTS, MOVEMENTS, TRAFFIC_STATS, VEHICLE_EVENTS
 from streams.analytics.camera import Params
 from streams.analytics.geometry import Anchor
 from streams.analytics.tracking import TrackParams
@@ -51,6 +51,7 @@ class AnalyticsSettings(DeployableSettings):
     vehicle_events_topic: str = Field(VEHICLE_EVENTS.name, description="Output: VehicleCounted.")
     traffic_stats_topic: str = Field(TRAFFIC_STATS.name, description="Output: TrafficStatsWindow.")
     incidents_topic: str = Field(INCIDENTS.name, description="Output: IncidentDetected.")
+    movements_topic: str = Field(MOVEMENTS.name, description="Output: TurningMovement.")
     dlq_topic: str = Field(DLQ.name, description="Dead letters: poison, unknown or removed camera, late frames.")
     store: Literal["auto", "rocksdb", "memory"] = Field(
         "auto", description="Table store: rocksdb (rocksdict) where it installs, else memory; auto picks."

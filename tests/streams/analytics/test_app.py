@@ -33,7 +33,7 @@ from tests.streams.analytics.factories import T0, Car, camera_status, line_camer
 
 pytestmark = pytest.mark.integration
 
-_KINDS = ("det", "status", "veh", "stats", "inc", "cams", "dlq")
+_KINDS = ("det", "status", "veh", "stats", "inc", "mov", "cams", "dlq")
 
 
 @dataclass
@@ -56,7 +56,12 @@ class Analytics:
         produce(self.bootstrap, self.topics["det"], [(r["camera_id"].encode(), enc.encode(r)) for r in records])
 
     def committed(self, kind: str, expect: int = 10**9, timeout: float = 1.0) -> list[Any]:
-        schema = {"veh": "VehicleCounted", "stats": "TrafficStatsWindow", "inc": "IncidentDetected"}.get(kind)
+        schema = {
+            "veh": "VehicleCounted",
+            "stats": "TrafficStatsWindow",
+            "inc": "IncidentDetected",
+            "mov": "TurningMovement",
+        }.get(kind)
         msgs = read_all(self.bootstrap, self.topics[kind], expect, timeout=timeout)
         return [codec(schema).decode(m.value()) if schema else m for m in msgs]
 
@@ -84,6 +89,7 @@ def analytics(bootstrap: str, tmp_path: Path) -> Iterator[Analytics]:
         ITS_ANALYTICS_VEHICLE_EVENTS_TOPIC=topics["veh"],
         ITS_ANALYTICS_TRAFFIC_STATS_TOPIC=topics["stats"],
         ITS_ANALYTICS_INCIDENTS_TOPIC=topics["inc"],
+        ITS_ANALYTICS_MOVEMENTS_TOPIC=topics["mov"],
         ITS_ANALYTICS_DLQ_TOPIC=topics["dlq"],
     )
     yield Analytics(bootstrap, topics, env, tmp_path / "analytics.log")
@@ -282,6 +288,7 @@ def test_topics_that_are_not_co_partitioned_are_refused_naming_the_topic(analyti
             vehicle_events_topic=analytics.topics["veh"],
             traffic_stats_topic=analytics.topics["stats"],
             incidents_topic=odd,
+            movements_topic=analytics.topics["mov"],
         )
         with pytest.raises(CoPartitioningError, match=rf"has 4 partitions but \{{'{odd}': 3\}}"):
             check_copartitioning(s)
