@@ -8,7 +8,15 @@ from typing import Any
 __all__ = ["add_parser"]
 
 # The ProjectorSettings topic fields, each with its --<field>-topic flag.
-_TOPIC_FIELDS = ("cameras", "camera_status", "detections", "vehicle_events", "traffic_stats", "incidents")
+_TOPIC_FIELDS = (
+    "cameras",
+    "camera_status",
+    "detections",
+    "vehicle_events",
+    "traffic_stats",
+    "incidents",
+    "movements",
+)
 
 
 def _cmd(args: argparse.Namespace) -> int:

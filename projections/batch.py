@@ -14,8 +14,10 @@ from schemas.events import (
     CameraConfig,
     CameraStatusChanged,
     DetectionsProduced,
+    FrameCaptured,
     IncidentDetected,
     TrafficStatsWindow,
+    TurningMovement,
     VehicleCounted,
 )
 
@@ -46,6 +48,8 @@ class Batch:
     vehicles: list[tuple[VehicleCounted, int, int]] = field(default_factory=list)  # (event, partition, offset)
     stats: list[TrafficStatsWindow] = field(default_factory=list)
     incidents: list[IncidentDetected] = field(default_factory=list)
+    movements: list[TurningMovement] = field(default_factory=list)
+    snapshots: list[FrameCaptured] = field(default_factory=list)  # Redis only (a still per camera, short TTL)
 
     def extend(self, other: Batch) -> None:
         self.detections += other.detections
@@ -54,10 +58,12 @@ class Batch:
         self.vehicles += other.vehicles
         self.stats += other.stats
         self.incidents += other.incidents
+        self.movements += other.movements
+        self.snapshots += other.snapshots
 
     def __len__(self) -> int:
         parts: list[list[Any]] = [self.detections, self.cameras, self.statuses, self.vehicles, self.stats]
-        return sum(len(p) for p in parts) + len(self.incidents)
+        return sum(len(p) for p in parts) + len(self.incidents) + len(self.movements) + len(self.snapshots)
 
 
 def _kafka_time(msg: Message) -> datetime:
@@ -95,6 +101,10 @@ def decode_message(msg: Message, kinds: dict[str, str]) -> Batch | Rejected:
         batch.vehicles.append((record, part, off))
     elif kind == "TrafficStatsWindow":
         batch.stats.append(record)
+    elif kind == "TurningMovement":
+        batch.movements.append(record)
+    elif kind == "FrameCaptured":
+        batch.snapshots.append(record)
     else:
         batch.incidents.append(record)
     return batch

@@ -34,6 +34,7 @@ from projections.db import connect
 from projections.errors import ProjectionError
 from projections.fencing import Fenced, OffsetFence
 from projections.settings import ProjectorSettings
+from projections.snapshots import write_snapshots
 from projections.store import BatchStats, PgStore
 from schemas import dead_letter
 
@@ -55,7 +56,7 @@ class Projector:
     def __init__(self, settings: ProjectorSettings, *, replay: bool = False) -> None:
         self.s = settings
         self.replay = replay
-        self.kinds = settings.topics()
+        self.kinds = settings.topics(snapshots=not replay)
         if not self.kinds:
             raise ProjectionError("Every topic setting is empty: set at least one ITS_PROJECTOR_*_TOPIC.")
         self.conn = connect(settings.pg_dsn.get_secret_value(), settings.pg_schema)
@@ -183,6 +184,7 @@ class Projector:
                     [v for v in batch.vehicles if id(v) not in new_ids],
                     stats.incidents,
                 )
+                write_snapshots(self.cache.client, batch.snapshots, self.s.snapshot_ttl_s)
             except redis.RedisError as e:
                 # Redis only caches what PostgreSQL holds. The next events refresh live and status; the counters
                 # never get this batch's vehicles (later offsets pass them) until `itscam rebuild` rewrites Redis.

@@ -111,24 +111,61 @@ def _filters(filters: dict[str, str | None]) -> tuple[sql.Composable, list[Any]]
     return sql.Composed(parts), args
 
 
+def _line_doc() -> dict[str, Any]:
+    return {"vehicles": 0, "IN": 0, "OUT": 0, "by_class": defaultdict(int), "mean_speed_kmh": None}
+
+
+def _add(
+    doc: dict[str, Any], speed: list[float], line_id: str, cls: str, direction: str, n: int, s: float, sn: float
+) -> None:
+    """Add `n` vehicles (speed sum `s` over `sn` of them) to a bucket or totals document and to its line."""
+    line = doc["lines"].get(line_id)
+    if line is None:
+        line = doc["lines"][line_id] = _line_doc()
+    for d in (doc, line):
+        d["vehicles"] += n
+        if direction in ("IN", "OUT"):
+            d[direction] += n
+        d["by_class"][cls] += n
+    speed[0] += s
+    speed[1] += sn
+    line.setdefault("_speed", [0.0, 0.0])
+    line["_speed"][0] += s
+    line["_speed"][1] += sn
+
+
+def _finish(doc: dict[str, Any], speed: list[float] | None) -> None:
+    doc["by_class"] = dict(sorted(doc["by_class"].items()))
+    if speed is not None:
+        doc["mean_speed_kmh"] = round(speed[0] / speed[1], 2) if speed[1] else None
+    lines = {}
+    for line_id in sorted(doc["lines"]):
+        line = doc["lines"][line_id]
+        s_sum, s_n = line.pop("_speed")
+        line["by_class"] = dict(sorted(line["by_class"].items()))
+        line["mean_speed_kmh"] = round(s_sum / s_n, 2) if s_n else None
+        lines[line_id] = line
+    doc["lines"] = lines
+
+
 async def counts(
     conn: Conn, camera_id: str, start: datetime, end: datetime, bucket: str, filters: dict[str, str | None]
 ) -> dict[str, Any]:
-    """Vehicles in `bucket`-wide windows of crossed time (start <= t < end), by direction and class; buckets
-    without vehicles are left out."""
+    """Vehicles in `bucket`-wide windows of crossed time (start <= t < end), by direction and class, and the same
+    per line (`lines`); buckets without vehicles are left out."""
     width = BUCKETS[bucket]
     where, args = _filters(filters)
     q = sql.SQL(
-        "SELECT date_bin(%s, minute, %s) AS b, class_name, direction, sum(vehicles), sum(speed_sum), sum(speed_n)"
-        " FROM vehicle_counts_minute WHERE camera_id = %s AND minute >= %s AND minute < %s{}"
-        " GROUP BY b, class_name, direction ORDER BY b"
+        "SELECT date_bin(%s, minute, %s) AS b, line_id, class_name, direction, sum(vehicles), sum(speed_sum),"
+        " sum(speed_n) FROM vehicle_counts_minute WHERE camera_id = %s AND minute >= %s AND minute < %s{}"
+        " GROUP BY b, line_id, class_name, direction ORDER BY b"
     ).format(where)
     cur = await conn.execute(q, (width, _ORIGIN, camera_id, start, end, *args))
     per: dict[datetime, dict[str, Any]] = {}
     speed: dict[datetime, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    totals: dict[str, Any] = {"vehicles": 0, "IN": 0, "OUT": 0, "by_class": defaultdict(int)}
-    for b, cls, direction, n, s_sum, s_n in await cur.fetchall():
-        n = int(n)
+    totals: dict[str, Any] = {"vehicles": 0, "IN": 0, "OUT": 0, "by_class": defaultdict(int), "lines": {}}
+    total_speed = [0.0, 0.0]
+    for b, line_id, cls, direction, n, s_sum, s_n in await cur.fetchall():
         doc = per.get(b)
         if doc is None:
             doc = per[b] = {
@@ -139,19 +176,14 @@ async def counts(
                 "OUT": 0,
                 "by_class": defaultdict(int),
                 "mean_speed_kmh": None,
+                "lines": {},
             }
-        for d in (doc, totals):
-            d["vehicles"] += n
-            if direction in ("IN", "OUT"):
-                d[direction] += n
-            d["by_class"][cls] += n
-        speed[b][0] += float(s_sum)
-        speed[b][1] += float(s_n)
+        args_ = (line_id, cls, direction, int(n), float(s_sum), float(s_n))
+        _add(doc, speed[b], *args_)
+        _add(totals, total_speed, *args_)
     for b, doc in per.items():
-        doc["by_class"] = dict(sorted(doc["by_class"].items()))
-        s_sum, s_n = speed[b]
-        doc["mean_speed_kmh"] = round(s_sum / s_n, 2) if s_n else None
-    totals["by_class"] = dict(sorted(totals["by_class"].items()))
+        _finish(doc, speed[b])
+    _finish(totals, None)
     return {
         "camera_id": camera_id,
         "bucket": bucket,

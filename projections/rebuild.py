@@ -72,7 +72,7 @@ def high_watermarks(settings: ProjectorSettings, timeout: float = 30.0) -> dict[
     """(topic, partition) -> (low, high) watermark of every partition of the consumed topics."""
     c = Consumer(consumer_config(settings.kafka_bootstrap, f"{settings.group_id}-watermarks"))
     try:
-        return watermarks(c, settings.topics(), bootstrap=settings.kafka_bootstrap, timeout=timeout)
+        return watermarks(c, settings.topics(snapshots=False), bootstrap=settings.kafka_bootstrap, timeout=timeout)
     except TopicNotFoundError as e:
         raise ProjectionError(f"{e} Or leave the topic out of the rebuild (--only-topics).") from e
     finally:

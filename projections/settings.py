@@ -8,7 +8,17 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from eventbus.settings import DeployableSettings, metrics_port_field
-from schemas.topics import CAMERA_STATUS, CAMERAS, DETECTIONS, DLQ, INCIDENTS, TRAFFIC_STATS, VEHICLE_EVENTS
+from schemas.topics import (
+    CAMERA_STATUS,
+    CAMERAS,
+    DETECTIONS,
+    DLQ,
+    INCIDENTS,
+    MOVEMENTS,
+    SNAPSHOTS,
+    TRAFFIC_STATS,
+    VEHICLE_EVENTS,
+)
 
 __all__ = ["DEFAULT_PG_DSN", "DEFAULT_REDIS_URL", "ProjectorSettings", "check_schema_name"]
 
@@ -58,6 +68,17 @@ class ProjectorSettings(DeployableSettings):
     vehicle_events_topic: str = Field(VEHICLE_EVENTS.name, description="Topic of VehicleCounted events.")
     traffic_stats_topic: str = Field(TRAFFIC_STATS.name, description="Topic of TrafficStatsWindow events.")
     incidents_topic: str = Field(INCIDENTS.name, description="Topic of IncidentDetected events.")
+    movements_topic: str = Field(MOVEMENTS.name, description="Topic of TurningMovement events.")
+    snapshots_topic: str = Field(
+        SNAPSHOTS.name, description="Topic of camera stills (FrameCaptured); the latest per camera is kept in Redis."
+    )
+    snapshot_ttl_s: int = Field(
+        600,
+        ge=1,
+        le=86400,
+        description="How long Redis keeps a camera's latest still (its:snap:{camera_id}) after it arrives: the page "
+        "shows it to draw lines on; never a video archive.",
+    )
     dlq_topic: str = Field(DLQ.name, description="Dead-letter topic.")
     max_batch: int = Field(
         5000,
@@ -77,8 +98,9 @@ class ProjectorSettings(DeployableSettings):
     def _schema(cls, v: str) -> str:
         return check_schema_name(v)
 
-    def topics(self) -> dict[str, str]:
-        """Topic name -> the kind of record it carries, for every topic consumed."""
+    def topics(self, snapshots: bool = True) -> dict[str, str]:
+        """Topic name -> the kind of record it carries, for every topic consumed (the stills only with
+        `snapshots`: they go to Redis alone, so rebuilds and replays leave them out)."""
         kinds = {
             self.cameras_topic: "CameraConfig",
             self.camera_status_topic: "CameraStatusChanged",
@@ -86,5 +108,7 @@ class ProjectorSettings(DeployableSettings):
             self.vehicle_events_topic: "VehicleCounted",
             self.traffic_stats_topic: "TrafficStatsWindow",
             self.incidents_topic: "IncidentDetected",
+            self.movements_topic: "TurningMovement",
+            self.snapshots_topic: "FrameCaptured" if snapshots else "",
         }
-        return {t: k for t, k in kinds.items() if t}
+        return {t: k for t, k in kinds.items() if t and k}

@@ -15,6 +15,7 @@ from projections.writers import (
     write_camera_changes,
     write_detections,
     write_incidents,
+    write_movements,
     write_statuses,
     write_traffic_stats,
     write_vehicle_events,
@@ -63,7 +64,7 @@ class PgStore:
           3. the new frames' per-minute counts and the cameras' activity columns;
           4. vehicle events not seen yet, only those added to vehicle_counts_minute; cameras.counts_offset;
           5. traffic statistics windows and their counts (idempotent upserts);
-          6. incidents (CLOSED is final);
+          6. incidents (CLOSED is final); turning movements not seen yet, only those added to the minute counts;
           7. the offsets, compare-and-set (fencing.OffsetFence): a mismatch raises Fenced and rolls 1-6 back;
           8. commit; only then does the fence expect the new offsets.
         """
@@ -83,6 +84,7 @@ class PgStore:
             write_traffic_stats(cur, batch.stats)
             # 6.
             incidents = write_incidents(cur, batch.incidents)
+            write_movements(cur, batch.movements)
             # 7.
             if offsets:
                 self.fence.write(cur, offsets)

@@ -20,7 +20,16 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from eventbus.config import check_kafka
-from projections.api import commands, page, routes_cameras, routes_counts, routes_fleet, routes_live, stream
+from projections.api import (
+    commands,
+    page,
+    routes_cameras,
+    routes_counts,
+    routes_fleet,
+    routes_live,
+    routes_movements,
+    stream,
+)
 from projections.api.audit import AuditWriter
 from projections.api.auth import KeyCache
 from projections.api.deps import Deps, deps
@@ -147,6 +156,8 @@ def create_app(settings: ApiSettings | None = None) -> Starlette:
         Route("/v1/cameras/{camera_id}/detection-counts", routes_counts.detection_counts),
         Route("/v1/cameras/{camera_id}/detections", routes_counts.detections),
         Route("/v1/cameras/{camera_id}/stats", routes_counts.stats),
+        Route("/v1/cameras/{camera_id}/movements", routes_movements.movements),
+        Route("/v1/cameras/{camera_id}/snapshot.jpg", routes_movements.snapshot),
         Route("/v1/incidents", routes_fleet.list_incidents),
         Route("/v1/incidents/{incident_id}", routes_fleet.get_incident),
         Route("/v1/fleet", routes_fleet.fleet),

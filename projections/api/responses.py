@@ -34,6 +34,7 @@ __all__ = [
     "IncidentPage",
     "Live",
     "LiveFrame",
+    "Movements",
     "Problem",
     "StatsPage",
     "StatsWindow",
@@ -179,7 +180,17 @@ class Live(_Answer):
     counts_today: CountsToday
 
 
-class CountsBucket(Totals):
+class LineTotals(Totals):
+    """One counting line's vehicles: in all, by direction, by class, and their mean speed (null: none measured)."""
+
+    mean_speed_kmh: float | None
+
+
+class CountsTotals(Totals):
+    lines: dict[str, LineTotals] = Field(description="The same per counting line (line_id).")
+
+
+class CountsBucket(CountsTotals):
     start: datetime
     end: datetime
     mean_speed_kmh: float | None
@@ -195,7 +206,32 @@ class Counts(_Range):
     bucket: str
     filters: dict[str, str]
     buckets: list[CountsBucket] = Field(description="Buckets with vehicles, oldest first; empty buckets are left out.")
-    totals: Totals
+    totals: CountsTotals
+
+
+#: origin zone id -> destination zone id -> vehicles
+Matrix = dict[str, dict[str, int]]
+
+
+class MovementTotals(_Answer):
+    vehicles: int
+    matrix: Matrix = Field(description="Origin approach zone id -> destination approach zone id -> vehicles.")
+    by_class: ByClass
+
+
+class MovementBucket(MovementTotals):
+    start: datetime
+    end: datetime
+
+
+class Movements(_Range):
+    """Turning movements: the origin-destination matrix of a camera's approach zones per time bucket."""
+
+    bucket: str
+    filters: dict[str, str]
+    approaches: dict[str, str] = Field(description="Approach zone id -> its name (the camera's zones, and any seen).")
+    buckets: list[MovementBucket] = Field(description="Buckets with movements, oldest first; empty ones are left out.")
+    totals: MovementTotals
 
 
 class DetectionBucket(_Answer):

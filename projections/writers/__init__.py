@@ -3,11 +3,13 @@
 from projections.writers.analytics import write_incidents, write_traffic_stats, write_vehicle_events
 from projections.writers.cameras import write_camera_changes, write_statuses
 from projections.writers.detections import write_detections
+from projections.writers.movements import write_movements
 
 __all__ = [
     "write_camera_changes",
     "write_detections",
     "write_incidents",
+    "write_movements",
     "write_statuses",
     "write_traffic_stats",
     "write_vehicle_events",

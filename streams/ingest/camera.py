@@ -4,6 +4,7 @@ reports health, and the encode step the pool runs for it (scale -> JPEG -> Frame
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -51,6 +52,8 @@ class RunnerContext:
     anchored_seq: bool = True  # frame_seq anchored to the wall clock (registry cameras) or counted from 0
     block_when_busy: bool = False  # one-shot file ingest: wait for the encoder instead of dropping frames
     once: bool = False  # one-shot: a source that ends is done, not reconnected
+    snapshots_topic: str = ""  # a still of the camera every snapshot_interval_s of capture time ("": none)
+    snapshot_interval_s: float = 5.0
 
 
 def source_spec(cfg: CameraConfig, ctx: RunnerContext) -> SourceSpec:
@@ -101,6 +104,7 @@ class CameraRunner:
         self._pending: deque[_Pending] = deque()
         self._queued = False
         self._seq = FrameSeq(anchored=ctx.anchored_seq)
+        self._snapshot_t = -math.inf  # capture time of the last still sent
         self._tracker = StatusTracker(expected_fps=cfg["target_fps"], window_s=ctx.status_window_s)
         self.stats = ReadStats()
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.camera_id}", daemon=True)
@@ -278,10 +282,16 @@ class CameraRunner:
             "image": jpeg,
             "source": self.source,
         }
-        if not self.ctx.producer.send(self.ctx.frames_topic, self.camera_id, self._codec.encode(event)):
+        value = self._codec.encode(event)
+        if not self.ctx.producer.send(self.ctx.frames_topic, self.camera_id, value):
             with self._lock:
                 self._drop(1, "queue_full")
             return
+        t = item.captured_at.timestamp()
+        if self.ctx.snapshots_topic and not (0 <= t - self._snapshot_t < self.ctx.snapshot_interval_s):
+            # Best effort: a still that does not fit the queue is simply not kept (the next one comes soon).
+            self._snapshot_t = t
+            self.ctx.producer.send(self.ctx.snapshots_topic, self.camera_id, value)
         self.sent += 1
         self.first_frame_at = self.first_frame_at or item.captured_at
         self.last_frame_at = item.captured_at

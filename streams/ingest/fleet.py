@@ -32,6 +32,8 @@ def runner_context(s: IngestSettings, producer: FrameProducer, pool: EncoderPool
         "pool": pool,
         "frames_topic": s.frames_topic,
         "status_topic": s.camera_status_topic,
+        "snapshots_topic": s.snapshots_topic,
+        "snapshot_interval_s": s.snapshot_interval_s,
         "worker": s.worker_name,
         "open_timeout_s": s.open_timeout_s,
         "read_timeout_s": s.read_timeout_s,

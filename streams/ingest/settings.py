@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from eventbus.settings import DeployableSettings, metrics_port_field
-from schemas.topics import CAMERA_STATUS, CAMERAS, DLQ, FRAMES
+from schemas.topics import CAMERA_STATUS, CAMERAS, DLQ, FRAMES, SNAPSHOTS
 
 __all__ = ["IngestSettings"]
 
@@ -45,6 +45,14 @@ class IngestSettings(DeployableSettings):
     )
     # -- both modes -------------------------------------------------------------------------------------
     frames_topic: str = Field(FRAMES.name, description="Topic FrameCaptured events go to.")
+    snapshots_topic: str = Field(
+        SNAPSHOTS.name,
+        description='Topic a still of each camera goes to every snapshot_interval_s (the page\'s picture); "" '
+        "sends none.",
+    )
+    snapshot_interval_s: float = Field(
+        5.0, gt=0, le=3600, description="Seconds of capture time between two stills of a camera."
+    )
     decode_threads: int = Field(1, ge=0, description="FFmpeg decoder threads per camera; 0 = FFmpeg decides.")
     encoder_threads: int = Field(0, ge=0, description="Threads scaling + JPEG-encoding frames; 0 = one per core.")
     open_timeout_s: float = Field(10.0, gt=0, description="Give up opening a camera after this long.")

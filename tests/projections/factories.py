@@ -12,6 +12,7 @@ from schemas.events import (
     DetectionsProduced,
     IncidentDetected,
     TrafficStatsWindow,
+    TurningMovement,
     VehicleCounted,
 )
 
@@ -182,3 +183,26 @@ def mixed_stream(cameras: list[str], n_per_camera: int) -> list[Record]:
         else:
             out.append(("CameraConfig", k, codec("CameraConfig").encode(camera_record(cam, 1))))
     return out
+
+
+def movement_event(
+    camera: str, i: int, origin: str, destination: str, at: datetime | None = None, class_name: str = "car"
+) -> TurningMovement:
+    """Movement i of `camera` (track i), origin -> destination approach zone, moved at `at` (default T0 + i s)."""
+    moved = at or T0 + timedelta(seconds=i)
+    return {
+        "movement_id": f"{camera}-m{i}",
+        "camera_id": camera,
+        "track_id": i,
+        "origin_zone_id": origin,
+        "origin_name": origin.title(),
+        "destination_zone_id": destination,
+        "destination_name": destination.title(),
+        "class_name": class_name,
+        "class_id": 2,
+        "confidence": 0.8,
+        "frame_seq": 10 * i,
+        "entered_at": moved - timedelta(seconds=3),
+        "moved_at": moved,
+        "speed_kmh": None if i % 2 else 40.0,
+    }

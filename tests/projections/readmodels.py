@@ -66,6 +66,7 @@ KIND_FIELDS = {
     "VehicleCounted": "vehicle_events_topic",
     "TrafficStatsWindow": "traffic_stats_topic",
     "IncidentDetected": "incidents_topic",
+    "TurningMovement": "movements_topic",
 }
 
 
@@ -86,7 +87,8 @@ def produce_records(bootstrap: str, topics: dict[str, str], records: list[tuple[
 def settings_for(
     bootstrap: str, dsn: str, redis_url: str, topics: dict[str, str], dlq: str, group: str, schema: str, **kw: Any
 ) -> ProjectorSettings:
-    fields: dict[str, Any] = {KIND_FIELDS[k]: t for k, t in topics.items()}
+    # the stills go to Redis only: these projections never read the shared snapshots topic
+    fields: dict[str, Any] = {"snapshots_topic": "", **{KIND_FIELDS[k]: t for k, t in topics.items()}}
     return ProjectorSettings(
         kafka_bootstrap=bootstrap,
         pg_dsn=dsn,

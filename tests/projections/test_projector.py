@@ -22,7 +22,10 @@ def _settings(
     bootstrap: str, pg_dsn: str, redis_url: str, dets: str, dlq: str, unique: str, **topics: str
 ) -> ProjectorSettings:
     """A projector on this test's own topics and consumer group, metrics off; topics not given are not consumed."""
-    fields = {f"{k}_topic": "" for k in ("cameras", "camera_status", "vehicle_events", "traffic_stats", "incidents")}
+    fields = {
+        f"{k}_topic": ""
+        for k in ("cameras", "camera_status", "vehicle_events", "traffic_stats", "incidents", "movements", "snapshots")
+    }
     fields.update(topics)
     return ProjectorSettings(
         kafka_bootstrap=bootstrap,

@@ -62,6 +62,7 @@ def test_sigkill_mid_batch_then_restart_gives_the_same_read_models(
             "ITS_PROJECTOR_PG_SCHEMA": b,
             "ITS_PROJECTOR_GROUP_ID": group,
             "ITS_PROJECTOR_DLQ_TOPIC": dlq,
+            "ITS_PROJECTOR_SNAPSHOTS_TOPIC": "",
             "ITS_PROJECTOR_MAX_BATCH": "40",  # many small transactions: the kill lands among them
             "ITS_PROJECTOR_METRICS_PORT": "0",
             **{f"ITS_PROJECTOR_{KIND_FIELDS[k].upper()}": t for k, t in topics.items()},

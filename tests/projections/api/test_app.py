@@ -167,6 +167,24 @@ def test_counts_buckets_sum_correctly(
         b[r[4]] += r[5]
     got = {b["start"]: {k: b[k] for k in ("vehicles", "IN", "OUT")} for b in doc["buckets"]}
     assert got == expect
+    # the same per line: each bucket's lines add up to the bucket, and match the rows line by line
+    per_line: dict[tuple[str, str], dict[str, int]] = {}
+    for r in keep:
+        t = r[1].timestamp()
+        start = datetime.fromtimestamp(t - t % width, UTC).isoformat()
+        b = per_line.setdefault((start, r[2]), {"vehicles": 0, "IN": 0, "OUT": 0})
+        b["vehicles"] += r[5]
+        b[r[4]] += r[5]
+    got_lines = {
+        (b["start"], line_id): {k: v[k] for k in ("vehicles", "IN", "OUT")}
+        for b in doc["buckets"]
+        for line_id, v in b["lines"].items()
+    }
+    assert got_lines == per_line
+    for b in doc["buckets"]:
+        assert sum(v["vehicles"] for v in b["lines"].values()) == b["vehicles"]
+        assert all(sum(v["by_class"].values()) == v["vehicles"] for v in b["lines"].values())
+    assert set(doc["totals"]["lines"]) <= {r[2] for r in keep}
     for b in doc["buckets"]:
         assert sum(b["by_class"].values()) == b["vehicles"] and b["mean_speed_kmh"] == 50.0
         assert datetime.fromisoformat(b["end"]) - datetime.fromisoformat(b["start"]) == timedelta(seconds=width)

@@ -138,6 +138,8 @@ def _project(api_settings: ApiSettings, pg_dsn: str, make_topic: Callable[..., s
         vehicle_events_topic="",
         traffic_stats_topic="",
         incidents_topic="",
+        movements_topic="",
+        snapshots_topic="",
         group_id=f"test-api-proj-{unique}-{uuid.uuid4().hex[:6]}",
         metrics_port=0,
     )
