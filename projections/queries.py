@@ -18,6 +18,7 @@ from schemas.cameras import redact
 
 __all__ = [
     "BUCKETS",
+    "BUCKET_ORIGIN",
     "audit",
     "camera",
     "camera_config",
@@ -40,7 +41,7 @@ BUCKETS = {
     "1h": timedelta(hours=1),
     "1d": timedelta(days=1),
 }
-_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday at midnight UTC: 1d buckets start at midnight UTC
+BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday at midnight UTC: 1d buckets start at midnight UTC
 
 Conn = AsyncConnection[Any]
 
@@ -160,7 +161,7 @@ async def counts(
         " sum(speed_n) FROM vehicle_counts_minute WHERE camera_id = %s AND minute >= %s AND minute < %s{}"
         " GROUP BY b, line_id, class_name, direction ORDER BY b"
     ).format(where)
-    cur = await conn.execute(q, (width, _ORIGIN, camera_id, start, end, *args))
+    cur = await conn.execute(q, (width, BUCKET_ORIGIN, camera_id, start, end, *args))
     per: dict[datetime, dict[str, Any]] = {}
     speed: dict[datetime, list[float]] = defaultdict(lambda: [0.0, 0.0])
     totals: dict[str, Any] = {"vehicles": 0, "IN": 0, "OUT": 0, "by_class": defaultdict(int), "lines": {}}
@@ -201,13 +202,13 @@ async def detection_counts(conn: Conn, camera_id: str, start: datetime, end: dat
     cur = await conn.execute(
         "SELECT date_bin(%s, minute, %s) AS b, sum(frames) FROM frames_minute"
         " WHERE camera_id = %s AND minute >= %s AND minute < %s GROUP BY b ORDER BY b",
-        (width, _ORIGIN, camera_id, start, end),
+        (width, BUCKET_ORIGIN, camera_id, start, end),
     )
     frames = {b: int(n) for b, n in await cur.fetchall()}
     cur = await conn.execute(
         "SELECT date_bin(%s, minute, %s) AS b, class_name, sum(detections) FROM class_counts_minute"
         " WHERE camera_id = %s AND minute >= %s AND minute < %s GROUP BY b, class_name ORDER BY b, class_name",
-        (width, _ORIGIN, camera_id, start, end),
+        (width, BUCKET_ORIGIN, camera_id, start, end),
     )
     per: dict[datetime, dict[str, int]] = defaultdict(dict)
     totals: dict[str, int] = defaultdict(int)

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from projections.queries import _ORIGIN, BUCKETS
+from projections.queries import BUCKET_ORIGIN, BUCKETS
 
 __all__ = ["movements"]
 
@@ -38,7 +38,7 @@ async def movements(
         " max(origin_name), max(destination_name) FROM movement_counts_minute"
         " WHERE camera_id = %s AND minute >= %s AND minute < %s" + only + " GROUP BY b, origin_zone_id,"
         " destination_zone_id, class_name ORDER BY b",
-        (width, _ORIGIN, camera_id, start, end, *([class_name] if class_name is not None else [])),
+        (width, BUCKET_ORIGIN, camera_id, start, end, *([class_name] if class_name is not None else [])),
     )
     per: dict[datetime, dict[str, Any]] = {}
     totals = _doc()

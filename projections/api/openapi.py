@@ -13,6 +13,7 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 from pydantic_core import CoreSchema
 
 from projections.api import responses as r
+from projections.api.export import FORMAT_CHOICES
 from projections.api.params import TEXT_MAX
 from projections.api.routes_counts import DIRECTIONS
 from projections.api.routes_fleet import INCIDENT_STATES, INCIDENT_TYPES
@@ -65,10 +66,23 @@ class Op:
     body: str | None = None  # component name of the JSON body
     status: int = 200
     errors: tuple[int, ...] = _READ
+    exports: bool = False  # also answers CSV and Parquet (`format`, Accept; projections.api.export)
 
 
 def _q(name: str, schema: S, description: str) -> S:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_FORMAT = _q(
+    "format",
+    {"type": "string", "enum": list(FORMAT_CHOICES), "default": "json"},
+    "json, or a streamed file of every row in the range (limit and cursor ignored): csv (also `Accept: text/csv`) "
+    "or parquet (also `Accept: application/vnd.apache.parquet`). Columns: docs/exports.md.",
+)
+_EXPORT_CONTENT: S = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+}
 
 
 def operations(s: ApiSettings) -> list[Op]:
@@ -126,20 +140,29 @@ def operations(s: ApiSettings) -> list[Op]:
            "read", r.Live, "Live state.", (cam,)),
         Op("get", "/v1/cameras/{camera_id}/counts", "getCounts",
            f"Vehicles counted in time buckets, by direction and class. {rng}; default: the last day. {cache}",
-           "read", r.Counts, "Counts.", (cam, bucket, since, until, *events)),
+           "read", r.Counts, "Counts.", (cam, bucket, since, until, *events), exports=True),
+        Op("get", "/v1/cameras/{camera_id}/movements", "getMovements",
+           "Turning movements: vehicles tracked from one approach zone (zone kind `approach`) into another, as an "
+           f"origin-destination matrix per time bucket. {rng}; default: the last day.",
+           "read", r.Movements, "Movements.", (cam, bucket, since, until, events[1]), exports=True),
+        Op("get", "/v1/cameras/{camera_id}/snapshot.jpg", "getSnapshot",
+           "A still of a recent frame (kept per camera every few seconds, for a short time; never a video archive). "
+           "X-Captured-At, X-Frame-Seq, X-Frame-Width and X-Frame-Height describe it; 404 when the camera has sent "
+           "no frame lately.",
+           "read", {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, "The JPEG still.", (cam,)),
         Op("get", "/v1/cameras/{camera_id}/detection-counts", "getDetectionCounts",
            f"Frames and detections per class (what the model saw) in time buckets. {rng}; default: the last day.",
            "read", r.DetectionCounts, "Counts.", (cam, bucket, since, until)),
         Op("get", "/v1/cameras/{camera_id}/vehicle-events", "listVehicleEvents",
            f"Vehicle line crossings, newest first. {rng}; default: the last day.", "read", r.VehicleEventPage,
-           "A page of events.", (cam, since, until, *events, limit, cursor)),
+           "A page of events.", (cam, since, until, *events, limit, cursor), exports=True),
         Op("get", "/v1/cameras/{camera_id}/detections", "getDetections",
            "The latest frames (or frame `frame_seq`) with their detections.", "read", r.FrameDetections, "Frames.",
            (cam, _q("frame_seq", {"type": "integer", "minimum": 0, "maximum": 2**62}, "Only this frame."),
             _q("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 10}, "Frames."))),
         Op("get", "/v1/cameras/{camera_id}/stats", "listStats",
            f"Traffic statistics windows, oldest first. {rng}; default: the last day.", "read", r.StatsPage,
-           "Windows.", (cam, since, until, limit, cursor)),
+           "Windows.", (cam, since, until, limit, cursor), exports=True),
         Op("get", "/v1/incidents", "listIncidents",
            f"Incidents by start time, newest first. {rng}; default: the last 7 days.", "read", r.IncidentPage,
            "A page of incidents.",
@@ -172,6 +195,8 @@ def _ref(name: str) -> S:
 
 def _operation(op: Op) -> S:
     content = {"application/json": {"schema": _ref(op.ok.__name__)}} if isinstance(op.ok, type) else op.ok
+    if op.exports:
+        content = {**content, **_EXPORT_CONTENT}
     responses: S = {str(op.status): {"description": op.ok_text, "content": content}}
     errors = sorted({*op.errors, 405}) if 401 in op.errors else op.errors  # every /v1 operation may answer 405
     for code in errors:
@@ -180,7 +205,7 @@ def _operation(op: Op) -> S:
         "operationId": op.op_id,
         "summary": op.summary,
         "description": op.summary + (f" Needs scope `{op.scope}`." if op.scope else " No key needed."),
-        "parameters": list(op.params),
+        "parameters": [*op.params, _FORMAT] if op.exports else list(op.params),
         "responses": responses,
     }
     if op.scope is None:

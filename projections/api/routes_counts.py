@@ -15,6 +15,7 @@ from projections import queries
 from projections.api import metrics as m
 from projections.api.deps import Deps, deps
 from projections.api.encode import dumps, json_response, jsonable
+from projections.api.export import export_response
 from projections.api.gate import rate_limited, take_token
 from projections.api.params import (
     camera_id,
@@ -54,6 +55,8 @@ async def counts(request: Request) -> Response:
     bucket = parse_enum(request, "bucket", list(queries.BUCKETS), "1h") or "1h"
     start, end = time_range(request, d.settings.max_range_days, timedelta(days=1))
     filters = _event_filters(request)
+    if (exported := await export_response(request, "counts", cam, start, end, bucket, filters)) is not None:
+        return exported
     norm = "|".join([cam, bucket, start.isoformat(), end.isoformat(), *(f"{k}={v}" for k, v in filters.items())])
     key = "its:qc:counts:" + hashlib.sha1(norm.encode(), usedforsecurity=False).hexdigest()
     principal = take_token(request.scope)
@@ -110,6 +113,8 @@ async def vehicle_events(request: Request) -> Response:
     limit = parse_int(request, "limit", 100, 1, d.settings.max_page) or 100
     start, end = time_range(request, d.settings.max_range_days, timedelta(days=1))
     filters = _event_filters(request)
+    if (exported := await export_response(request, "vehicle-events", cam, start, end, "1h", filters)) is not None:
+        return exported
     after = decode_cursor(request, [datetime, str])
     async with d.pool.connection() as conn:
         if not await queries.camera_known(conn, cam):
@@ -126,6 +131,8 @@ async def stats(request: Request) -> Response:
     cam = camera_id(request)
     limit = parse_int(request, "limit", 100, 1, d.settings.max_page) or 100
     start, end = time_range(request, d.settings.max_range_days, timedelta(days=1))
+    if (exported := await export_response(request, "stats", cam, start, end, "1h", {})) is not None:
+        return exported
     after = decode_cursor(request, [datetime])
     async with d.pool.connection() as conn:
         if not await queries.camera_known(conn, cam):

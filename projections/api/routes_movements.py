@@ -10,6 +10,7 @@ from starlette.responses import Response
 from projections import queries
 from projections.api.deps import deps
 from projections.api.encode import json_response
+from projections.api.export import export_response
 from projections.api.params import camera_id, parse_enum, parse_text, time_range
 from projections.api.problems import Problem
 from projections.api.routes_cameras import not_found
@@ -25,6 +26,9 @@ async def movements(request: Request) -> Response:
     bucket = parse_enum(request, "bucket", list(queries.BUCKETS), "1h") or "1h"
     start, end = time_range(request, d.settings.max_range_days, timedelta(days=1))
     class_name = parse_text(request, "class")
+    exported = await export_response(request, "movements", cam, start, end, bucket, {"class_name": class_name})
+    if exported is not None:
+        return exported
     async with d.pool.connection() as conn:
         if not await queries.camera_known(conn, cam):
             raise not_found(cam)

@@ -7,6 +7,7 @@ from itscam.main import build_parser
 
 SUBCOMMANDS = [
     "stack",
+    "export",
     "topics",
     "db",
     "cameras",
