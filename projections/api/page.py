@@ -1,7 +1,9 @@
-"""The analyst web page: /ui (one HTML file, one JS module, one stylesheet; no build step, no CDN).
+"""The traffic engineer's web page: /ui (one HTML file, ES modules, a stylesheet and the vendored uPlot charting
+library under static/vendor/; no build step, no CDN).
 
 The page is public (it holds no data); it asks for an API key, from the URL fragment `#key=its_...` (never sent to
-the server) or an input field, and calls the /v1 API with `Authorization: Bearer` like any other client.
+the server) or an input field, and calls the /v1 API with `Authorization: Bearer` like any other client. The
+camera's still is fetched the same way and shown from a `blob:` URL, which is why img-src allows `blob:`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ STATIC_DIR = Path(__file__).with_name("static")
 # page's memory and localStorage, so script injection is the threat this guards against.
 _HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "Referrer-Policy": "no-referrer",

@@ -27,7 +27,7 @@ from tests.projections.api.conftest import free_port, running_api
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = Path(os.environ.get("ITS_TEST_ARTIFACTS") or repo_root() / ".stack" / "artifacts")
-EMPTY = "\N{EN DASH}"  # what page.js shows before a number arrives
+EMPTY = "\N{EN DASH}"  # what the page shows before a number arrives
 
 
 # -- the API process -------------------------------------------------------------------------------------------------
@@ -206,8 +206,9 @@ def seeded(pg_dsn: str, stack: StackSettings, unique: str, make_key: Callable[[i
 
 
 # -- the browser -----------------------------------------------------------------------------------------------------
-@pytest.fixture
-def browser() -> Iterator[Any]:
+def chromium_driver(width: int = 1400, height: int = 1000, downloads: Path | None = None) -> Any:
+    """Headless Chromium with its console log kept (to check for CSP refusals) and, with `downloads`, files saved
+    there without asking."""
     from selenium import webdriver
 
     chromium = os.environ.get("ITS_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -220,13 +221,38 @@ def browser() -> Iterator[Any]:
             )
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000", "--lang=en-US"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}", "--lang=en-US"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if downloads is not None:
+        opts.add_experimental_option(
+            "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+        )
     driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=driver_path))
+    if downloads is not None:
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    return driver
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    driver = chromium_driver()
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def console_problems(driver: Any) -> list[str]:
+    """The browser console's errors since the last call: Content-Security-Policy refusals and script errors (a
+    refused request is the API's answer, which the page shows, not a page error)."""
+    return [
+        e["message"]
+        for e in driver.get_log("browser")
+        if "Content Security Policy" in e["message"]
+        or "Refused to" in e["message"]
+        or (e["level"] == "SEVERE" and e.get("source") != "network")
+    ]
 
 
 def _text(driver: Any, testid: str) -> str:
@@ -268,9 +294,11 @@ return n;
 
 
 def _coloured_pixels(driver: Any, testid: str) -> int:
+    """Coloured pixels of the canvas `testid` names, or of the canvas inside it (a uPlot chart's)."""
     from selenium.webdriver.common.by import By
 
-    canvas = driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+    el = driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+    canvas = el if el.tag_name == "canvas" else el.find_element(By.CSS_SELECTOR, "canvas")
     return int(driver.execute_script(_COLOURED_PIXELS, canvas))
 
 
@@ -306,7 +334,8 @@ def test_page_shows_what_the_api_says(
     page = http.get("/ui")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    for asset in ("/ui/static/page.js", "/ui/static/page.css"):
+    assert "img-src 'self' data: blob:" in page.headers["content-security-policy"]  # the camera's still
+    for asset in ("/ui/static/page.js", "/ui/static/page.css", "/ui/static/vendor/uplot/uPlot.esm.js"):
         r = httpx.get(api_url + asset)  # no key needed
         assert r.status_code == 200 and r.headers["cache-control"] == "no-cache", asset
     assert httpx.get(api_url + "/ui/").headers["location"].endswith("/ui")
@@ -341,9 +370,12 @@ def test_page_shows_what_the_api_says(
         assert info.get_attribute("data-detections") == str(len(doc["frame"]["detections"]))
         assert _coloured_pixels(browser, f"frame-{cam}") > 200, f"no boxes drawn for {cam}"
 
-    # Open the second camera's chart by clicking its tile, then switch the bucket.
+    # Open the second camera (its chart and its detail view) by clicking its tile, then switch the bucket.
     cam = seeded.cameras[1]
     browser.find_element(By.CSS_SELECTOR, f'[data-testid="tile-{cam}"]').click()
+    view = browser.find_element(By.CSS_SELECTOR, '[data-testid="camera-view"]')
+    _wait(browser, "the camera view", lambda _: view.is_displayed() and view.get_attribute("data-camera-id") == cam)
+    assert "camera=" in browser.current_url  # a link to this view
     for bucket in ("15m", "1h"):
         if bucket != "15m":
             Select(browser.find_element(By.CSS_SELECTOR, '[data-testid="chart-bucket"]')).select_by_value(bucket)
@@ -358,9 +390,11 @@ def test_page_shows_what_the_api_says(
             assert f"{cls} {n:,}" in _text(browser, "chart-classes")
         assert _coloured_pixels(browser, "chart-canvas") > 500, "no bars drawn"
 
+    assert console_problems(browser) == []
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "test_page_ui.png"
-    browser.execute_script("window.scrollTo(0, 0)")
+    browser.execute_script("document.getElementById('chart-panel').scrollIntoView()")
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
 
 
