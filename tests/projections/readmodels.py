@@ -87,8 +87,9 @@ def produce_records(bootstrap: str, topics: dict[str, str], records: list[tuple[
 def settings_for(
     bootstrap: str, dsn: str, redis_url: str, topics: dict[str, str], dlq: str, group: str, schema: str, **kw: Any
 ) -> ProjectorSettings:
-    # the stills go to Redis only: these projections never read the shared snapshots topic
-    fields: dict[str, Any] = {"snapshots_topic": "", **{KIND_FIELDS[k]: t for k, t in topics.items()}}
+    # only the topics given: never the stack's shared topics (other tests and the demo write to them)
+    fields: dict[str, Any] = {f: "" for f in [*KIND_FIELDS.values(), "snapshots_topic"]}
+    fields.update({KIND_FIELDS[k]: t for k, t in topics.items()})
     return ProjectorSettings(
         kafka_bootstrap=bootstrap,
         pg_dsn=dsn,
