@@ -28,7 +28,7 @@ from typing import Any
 
 import faust
 from confluent_kafka.admin import AdminClient
-from faust.types import TP, Message
+from faust.types import Message
 
 from schemas.dlq import dead_letter
 from schemas.errors import SchemaError
@@ -283,7 +283,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             await handle(rec)
         # Faust commits only a contiguous run of acked offsets: ack the range it dropped (transaction markers
         # included), now that it is applied, or this partition would never commit again (upstream #596).
-        tp = TP(msg.topic, msg.partition)
+        tp = msg.tp  # the consumer's own TopicPartition: a commit keyed by faust.types.TP is refused by aiokafka
         for offset in range(start, msg.offset):
             app.consumer.ack(Message(msg.topic, msg.partition, offset, 0.0, 0, None, None, None, None, tp=tp))
         RESUMED.labels(msg.topic).inc(len(missed))

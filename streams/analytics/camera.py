@@ -128,6 +128,10 @@ def _ts(d: datetime) -> float:
 
 
 class CameraAnalytics:
+    # Class attribute defaults (not set in __init__ only), so states pickled before they existed load unchanged.
+    #: capture time of the camera's last frame when it stopped, while frames up to it are still on their way
+    close_after: float | None = None
+
     def __init__(self, camera_id: str, params: Params) -> None:
         self.camera_id = camera_id
         self.params = params
@@ -235,6 +239,19 @@ class CameraAnalytics:
         out += [("incident", x) for x in self.congestion.update(self.camera_id, d.occupancy_zone, t, occupancy)]
         assert self.window is not None
         self.window.add_frame(ids, speeds, occupancy)
+        if self.close_after is not None and t >= self.close_after:
+            out += self._close_stopped()  # the camera's last frame before it stopped is in
+        return out
+
+    def _close_stopped(self) -> list[Output]:
+        """The camera stopped and every frame it sent before is applied: emit the open window, accept no earlier
+        frame into it."""
+        self.close_after = None
+        if self.window is None or not self.window.frames:
+            return []
+        out: list[Output] = [("stats", self.window.record(self.camera_id, "CAMERA_STOPPED"))]
+        self.closed_until = self.window.end
+        self.window = None
         return out
 
     def _roll_window(self, t: float) -> list[Output]:
@@ -352,10 +369,16 @@ class CameraAnalytics:
         """A camera status change: CAMERA_OFFLINE incidents, and the open window closes when the camera stops."""
         t = _ts(ev["changed_at"])
         out: list[Output] = []
-        if ev["status"] in ("OFFLINE", "DISABLED") and self.window is not None and self.window.frames:
-            out.append(("stats", self.window.record(self.camera_id, "CAMERA_STOPPED")))
-            self.closed_until = self.window.end
-            self.window = None
+        if ev["status"] in ("OFFLINE", "DISABLED"):
+            # The status travels straight from ingest while the camera's last frames are still in inference: close
+            # the window once the last frame it reports (last_frame_at) is applied, not before, or they would be late.
+            last = ev["last_frame_at"]
+            if last is not None and _ts(last) > self.last_t:
+                self.close_after = _ts(last)
+            else:
+                out += self._close_stopped()
+        else:
+            self.close_after = None
         if ev["status"] == "OFFLINE" and self.offline is None:
             self.offline = OpenIncident(event_id(self.camera_id, "CAMERA_OFFLINE", t), t)
             detail = f"Camera offline: {ev['reason']}" + (f" ({ev['error']})" if ev["error"] else "")

@@ -83,6 +83,9 @@ class IngestWorker:
         self.runner.start()
         self.runner.join()
         self.pool.close()
+        # Every frame is with the producer: say the camera's reading ended (DISABLED, reason "ended", with the
+        # capture time of its last frame), so analytics closes its open 1-minute window once that frame is in.
+        self.runner.stop("ended")
         left = self.producer.close(60)
         err = self.runner.last_error
         if err is not None and self.runner.sent == 0:

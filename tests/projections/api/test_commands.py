@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 from starlette.testclient import TestClient
 
 from eventbus.config import consumer_config
@@ -105,6 +105,65 @@ def test_an_invalid_camera_is_a_422_naming_the_field(
 ) -> None:
     problem = is_problem(client.post("/v1/cameras", json=body, headers=admin), 422)
     assert problem["invalid_params"][0]["name"] == field
+
+
+def _zone(*pts: tuple[float, float]) -> dict[str, Any]:
+    return {"zone_id": "z", "name": "North", "kind": "approach", "points": [{"x": x, "y": y} for x, y in pts]}
+
+
+_DRAWN = [
+    # what the page's editor could send wrong: each is refused naming the field, and nothing reaches the topic
+    ({"lines": [{"line_id": "l", "x1": 0.2, "y1": 0.5, "x2": 0.2, "y2": 0.5}]}, "lines"),
+    ({"zones": [_zone((0.1, 0.1), (0.9, 0.9), (0.9, 0.1), (0.1, 0.9))]}, "zones[0].points"),  # a bow tie
+    ({"zones": [_zone((0.1, 0.1), (0.5, 0.5), (0.9, 0.9))]}, "zones[0].points"),  # no area
+    ({"zones": [_zone((0.1, 0.1), (1.2, 0.1), (0.5, 0.9))]}, "zones"),  # outside 0..1
+    ({"zones": [_zone((0.1, 0.1), (0.9, 0.1))]}, "zones"),  # 2 points
+    ({"zones": [_zone((0, 0), (1, 0), (1, 1)), _zone((0, 0), (1, 0), (0, 1))]}, "zones"),  # one id twice
+    (
+        {
+            "calibration": {
+                "image_points": [
+                    {"x": 0.1, "y": 0.1},
+                    {"x": 0.5, "y": 0.5},
+                    {"x": 0.9, "y": 0.9},
+                    {"x": 0.1, "y": 0.9},
+                ],
+                "ground_points": [{"x": 0, "y": 0}, {"x": 7, "y": 0}, {"x": 7, "y": 30}, {"x": 0, "y": 30}],
+            }
+        },
+        "calibration.image_points",
+    ),
+]
+
+
+@pytest.mark.parametrize(("patch", "field"), _DRAWN)
+def test_bad_drawings_are_422s_and_nothing_is_written(
+    client: TestClient,
+    admin: dict[str, str],
+    api_settings: ApiSettings,
+    pg_dsn: str,
+    unique: str,
+    patch: dict[str, Any],
+    field: str,
+) -> None:
+    cam = f"cam-{unique}"
+    with psycopg.connect(pg_dsn) as conn:
+        add_camera(conn, cam)
+    for r in (
+        client.patch(f"/v1/cameras/{cam}", json=patch, headers=admin),
+        client.post(
+            "/v1/cameras", json={"camera_id": f"{cam}-new", "source_url": "rtsp://h/s", **patch}, headers=admin
+        ),
+    ):
+        problem = is_problem(r, 422)
+        assert problem["invalid_params"][0]["name"] == field, problem
+    c = Consumer(consumer_config(api_settings.kafka_bootstrap, f"test-{unique}"))
+    try:
+        parts = c.list_topics(api_settings.cameras_topic, timeout=10).topics[api_settings.cameras_topic].partitions
+        for p in parts:
+            assert c.get_watermark_offsets(TopicPartition(api_settings.cameras_topic, p), timeout=10) == (0, 0)
+    finally:
+        c.close()
 
 
 def test_malformed_commands_are_problems(client: TestClient, admin: dict[str, str], unique: str) -> None:

@@ -16,7 +16,7 @@ from tests.kafka_helpers import read_all
 
 @pytest.mark.integration
 def test_clip_is_sampled_encoded_and_keyed(bootstrap: str, make_topic: Callable[..., str], unique: str) -> None:
-    topic = make_topic("frames", 3)
+    topic, statuses, stills = make_topic("frames", 3), make_topic("status", 3), make_topic("stills", 3)
     s = IngestSettings(
         kafka_bootstrap=bootstrap,
         source=str(CLIP),
@@ -24,6 +24,8 @@ def test_clip_is_sampled_encoded_and_keyed(bootstrap: str, make_topic: Callable[
         fps=10,
         max_frames=20,
         frames_topic=topic,
+        camera_status_topic=statuses,
+        snapshots_topic=stills,
         metrics_port=0,
     )
     res = IngestWorker(s).run()
@@ -39,6 +41,13 @@ def test_clip_is_sampled_encoded_and_keyed(bootstrap: str, make_topic: Callable[
     img = cv2.imdecode(np.frombuffer(frames[5]["image"], np.uint8), cv2.IMREAD_COLOR)
     assert img.shape == (720, 1280, 3) and (frames[5]["width"], frames[5]["height"]) == (1280, 720)
     assert frames[1]["captured_at"] >= frames[0]["captured_at"]
+    # the reading's end is reported with its last frame's capture time (analytics closes the window after it)
+    status = [codec("CameraStatusChanged").decode(m.value()) for m in read_all(bootstrap, statuses, 2)]
+    assert [(x["status"], x["reason"]) for x in status][-1] == ("DISABLED", "ended")
+    assert status[-1]["last_frame_at"] == frames[-1]["captured_at"] and status[-1]["frames_produced"] == 20
+    # a still every 5 s of capture time: the first frame's (the 2 s clip read fast makes one)
+    kept = [codec("FrameCaptured").decode(m.value()) for m in read_all(bootstrap, stills, 1)]
+    assert kept[0]["frame_seq"] == 0 and kept[0]["image"] == frames[0]["image"]
 
 
 def test_missing_source_names_the_path_and_the_fix(tmp_path: object) -> None:
