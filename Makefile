@@ -9,6 +9,7 @@ CAMERA_ID ?=
 ONCE ?=
 SUMMARY ?=
 MAX_FRAMES ?=
+LINES ?=
 PYTEST_ARGS ?=
 
 # Installs come from the lock files: uv.lock (every Python dependency of every extra, with hashes) and locks/*.txt
@@ -25,7 +26,7 @@ LOCK_PY := --python-version 3.11 --universal --generate-hashes --quiet
 	k8s-validate docs
 
 help:
-	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json)"
+	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json LINES=json)"
 	@echo "make test    lint + the whole test suite against the local stack"
 	@echo "make stack-up / stack-down / stack-status"
 	@echo "make lock    refresh uv.lock and locks/*.txt to today's releases (then run make test)"
@@ -93,7 +94,8 @@ stack-status: install
 
 demo: stack-up
 	$(ITSCAM) demo $(if $(SOURCE),--source '$(SOURCE)') $(if $(CAMERA_ID),--camera-id '$(CAMERA_ID)') \
-		$(if $(ONCE),--once) $(if $(SUMMARY),--summary '$(SUMMARY)') $(if $(MAX_FRAMES),--max-frames $(MAX_FRAMES))
+		$(if $(ONCE),--once) $(if $(SUMMARY),--summary '$(SUMMARY)') $(if $(MAX_FRAMES),--max-frames $(MAX_FRAMES)) \
+		$(if $(LINES),--lines '$(LINES)')
 
 # Loopback camera servers the ingest tests start (GStreamer's RTSP server runs on Debian's python3-gi), headless
 # Chromium + chromedriver for the analyst-page test, wrk for the API benchmark and promtool (prometheus) for the

@@ -59,6 +59,8 @@ def pipeline(
         ITS_PROJECTOR_VEHICLE_EVENTS_TOPIC="",
         ITS_PROJECTOR_TRAFFIC_STATS_TOPIC="",
         ITS_PROJECTOR_INCIDENTS_TOPIC="",
+        ITS_PROJECTOR_MOVEMENTS_TOPIC="",
+        ITS_PROJECTOR_SNAPSHOTS_TOPIC="",
         ITS_PROJECTOR_GROUP_ID=f"e2e-proj-{unique}",
         ITS_API_PORT=str(port),
         ITS_INFERENCE_MODEL_PATH=str(MODEL),
@@ -203,4 +205,41 @@ def test_demo_once_writes_the_summary(bootstrap: str, pg_dsn: str, tmp_path: Pat
     assert summary["counts"]["car"] > 0
     assert summary["detections"] == sum(summary["counts"].values())
     assert summary["pipeline_fps"] > 0 and summary["model_fps"] > 0
-    assert "car" in res.stdout  # the count table was printed
+    assert "car" in res.stdout  # the detections per class were printed
+
+    # vehicles counted on the clip's hand-count line (analytics through the projector, read back from the API)
+    assert {"camera_id", "lines", "hand_count", "incidents", "stats", "speeds", "throughput"} <= set(summary)
+    assert summary["hand_count"] == 24
+    line = summary["lines"]["gt-line"]
+    assert abs(line["total"] - 24) <= 2.4, line  # within 10% of the hand count
+    assert line["total"] == sum(line["by_direction"].values()) == sum(line["by_class"].values())
+    assert line["by_direction"]["IN"] >= line["total"] - 1  # the hand count's direction (down) is IN
+    assert line["by_motion"].get("down", 0) == line["by_direction"]["IN"]
+    assert summary["speeds"]["calibrated"] is False and summary["speeds"]["mean_kmh"] is None
+    assert all(v is not None and v > 0 for v in summary["throughput"].values()), summary["throughput"]
+    assert f"{line['total']} counted, hand count 24" in res.stdout
+    assert "speeds: camera not calibrated" in res.stdout
+    assert "/ui#key=its_" in res.stdout and f"&camera={summary['camera_id']}" in res.stdout
+
+
+def test_demo_on_a_clip_without_ground_truth_says_how_to_add_a_line(
+    bootstrap: str, pg_dsn: str, tmp_path: Path
+) -> None:
+    clip = tmp_path / "my_own_clip.mp4"  # not in ground_truth.json: no line
+    clip.symlink_to(CLIP)
+    out = tmp_path / "out.json"
+    args = ["demo", "--once", "--source", str(clip), "--max-frames", "20", "--summary", str(out)]
+    res = subprocess.run(
+        [sys.executable, "-m", "itscam", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert "no counting line" in res.stdout
+    assert "itscam cameras update my_own_clip-" in res.stdout and "--lines" in res.stdout
+    assert "vehicles counted per line" not in res.stdout
+    summary = json.loads(out.read_text())
+    assert summary["lines"] == {} and summary["hand_count"] is None
+    assert summary["frames"] == 20 and summary["camera_id"].startswith("my_own_clip-")
