@@ -24,7 +24,8 @@ def add_parser(sub: Any) -> None:
         help="Track, count, time and aggregate its.detections.v1 (Faust, exactly-once).",
         description="ByteTrack per camera, directional line counts (its.vehicle-events.v1), speeds from a "
         "homography, incidents (its.incidents.v1: stopped vehicle, wrong way, congestion, camera offline) and "
-        "1-minute statistics (its.traffic-stats.v1). State per camera in a Faust table with a changelog topic; "
+        "1-minute statistics (its.traffic-stats.v1), turning movements between approach zones (its.movements.v1). "
+        "State per camera in a Faust table with a changelog topic; "
         "events, state and offsets commit in one transaction. Settings: ITS_ANALYTICS_*.",
     )
     an.add_argument("--app-id", help="Faust app id / consumer group (its-analytics).")

@@ -26,10 +26,11 @@ def add_parser(sub: Any) -> None:
         "projector",
         help="Project every event topic into the PostgreSQL read models and Redis.",
         description="Read its.cameras.v1, its.camera-status.v1, its.detections.v1, its.vehicle-events.v1, "
-        "its.traffic-stats.v1 and its.incidents.v1; write their read models (cameras, status, frames and "
-        "detections, per-minute class counts, vehicle events, statistics, incidents) to PostgreSQL in one "
-        "transaction per batch with the offsets, and the live state per camera to Redis. Settings: "
-        "ITS_PROJECTOR_*, ITS_PG_DSN, ITS_REDIS_URL.",
+        "its.traffic-stats.v1, its.incidents.v1 and its.movements.v1; write their read models (cameras, status, "
+        "frames and detections, per-minute class counts, vehicle events, statistics, incidents, turning "
+        "movements) to PostgreSQL in one transaction per batch with the offsets, and the live state per camera "
+        "to Redis, with the newest still of each camera from its.snapshots.v1. Settings: ITS_PROJECTOR_*, "
+        "ITS_PG_DSN, ITS_REDIS_URL.",
     )
     pj.add_argument("--metrics-port", type=int, help="Prometheus port (9103; 0 = off).")
     pj.set_defaults(fn=_cmd)

@@ -20,5 +20,17 @@ def connect(dsn: str, schema: str = "public", **kwargs: Any) -> psycopg.Connecti
         return psycopg.connect(dsn, options=f"-c search_path={schema} -c timezone=UTC", **kwargs)
     except psycopg.OperationalError as e:
         raise ProjectionError(
-            f"Cannot connect to PostgreSQL at {dsn}: {e}. Start it (`itscam stack up`) or set ITS_PG_DSN."
+            f"Cannot connect to PostgreSQL at {_without_password(dsn)}: {e}. Start it (`itscam stack up`) or set "
+            "ITS_PG_DSN."
         ) from e
+
+
+def _without_password(dsn: str) -> str:
+    """The DSN for messages: its password replaced by ***."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "the configured DSN (unparsable)"
+    if parts.get("password"):
+        parts["password"] = "***"
+    return psycopg.conninfo.make_conninfo("", **parts)

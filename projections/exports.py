@@ -216,10 +216,14 @@ class Encoder(Protocol):
     def finish(self) -> bytes: ...
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 class CsvEncoder:
     def __init__(self, ex: Export) -> None:
         self._names = ex.names
         self._times = [i for i, c in enumerate(ex.columns) if c.kind == "time"]
+        self._texts = [i for i, c in enumerate(ex.columns) if c.kind == "text"]
 
     def _line(self, rows: Sequence[Row]) -> bytes:
         buf = io.StringIO()
@@ -230,15 +234,19 @@ class CsvEncoder:
         return self._line([self._names])
 
     def rows(self, rows: Sequence[Row]) -> bytes:
-        if self._times:
-            rows = [self._iso(r) for r in rows]
-        return self._line(rows)
+        return self._line([self._cells(r) for r in rows])
 
-    def _iso(self, row: Row) -> list[Any]:
+    def _cells(self, row: Row) -> list[Any]:
         out = list(row)
         for i in self._times:
             if out[i] is not None:
                 out[i] = out[i].isoformat()
+        for i in self._texts:
+            # A name an ops key typed (line, zone) must not run as a formula in a spreadsheet: OWASP's CSV injection
+            # rule, a leading ' on text that starts like one.
+            v = out[i]
+            if isinstance(v, str) and v[:1] in _FORMULA_START:
+                out[i] = "'" + v
         return out
 
     def finish(self) -> bytes:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import psycopg
 import redis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
 from eventbus.batching import poll_batch
@@ -78,7 +78,9 @@ class Projector:
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         stored = self.fence.load(self.conn, [(p.topic, p.partition) for p in parts])
         for p in parts:
-            p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+            # Stills are only ever wanted new (each replaces the last one kept): never replay their backlog.
+            fresh = p.topic == self.s.snapshots_topic
+            p.offset = OFFSET_END if fresh else stored.get((p.topic, p.partition), OFFSET_BEGINNING)
         consumer.assign(parts)
         m.READY.set(1)
         log.info("partitions assigned", extra={"offsets": {f"{p.topic}/{p.partition}": p.offset for p in parts}})

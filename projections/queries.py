@@ -165,7 +165,6 @@ async def counts(
     per: dict[datetime, dict[str, Any]] = {}
     speed: dict[datetime, list[float]] = defaultdict(lambda: [0.0, 0.0])
     totals: dict[str, Any] = {"vehicles": 0, "IN": 0, "OUT": 0, "by_class": defaultdict(int), "lines": {}}
-    total_speed = [0.0, 0.0]
     for b, line_id, cls, direction, n, s_sum, s_n in await cur.fetchall():
         doc = per.get(b)
         if doc is None:
@@ -181,7 +180,7 @@ async def counts(
             }
         args_ = (line_id, cls, direction, int(n), float(s_sum), float(s_n))
         _add(doc, speed[b], *args_)
-        _add(totals, total_speed, *args_)
+        _add(totals, [0.0, 0.0], *args_)  # the totals' mean speed is per line only
     for b, doc in per.items():
         _finish(doc, speed[b])
     _finish(totals, None)

@@ -35,7 +35,8 @@ async def movements(
     only = " AND class_name = %s" if class_name is not None else ""
     cur = await conn.execute(
         "SELECT date_bin(%s, minute, %s) AS b, origin_zone_id, destination_zone_id, class_name, sum(vehicles),"
-        " max(origin_name), max(destination_name) FROM movement_counts_minute"
+        " (array_agg(origin_name ORDER BY minute DESC))[1], (array_agg(destination_name ORDER BY minute DESC))[1]"
+        " FROM movement_counts_minute"
         " WHERE camera_id = %s AND minute >= %s AND minute < %s" + only + " GROUP BY b, origin_zone_id,"
         " destination_zone_id, class_name ORDER BY b",
         (width, BUCKET_ORIGIN, camera_id, start, end, *([class_name] if class_name is not None else [])),
@@ -43,9 +44,9 @@ async def movements(
     per: dict[datetime, dict[str, Any]] = {}
     totals = _doc()
     approaches: dict[str, str] = {}
-    for b, origin, dest, cls, n, o_name, d_name in await cur.fetchall():
-        approaches.setdefault(origin, o_name or origin)
-        approaches.setdefault(dest, d_name or dest)
+    for b, origin, dest, cls, n, o_name, d_name in await cur.fetchall():  # oldest bucket first: the latest names win
+        approaches[origin] = o_name or origin
+        approaches[dest] = d_name or dest
         doc = per.get(b)
         if doc is None:
             doc = per[b] = {"start": b.isoformat(), "end": (b + width).isoformat(), **_doc()}

@@ -52,6 +52,8 @@ PROJECTED_TABLES = (
     "detections",
     "frames_minute",
     "class_counts_minute",
+    "movement_events",
+    "movement_counts_minute",
     "projection_offsets",
 )
 

@@ -182,6 +182,10 @@ class CameraAnalytics:
         p = self.params
         t = _ts(ev["captured_at"])
         w, h = ev["width"], ev["height"]
+        if self.close_after is not None and t > self.close_after:
+            # the stop's last frame never came (dead-lettered upstream) and the camera is sending again: the window
+            # goes on as if the stop had not been seen, and closes with the next minute's first frame
+            self.close_after = None
         self.last_seq, self.last_t = ev["frame_seq"], t
         self.recent.append(ev["frame_seq"])
         out: list[Output] = []

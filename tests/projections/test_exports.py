@@ -39,7 +39,20 @@ def test_csv_round_trips_any_text_and_number(rows: list[tuple[str, float | None,
     body = enc.start() + enc.rows(rows) + enc.finish()
     back = list(csv.reader(io.StringIO(body.decode(), newline="")))
     assert back[0] == ["s", "f", "i"]
-    assert back[1:] == [[s, "" if f is None else repr(f), "" if i is None else str(i)] for s, f, i in rows]
+    formula = ("=", "+", "-", "@", "\t", "\r")  # text like that gets a leading ' (CSV injection)
+    want = [
+        ["'" + s if s[:1] in formula else s, "" if f is None else repr(f), "" if i is None else str(i)]
+        for s, f, i in rows
+    ]
+    assert back[1:] == want
+
+
+def test_csv_text_cannot_run_as_a_spreadsheet_formula() -> None:
+    ex = exports.Export("t", exports._cols("name:text n:int"), (), "")
+    enc = exports.CsvEncoder(ex)
+    body = enc.rows([('=HYPERLINK("http://evil","x")', 1), ("-1+1", 2), ("@SUM(A1)", 3), ("North", -4)])
+    back = list(csv.reader(io.StringIO(body.decode(), newline="")))
+    assert back == [['\'=HYPERLINK("http://evil","x")', "1"], ["'-1+1", "2"], ["'@SUM(A1)", "3"], ["North", "-4"]]
 
 
 def test_parquet_sends_each_row_group_as_it_fills() -> None:

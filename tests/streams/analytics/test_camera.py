@@ -348,6 +348,18 @@ def test_a_stop_reported_before_the_cameras_last_frames_closes_the_window_after_
     assert ca.window is None and ca.close_after is None
 
 
+def test_a_stop_whose_last_frame_never_comes_leaves_the_window_to_the_next_minute() -> None:
+    cfg = line_camera(CAM)
+    evs = traffic(CAM, [Car(0, 640, 100, 0, 20)], 700)  # 70 s: two windows
+    ca = CameraAnalytics(CAM, Params())
+    run(ca, evs[:40], cfg)
+    status(ca, {**camera_status(CAM, "OFFLINE", at(45)), "last_frame_at": evs[40]["captured_at"]})
+    outs = run(ca, evs[41:], cfg)  # frame 40 was lost on the way; the camera came back
+    stats = of(outs, "stats")
+    assert [(s["closed_by"], s["frames"]) for s in stats] == [("NEXT_FRAME", 599)]
+    assert ca.close_after is None and ca.window is not None and ca.window.frames == 100
+
+
 def test_a_camera_back_online_before_its_deferred_close_keeps_its_window() -> None:
     cfg = line_camera(CAM)
     evs = traffic(CAM, [Car(0, 640, 100, 0, 20)], 100)

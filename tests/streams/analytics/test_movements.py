@@ -134,3 +134,24 @@ def test_a_state_pickled_mid_trip_resumes_the_movement() -> None:
             ca = pickle.loads(pickle.dumps(ca))
         out += [rec for kind, rec in ca.process(ev, cfg) if kind == "movement"]
     assert [(m["origin_zone_id"], m["destination_zone_id"]) for m in out] == [("w", "e")]
+
+
+def test_a_state_pickled_before_movements_existed_loads_and_counts_them() -> None:
+    cfg = junction()
+    evs = traffic(CAM, [trip(1, "w", "e")], 80, fps=FPS, width=W, height=H)
+    ca = CameraAnalytics(CAM, Params())
+    for ev in evs[:48]:
+        ca.process(ev, cfg)
+    # what a state written before turning movements and deferred closes looked like: neither attribute
+    for tr in ca.tracks.values():
+        del tr.__dict__["approach"]
+    ca.__dict__.pop("close_after", None)
+    old = pickle.loads(pickle.dumps(ca))
+    assert all("approach" not in tr.__dict__ for tr in old.tracks.values()) and old.close_after is None
+    out = [rec for ev in evs[48:] for kind, rec in old.process(ev, cfg) if kind == "movement"]
+    # an old state's tracks have no origin: this one, already past its zone (in the middle) when restored, makes no
+    # movement rather than a guessed one, and a new vehicle after the restore is counted as usual
+    assert out == []
+    later = traffic(CAM, [trip(0, "n", "s")], 30, fps=FPS, width=W, height=H, seq0=200)
+    moves = [rec for ev in later for kind, rec in old.process(ev, cfg) if kind == "movement"]
+    assert [(m["origin_zone_id"], m["destination_zone_id"]) for m in moves] == [("n", "s")]
