@@ -101,3 +101,13 @@ def test_refusals_name_the_fix(pg_dsn: str, unique: str) -> None:
     assert res.returncode == 0 and res.stdout == b",".join(n.encode() for n in exports.EXPORTS["movements"].names) + (
         b"\r\n"
     )
+
+
+def test_the_command_offers_exactly_what_projections_exports() -> None:
+    # itscam/export.py spells these out so `itscam` starts without importing pyarrow; they must not drift
+    from itscam import export
+    from projections import exports, queries
+
+    assert export._WHATS == exports.WHATS
+    assert export._BUCKETS == tuple(queries.BUCKETS)
+    assert export._FORMATS == exports.FORMATS
