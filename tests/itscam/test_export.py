@@ -109,5 +109,5 @@ def test_the_command_offers_exactly_what_projections_exports() -> None:
     from projections import exports, queries
 
     assert export._WHATS == exports.WHATS
-    assert export._BUCKETS == tuple(queries.BUCKETS)
+    assert tuple(queries.BUCKETS) == export._BUCKETS
     assert export._FORMATS == exports.FORMATS
