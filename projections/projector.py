@@ -161,6 +161,8 @@ class Projector:
             self.consumer.close()
         self.dlq.flush(10)
         self.conn.close()
+        if self.cache is not None:
+            self.cache.client.close()
         log.info("projector stopped")
 
     # -- one batch ---------------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ from deploy.stack.settings import StackSettings, repo_root
 settings.register_profile("its", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("its")
 
+# The camera view's fixtures (api, seeded, browser, downloads), shared by the page tests in tests/projections/api.
+pytest_plugins = ["tests.projections.api.camera_view"]
+
 SHARED = Path(os.environ.get("ITS_SHARED_DIR") or repo_root().parent / "shared")
 MODEL = SHARED / "models" / "yolo11n.onnx"
 CLIP = SHARED / "data" / "highway_overpass_720p.mp4"

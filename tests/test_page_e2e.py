@@ -22,9 +22,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from deploy.stack.settings import StackSettings
 from projections.api.keys import create_key
 from tests.conftest import CLIP, MODEL
+from tests.projections.api.camera_view import _click, _click_at, _el, _saved, _type
 from tests.projections.api.conftest import free_port
 from tests.projections.api.test_page import ARTIFACTS, _wait, chromium_driver, console_problems
-from tests.projections.api.test_page_editor import _click, _click_at, _el, _saved, _type
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

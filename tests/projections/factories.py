@@ -153,9 +153,10 @@ Record = tuple[str, bytes, bytes | None]  # (kind, key, value); value None = tom
 
 
 def mixed_stream(cameras: list[str], n_per_camera: int) -> list[Record]:
-    """About `n_per_camera` records per camera over all six kinds, in the order analytics would produce them:
-    configs (one camera deleted at the end), statuses, detections over two UTC days, vehicle events, stats windows
-    and incidents (every other one closed, then an OPEN replayed after the CLOSED, which must not reopen it)."""
+    """About `n_per_camera` records per camera over all seven kinds, in the order analytics would produce them:
+    configs (one camera deleted at the end), statuses, detections over two UTC days, vehicle events, turning
+    movements, stats windows and incidents (every other one closed, then an OPEN replayed after the CLOSED, which
+    must not reopen it)."""
     out: list[Record] = []
     for ci, cam in enumerate(cameras):
         k = cam.encode()
@@ -166,8 +167,11 @@ def mixed_stream(cameras: list[str], n_per_camera: int) -> list[Record]:
                 at = T0 + timedelta(hours=20 * (i * 2 >= n_per_camera), milliseconds=100 * i)  # crosses midnight
                 ev = detections_event(cam, i, ["car", "bus", "car"][: 1 + i % 3], at)
                 out.append(("DetectionsProduced", k, codec("DetectionsProduced").encode(ev)))
-            elif kind < 7:
+            elif kind == 5:
                 out.append(("VehicleCounted", k, codec("VehicleCounted").encode(vehicle_event(cam, i))))
+            elif kind == 6:
+                od = ("north", "south") if i % 20 < 10 else ("east", "west")
+                out.append(("TurningMovement", k, codec("TurningMovement").encode(movement_event(cam, i, *od))))
             elif kind == 7:
                 out.append(("CameraStatusChanged", k, codec("CameraStatusChanged").encode(status_event(cam, i))))
             elif kind == 8:

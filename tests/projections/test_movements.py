@@ -101,11 +101,12 @@ def test_the_newest_still_of_each_camera_is_kept_in_redis_for_the_ttl(
     produce(bootstrap, snaps, [(cams[0].encode(), still(cams[0], 9))])
     s = _settings(bootstrap, pg_dsn, stack.redis_url, unique, movements_topic="", snapshots_topic=snaps)
     p = Projector(s.model_copy(update={"dlq_topic": dlq, "snapshot_ttl_s": 120}))
-    t = threading.Thread(target=p.run, kwargs={"idle_exit_s": 4.0})
+    t = threading.Thread(target=p.run, kwargs={"idle_exit_s": 10.0})
     t.start()
     deadline = time.monotonic() + 30
-    while not p.consumer.assignment() and time.monotonic() < deadline:
+    while t.is_alive() and time.monotonic() < deadline and not p.consumer.assignment():
         time.sleep(0.2)
+    assert t.is_alive(), "the projector stopped before it was assigned its partitions"
     time.sleep(1.0)  # the seek to the end is applied with the assignment
     # b's stills arrive out of order: the newest capture wins, not the last read (in one batch, and across two)
     produce(bootstrap, snaps, [(cams[0].encode(), still(cams[0], 1)), (cams[0].encode(), still(cams[0], 5))])
