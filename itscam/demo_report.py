@@ -300,24 +300,7 @@ def summary_fields(report: dict[str, Any], hand: HandCount | None, rates: dict[s
             {k: i.get(k) for k in ("type", "state", "started_at", "ended_at", "detail", "line_id", "zone_id")}
             for i in report["incidents"]
         ],
-        "stats": [
-            {
-                k: w.get(k)
-                for k in (
-                    "window_start",
-                    "window_end",
-                    "frames",
-                    "vehicles",
-                    "mean_speed_kmh",
-                    "speed_samples",
-                    "mean_occupancy",
-                    "late_frames",
-                    "closed_by",
-                    "counts",
-                )
-            }
-            for w in report["stats"]
-        ],
+        "stats": [{k: v for k, v in w.items() if k != "camera_id"} for w in report["stats"]],
         "speeds": {
             "calibrated": report["calibrated"],
             "vehicles_with_speed": len(speeds),

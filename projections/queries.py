@@ -112,41 +112,33 @@ def _filters(filters: dict[str, str | None]) -> tuple[sql.Composable, list[Any]]
     return sql.Composed(parts), args
 
 
-def _line_doc() -> dict[str, Any]:
-    return {"vehicles": 0, "IN": 0, "OUT": 0, "by_class": defaultdict(int), "mean_speed_kmh": None}
+def _doc(**fields: Any) -> dict[str, Any]:
+    """An empty bucket, totals or line document; `_speed` (sum, samples) becomes its mean in `_finish`."""
+    return {**fields, "vehicles": 0, "IN": 0, "OUT": 0, "by_class": defaultdict(int), "_speed": [0.0, 0.0]}
 
 
-def _add(
-    doc: dict[str, Any], speed: list[float], line_id: str, cls: str, direction: str, n: int, s: float, sn: float
-) -> None:
+def _add(doc: dict[str, Any], line_id: str, cls: str, direction: str, n: int, s: float, sn: float) -> None:
     """Add `n` vehicles (speed sum `s` over `sn` of them) to a bucket or totals document and to its line."""
     line = doc["lines"].get(line_id)
     if line is None:
-        line = doc["lines"][line_id] = _line_doc()
+        line = doc["lines"][line_id] = _doc()
     for d in (doc, line):
         d["vehicles"] += n
         if direction in ("IN", "OUT"):
             d[direction] += n
         d["by_class"][cls] += n
-    speed[0] += s
-    speed[1] += sn
-    line.setdefault("_speed", [0.0, 0.0])
-    line["_speed"][0] += s
-    line["_speed"][1] += sn
+        d["_speed"][0] += s
+        d["_speed"][1] += sn
 
 
-def _finish(doc: dict[str, Any], speed: list[float] | None) -> None:
-    doc["by_class"] = dict(sorted(doc["by_class"].items()))
-    if speed is not None:
-        doc["mean_speed_kmh"] = round(speed[0] / speed[1], 2) if speed[1] else None
-    lines = {}
-    for line_id in sorted(doc["lines"]):
-        line = doc["lines"][line_id]
-        s_sum, s_n = line.pop("_speed")
-        line["by_class"] = dict(sorted(line["by_class"].items()))
-        line["mean_speed_kmh"] = round(s_sum / s_n, 2) if s_n else None
-        lines[line_id] = line
-    doc["lines"] = lines
+def _finish(doc: dict[str, Any], mean_speed: bool) -> None:
+    """Sorted classes and lines, and the mean speed where `mean_speed` (the lines always have one)."""
+    for d in (doc, *doc["lines"].values()):
+        d["by_class"] = dict(sorted(d["by_class"].items()))
+        s_sum, s_n = d.pop("_speed")
+        if mean_speed or d is not doc:
+            d["mean_speed_kmh"] = round(s_sum / s_n, 2) if s_n else None
+    doc["lines"] = dict(sorted(doc["lines"].items()))
 
 
 async def counts(
@@ -163,27 +155,17 @@ async def counts(
     ).format(where)
     cur = await conn.execute(q, (width, BUCKET_ORIGIN, camera_id, start, end, *args))
     per: dict[datetime, dict[str, Any]] = {}
-    speed: dict[datetime, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    totals: dict[str, Any] = {"vehicles": 0, "IN": 0, "OUT": 0, "by_class": defaultdict(int), "lines": {}}
+    totals = _doc(lines={})
     for b, line_id, cls, direction, n, s_sum, s_n in await cur.fetchall():
         doc = per.get(b)
         if doc is None:
-            doc = per[b] = {
-                "start": b.isoformat(),
-                "end": (b + width).isoformat(),
-                "vehicles": 0,
-                "IN": 0,
-                "OUT": 0,
-                "by_class": defaultdict(int),
-                "mean_speed_kmh": None,
-                "lines": {},
-            }
-        args_ = (line_id, cls, direction, int(n), float(s_sum), float(s_n))
-        _add(doc, speed[b], *args_)
-        _add(totals, [0.0, 0.0], *args_)  # the totals' mean speed is per line only
-    for b, doc in per.items():
-        _finish(doc, speed[b])
-    _finish(totals, None)
+            doc = per[b] = _doc(start=b.isoformat(), end=(b + width).isoformat(), lines={})
+        row = (line_id, cls, direction, int(n), float(s_sum), float(s_n))
+        _add(doc, *row)
+        _add(totals, *row)
+    for doc in per.values():
+        _finish(doc, mean_speed=True)
+    _finish(totals, mean_speed=False)  # the totals' mean speed is per line only
     return {
         "camera_id": camera_id,
         "bucket": bucket,

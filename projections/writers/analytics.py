@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 
+from projections.writers.rows import insert_new
 from schemas.events import IncidentDetected, TrafficStatsWindow, VehicleCounted
 
 __all__ = ["INCIDENT_COLUMNS", "VEHICLE_COLUMNS", "write_incidents", "write_traffic_stats", "write_vehicle_events"]
@@ -54,14 +55,8 @@ def write_vehicle_events(
     if not events:
         return []
     by_id = {e["event_id"]: (e, p, o) for e, p, o in events}
-    names = [n for n, _ in VEHICLE_COLUMNS]
-    casts = ", ".join(f"%b::{t}[]" for _, t in VEHICLE_COLUMNS)
-    cur.execute(
-        f"INSERT INTO vehicle_events ({', '.join(names)}) SELECT * FROM unnest({casts})"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-        [[e[n] for e, _, _ in by_id.values()] for n in names],  # type: ignore[literal-required]
-    )
-    new = [by_id[str(r[0])] for r in cur.fetchall()]
+    inserted = insert_new(cur, "vehicle_events", VEHICLE_COLUMNS, {k: e for k, (e, _, _) in by_id.items()})
+    new = [by_id[k] for k in inserted]
     new.sort(key=lambda t: (t[1], t[2]))
     if new:
         agg: dict[tuple[str, datetime, str, str, str], tuple[int, float, int]] = {}

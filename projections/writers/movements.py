@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 
+from projections.writers.rows import insert_new
 from schemas.events import TurningMovement
 
 __all__ = ["MOVEMENT_COLUMNS", "write_movements"]
@@ -36,14 +37,7 @@ def write_movements(cur: Cursor, events: list[TurningMovement]) -> list[TurningM
     if not events:
         return []
     by_id = {e["movement_id"]: e for e in events}
-    names = [n for n, _ in MOVEMENT_COLUMNS]
-    casts = ", ".join(f"%b::{t}[]" for _, t in MOVEMENT_COLUMNS)
-    cur.execute(
-        f"INSERT INTO movement_events ({', '.join(names)}) SELECT * FROM unnest({casts})"
-        " ON CONFLICT (movement_id) DO NOTHING RETURNING movement_id",
-        [[e[n] for e in by_id.values()] for n in names],  # type: ignore[literal-required]
-    )
-    new = [by_id[str(r[0])] for r in cur.fetchall()]
+    new = [by_id[k] for k in insert_new(cur, "movement_events", MOVEMENT_COLUMNS, by_id)]
     if not new:
         return []
     agg: dict[tuple[str, datetime, str, str, str], tuple[str, str, int]] = {}
