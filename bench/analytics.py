@@ -238,6 +238,7 @@ def run_bench(
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     from bench.counting import _free_port, _Procs, analytics_topic_env, read_topic
+    from eventbus.config import admin_config
     from schemas import codec
     from schemas.topics import CAMERAS, DLQ
 
@@ -245,7 +246,7 @@ def run_bench(
     kinds = ("det", "status", "veh", "stats", "inc", "mov", "cams", "dlq")
     names = {k: f"bench.analytics.{run}.{k}" for k in kinds}
     counts = {k: partitions for k in kinds} | {"cams": CAMERAS.partitions, "dlq": DLQ.partitions}
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap))
     app_id = f"bench-analytics-{run}"
     internal = [f"{app_id}-camera-state-changelog", f"{app_id}-__assignor-__leader"]
     tmp = Path(tempfile.mkdtemp(prefix="its-bench-analytics-"))

@@ -31,6 +31,7 @@ import numpy.typing as npt
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bench.report import write_results
+from eventbus.config import admin_config
 from eventbus.registry import put_camera
 from itscam.demo import metric_value
 from schemas import codec
@@ -201,7 +202,7 @@ def run_pipeline(
     names = {
         k: f"bench.counting.{run}.{k}" for k in ("frames", "det", "status", "veh", "stats", "inc", "mov", "cams", "dlq")
     }
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap))
     new = [
         NewTopic(n, 1 if k in ("cams", "dlq") else 4, 1, config={"max.message.bytes": str(8 * 1024 * 1024)})
         for k, n in names.items()

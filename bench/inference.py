@@ -29,6 +29,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bench.report import write_results
+from eventbus.config import admin_config, client_config
 
 __all__ = ["InferenceBenchConfig", "main_bench", "run_bench"]
 
@@ -131,7 +132,7 @@ class _Bare:
 def _topics(bootstrap: str, partitions: int) -> dict[str, str]:
     tag = uuid.uuid4().hex[:8]
     names = {k: f"bench.inference.{k}.{tag}" for k in ("frames", "dets", "dlq")}
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap))
     futs = admin.create_topics(
         [
             NewTopic(n, num_partitions=partitions, replication_factor=1, config={"max.message.bytes": str(8 << 20)})
@@ -144,7 +145,7 @@ def _topics(bootstrap: str, partitions: int) -> dict[str, str]:
 
 
 def _delete(bootstrap: str, names: dict[str, str]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap))
     for f in admin.delete_topics(list(names.values()), request_timeout=30).values():
         f.result(30)
 
@@ -174,13 +175,15 @@ class _Collector:
         from confluent_kafka import Consumer
 
         self.c = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"bench-{uuid.uuid4().hex[:8]}",
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-            }
+            client_config(
+                bootstrap,
+                **{
+                    "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                    "auto.offset.reset": "earliest",
+                    "isolation.level": "read_committed",
+                    "enable.auto.commit": False,
+                },
+            )
         )
         self.c.subscribe([topic])
 
@@ -220,7 +223,7 @@ class _Consumer:
                 "metrics_port": 0,
             }
         )
-        self.producer = Producer({"bootstrap.servers": cfg.bootstrap, "linger.ms": 5, "message.max.bytes": 8 << 20})
+        self.producer = Producer(client_config(cfg.bootstrap, **{"linger.ms": 5, "message.max.bytes": 8 << 20}))
         self.cams = [f"bench-cam-{i}" for i in range(8)]
         self.collector = _Collector(cfg.bootstrap, self.names["dets"])
         pool = DetectorPool.from_settings(s)

@@ -29,6 +29,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bench.report import write_results
+from eventbus.config import admin_config, client_config
 
 __all__ = ["run_bench"]
 
@@ -67,7 +68,7 @@ class _Topics:
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.admin = AdminClient(admin_config(bootstrap))
         self.made: list[str] = []
 
     def make(self, prefix: str, partitions: int) -> str:
@@ -80,7 +81,7 @@ class _Topics:
     def count(self, topic: str) -> int:
         from confluent_kafka import Consumer, TopicPartition
 
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-count"})
+        c = Consumer(client_config(self.bootstrap, **{"group.id": "bench-count"}))
         try:
             md = c.list_topics(topic, timeout=10).topics[topic]
             return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in md.partitions)
@@ -273,7 +274,7 @@ def _fleet(cfg: BenchConfig, topics_: _Topics) -> dict[str, Any]:
         "frames": topics_.make("frames", 12),
         "status": topics_.make("status", 12),
     }
-    p = Producer({"bootstrap.servers": cfg.bootstrap})
+    p = Producer(client_config(cfg.bootstrap))
     enc = codec("CameraConfig")
     for i in range(cfg.fleet_cameras):
         c = camera_config(f"fleet-{i:04d}", str(clip), target_fps=cfg.fleet_fps, loop=True)

@@ -152,10 +152,10 @@ def _fill_topic(bootstrap: str, topic: str, n: int, dets_per_frame: int) -> floa
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    from eventbus.config import producer_config
+    from eventbus.config import admin_config, producer_config
     from schemas import codec
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap))
     admin.create_topics([NewTopic(topic, num_partitions=12, replication_factor=1)])[topic].result(30)
     enc = codec("DetectionsProduced").encode
     p = Producer(producer_config(bootstrap, **{"linger.ms": 50, "batch.size": 1_000_000, "compression.type": "lz4"}))
@@ -248,7 +248,9 @@ def main_bench(args: Any) -> int:
         _drop(s.pg_dsn.get_secret_value(), target)
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": s.kafka_bootstrap})  # kept alive while the futures resolve
+        from eventbus.config import admin_config
+
+        admin = AdminClient(admin_config(s.kafka_bootstrap))  # kept alive while the futures resolve
         for fut in admin.delete_topics([topic]).values():
             fut.result(30)
     out.update(

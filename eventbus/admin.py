@@ -14,7 +14,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     NewTopic,
 )
 
-from eventbus.config import producer_config
+from eventbus.config import admin_config, producer_config
 from eventbus.errors import EventBusError
 from schemas.serde import codec, schema_files
 from schemas.topics import CATALOGUE, SCHEMAS, Topic
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def apply_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, timeout: float = 30.0) -> list[str]:
     """Create missing topics and bring configs of existing ones in line. Returns the names created."""
     topics = list(topics)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap))
     existing = admin.list_topics(timeout=timeout).topics
     created: list[str] = []
     new = [

@@ -52,11 +52,11 @@ class GroupProgress:
         from confluent_kafka import Consumer
         from confluent_kafka.admin import AdminClient
 
-        from eventbus.config import consumer_config
+        from eventbus.config import admin_config, consumer_config
 
         self.bootstrap = bootstrap
         self.timeout = timeout
-        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        self._admin = AdminClient(admin_config(bootstrap))
         group = f"itscam-demo-progress-{uuid.uuid4().hex[:8]}"
         self._meta = Consumer(consumer_config(bootstrap, group))
         self._reader = Consumer(consumer_config(bootstrap, group, **{"fetch.wait.max.ms": 20}))

@@ -12,12 +12,18 @@ def _cmd(args: argparse.Namespace) -> int:
     from deploy.stack import StackSettings, services
 
     s = StackSettings()
+    if getattr(args, "secure", False):
+        s = s.model_copy(update={"kafka_secure": True})
     svcs = services(s)
+    if args.service and args.action != "logs":
+        svcs = [svc for svc in svcs if svc.name == args.service]
     if args.action == "up":
         for svc in svcs:
             svc.up()
             print(f"{svc.name:9} {svc.status()}")
         print(f"data and logs: {s.home}")
+        if s.kafka_secure or (s.home / "kafka" / "secure").exists():
+            print(f"Kafka identities (ITS_KAFKA_* settings per deployable): {s.home / 'secrets' / 'kafka'}/<name>.env")
     elif args.action == "down":
         for svc in reversed(svcs):
             svc.down()
@@ -51,6 +57,16 @@ def add_parser(sub: Any) -> None:
         choices=["up", "down", "status", "logs"],
         help="up is idempotent; status exits 3 unless every service runs.",
     )
-    st.add_argument("service", nargs="?", choices=["kafka", "postgres", "redis"], help="logs: only this service.")
+    st.add_argument(
+        "service", nargs="?", choices=["kafka", "postgres", "redis"], help="Only this service (every action)."
+    )
+    st.add_argument(
+        "--secure",
+        action="store_true",
+        help="up: Kafka with SCRAM-SHA-512 identities and least-privilege ACLs (eventbus/identities.py), no "
+        "anonymous listener; each deployable's ITS_KAFKA_* settings go to <home>/secrets/kafka/<name>.env (0600). "
+        "Run a second, secure broker beside the plain one with its own ITS_STACK_HOME and ITS_STACK_KAFKA_PORT / "
+        "ITS_STACK_KAFKA_CONTROLLER_PORT (ITS_STACK_KAFKA_LIBS reuses the jars).",
+    )
     st.add_argument("-n", "--lines", type=int, default=50, help="logs: lines per service (50).")
     st.set_defaults(fn=_cmd)

@@ -7,10 +7,14 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy.stack._proc import port_open, read_pid, stop_pid, wait_until
 from deploy.stack.errors import StackError
 from deploy.stack.settings import StackSettings
+
+if TYPE_CHECKING:
+    from deploy.stack.kafka_secure import SecureKafka
 
 __all__ = ["KafkaService"]
 
@@ -23,11 +27,22 @@ class KafkaService:
     def __init__(self, s: StackSettings) -> None:
         self.s = s
         self.dir = s.home / "kafka"
-        self.libs = self.dir / "libs"
+        self.libs = s.kafka_libs or self.dir / "libs"
         self.data = self.dir / "data"
         self.props = self.dir / "server.properties"
         self.pidfile = self.dir / "kafka.pid"
         self.log = s.logs / "kafka.log"
+        self.secure_marker = self.dir / "secure"
+
+    @property
+    def secure(self) -> bool:
+        """SCRAM + ACLs: asked for (ITS_STACK_KAFKA_SECURE, `up --secure`) or the storage was formatted so."""
+        return self.s.kafka_secure or self.secure_marker.exists()
+
+    def _secure(self) -> SecureKafka:
+        from deploy.stack.kafka_secure import SecureKafka
+
+        return SecureKafka(self.s)
 
     # 1. jars -----------------------------------------------------------------------------------------
     def install(self) -> None:
@@ -79,44 +94,58 @@ class KafkaService:
         ]
 
     # 2. config + storage format ----------------------------------------------------------------------
-    def _configure(self) -> None:
+    def properties(self) -> str:
+        """server.properties: PLAINTEXT listeners, or in secure mode SASL ones with the authorizer."""
         s = self.s
-        self.props.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.bootstrap.servers=127.0.0.1:{s.kafka_controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={self.data}",
-                    "num.partitions=1",
-                    "offsets.topic.replication.factor=1",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    "message.max.bytes=8454144",
-                    "replica.fetch.max.bytes=8454144",
-                    "auto.create.topics.enable=false",
-                    "log.retention.check.interval.ms=60000",
-                    "",
-                ]
-            )
+        listeners = [
+            f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
+        if self.secure:
+            listeners = self._secure().listener_lines()
+        return "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.bootstrap.servers=127.0.0.1:{s.kafka_controller_port}",
+                *listeners,
+                f"log.dirs={self.data}",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "message.max.bytes=8454144",
+                "replica.fetch.max.bytes=8454144",
+                "auto.create.topics.enable=false",
+                "log.retention.check.interval.ms=60000",
+                "",
+            ]
         )
+
+    def _configure(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.secure:
+            self.props.touch(mode=0o600)  # holds the broker's and the controller's passwords
+            self.props.chmod(0o600)
+        self.props.write_text(self.properties())
         if (self.data / "meta.properties").exists():
             return
         self.data.mkdir(parents=True, exist_ok=True)
+        scram = self._secure().format_args() if self.secure else []
         cmd = self._java(
-            "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.props), "--standalone"
+            "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.props), "--standalone", *scram
         )
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise StackError(f"Formatting Kafka storage in {self.data} failed: {res.stdout}{res.stderr}")
+        if self.secure:
+            self.secure_marker.touch()
 
     # 3. lifecycle ------------------------------------------------------------------------------------
     def running(self) -> bool:
@@ -142,6 +171,10 @@ class KafkaService:
             )
         self.pidfile.write_text(str(proc.pid))
         wait_until("Kafka", self._answers, self.s.start_timeout_s, self.log)
+        if self.secure:
+            sec = self._secure()
+            sec.apply()
+            sec.write_env_files()
 
     def _answers(self) -> bool:
         if not self.running():
@@ -150,8 +183,11 @@ class KafkaService:
             return False
         from confluent_kafka.admin import AdminClient
 
+        from eventbus.config import admin_config
+
+        conf = self._secure().admin_config() if self.secure else admin_config(self.s.kafka_bootstrap)
         try:
-            md = AdminClient({"bootstrap.servers": self.s.kafka_bootstrap}).list_topics(timeout=2)
+            md = AdminClient(conf).list_topics(timeout=2)
         except Exception:
             return False
         return bool(md.brokers)
@@ -166,7 +202,8 @@ class KafkaService:
         pid = read_pid(self.pidfile)
         if pid is None:
             return "stopped"
-        return f"running (pid {pid}, {self.s.kafka_bootstrap})" if port_open(self.s.kafka_port) else "starting"
+        mode = ", SCRAM + ACLs" if self.secure else ""
+        return f"running (pid {pid}, {self.s.kafka_bootstrap}{mode})" if port_open(self.s.kafka_port) else "starting"
 
 
 def _cluster_id() -> str:

@@ -23,8 +23,21 @@ class StackSettings(BaseSettings):
         default_factory=lambda: repo_root() / ".stack",
         description="Git-ignored folder holding every service's data, logs and pid files.",
     )
-    kafka_port: int = Field(19092, description="Kafka broker (PLAINTEXT) port on 127.0.0.1.")
+    kafka_port: int = Field(19092, description="Kafka broker port on 127.0.0.1 (PLAINTEXT; SASL with --secure).")
     kafka_controller_port: int = Field(19093, description="KRaft controller port on 127.0.0.1.")
+    kafka_secure: bool = Field(
+        False,
+        description="SCRAM-SHA-512 identities and ACLs instead of the open PLAINTEXT listener (`itscam stack up "
+        "--secure`); a home formatted secure stays secure. Client settings: <home>/secrets/kafka/<identity>.env.",
+    )
+    kafka_tls: bool = Field(
+        True,
+        description="Secure mode: TLS on the listeners (SASL_SSL) with a self-signed CA made under "
+        "<home>/secrets/kafka (ca.pem); false: SASL_PLAINTEXT on loopback.",
+    )
+    kafka_libs: Path | None = Field(
+        None, description="Folder of the Kafka jars to use (default <home>/kafka/libs, fetched with Maven)."
+    )
     kafka_heap: str = Field("768m", description="Kafka JVM -Xmx.")
     kafka_jvm_opts: str = Field(
         "-XX:TieredStopAtLevel=1",
