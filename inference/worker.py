@@ -34,6 +34,7 @@ from inference.errors import BadFrameError
 from inference.pool import BatchResult, DetectorPool
 from inference.settings import InferenceSettings
 from schemas import SchemaError, codec, dead_letter
+from schemas.dlq import dlq_key
 from schemas.events import Detection, DetectionsProduced, FrameCaptured, ModelInfo
 
 __all__ = ["InferenceWorker"]
@@ -290,7 +291,7 @@ class InferenceWorker:
 
     def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:
         m.DLQ_TOTAL.labels(reason).inc()
-        self._produce(self.s.dlq_topic, msg.key(), dead_letter(msg, STAGE, reason, error))
+        self._produce(self.s.dlq_topic, dlq_key(msg.key()), dead_letter(msg, STAGE, reason, error))
 
     def _produce(self, topic: str, key: str | bytes | None, value: bytes) -> None:
         while True:

@@ -9,7 +9,10 @@ Per event, in this order:
     from the broker (Faust resume races, see resume.py);
  1. decode the Avro payload (a poison message goes to the dead-letter topic with its coordinates);
  2. find the camera's configuration (unknown or removed cameras: dead-letter topic);
- 3. load the camera's state (memory cache, else the table, else new);
+ 3. load the camera's state (memory cache, else the table, else new; a table record this version cannot decode is
+    reported and the camera starts afresh from this record on: state.py, never executed);
+ 3b. check the frame's values (validate.py: a zero frame size, a NaN/inf, inverted or far-off box goes to the
+    dead-letter topic; applying a frame that still fails does too, and the state is reloaded as last committed);
  4. classify the frame: a duplicate is skipped, a late frame goes to the dead-letter topic;
  5. apply it, send the events it caused;
  6. write the state back to the table (its changelog record is in the same transaction as 5 and the offset).
@@ -19,9 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,17 +31,29 @@ import faust
 from confluent_kafka.admin import AdminClient
 from faust.types import Message
 
-from schemas.dlq import dead_letter
+from eventbus.config import KafkaSecurity, admin_config
+from schemas.dlq import dead_letter, dlq_key
 from schemas.errors import SchemaError
 from schemas.serde import codec
 from streams.analytics.camera import CameraAnalytics, Output, Params
 from streams.analytics.cameras import CameraFollower
 from streams.analytics.errors import CoPartitioningError
-from streams.analytics.metrics import EVENTS_OUT, FRAMES, PROCESS_SECONDS, READY, RESUMED, SKIPPED, STATE_BYTES
+from streams.analytics.metrics import (
+    EVENTS_OUT,
+    FRAMES,
+    PROCESS_SECONDS,
+    READY,
+    RESUMED,
+    SKIPPED,
+    STATE_BYTES,
+    STATE_REFUSED,
+)
 from streams.analytics.resume import ResumeGuard
 from streams.analytics.settings import AnalyticsSettings
+from streams.analytics.state import StateDecodeError, dump_state, load_state
+from streams.analytics.validate import bad_value
 
-__all__ = ["build_app", "check_copartitioning"]
+__all__ = ["build_app", "check_copartitioning", "dump_state", "load_state"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +64,6 @@ _SCHEMA_OF = {
     "stats": "TrafficStatsWindow",
     "movement": "TurningMovement",
 }
-_STATE_VERSION = b"\x01"
 
 
 def _outputs(s: AnalyticsSettings) -> dict[str, str]:
@@ -66,7 +78,7 @@ def _outputs(s: AnalyticsSettings) -> dict[str, str]:
 def check_copartitioning(s: AnalyticsSettings) -> int:
     """The partition count shared by the input and output topics; raises naming the topic that differs."""
     names = [s.detections_topic, s.camera_status_topic, *_outputs(s).values()]
-    md = AdminClient({"bootstrap.servers": s.kafka_bootstrap}).list_topics(timeout=30)
+    md = AdminClient(admin_config(s.kafka_bootstrap)).list_topics(timeout=30)
     counts: dict[str, int] = {}
     for name in names:
         t = md.topics.get(name)
@@ -106,23 +118,12 @@ class _Record:
         return self.msg.value  # type: ignore[no-any-return]
 
 
-def dump_state(state: CameraAnalytics) -> bytes:
-    return _STATE_VERSION + zlib.compress(pickle.dumps(state, protocol=5), 1)
-
-
-def load_state(data: bytes) -> CameraAnalytics:
-    if data[:1] != _STATE_VERSION:
-        raise ValueError(f"camera state written by an unknown version {data[:1]!r}")
-    state = pickle.loads(zlib.decompress(data[1:]))  # our own changelog topic, written by dump_state
-    assert isinstance(state, CameraAnalytics)
-    return state
-
-
 def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) -> faust.App:
     params: Params = s.params()
     app = faust.App(
         s.app_id,
         broker=f"kafka://{s.kafka_bootstrap}",
+        broker_credentials=KafkaSecurity().faust_credentials(),  # SCRAM / TLS identity (ITS_KAFKA_*)
         processing_guarantee="exactly_once",
         store=s.store_url(),
         datadir=str(s.data_dir),
@@ -138,7 +139,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
     for name in _outputs(s).values():
         app.topic(name, partitions=partitions, **_RAW)
     app.topic(s.dlq_topic, **_RAW)
-    # bytes types make the table's key and value serializers "raw": the state is our own versioned pickle.
+    # bytes types make the table's key and value serializers "raw": the state is our own versioned msgpack (state.py).
     # One record per camera survives compaction; short segments keep what a restarting worker replays small.
     table = app.Table(
         "camera-state",
@@ -166,18 +167,48 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         noted["resume"] = asyncio.ensure_future(asyncio.to_thread(guard.assigned, tps))
         READY.set(1)
 
-    def state_of(key: bytes, camera_id: str) -> CameraAnalytics:
+    changelog = table.changelog_topic.get_topic_name()
+
+    def state_of(key: bytes, camera_id: str, msg: Any) -> CameraAnalytics:
         st = cache.get(key)
         if st is None:
             raw = table.get(key)
-            st = load_state(raw) if raw is not None else CameraAnalytics(camera_id, params)
-            cache[key] = st
+            st = None if raw is None else decoded(raw, camera_id, msg)
+            cache[key] = st = st or CameraAnalytics(camera_id, params)
         return st
 
-    changelog = table.changelog_topic.get_topic_name()
+    def decoded(raw: Any, camera_id: str, msg: Any) -> CameraAnalytics | None:
+        """The stored state, or None (reported) when the record cannot be read: the camera then starts afresh from
+        `msg` on, its state rebuilt from the input; the record's bytes are never run, logged or kept."""
+        try:
+            return load_state(bytes(raw), params, camera_id)
+        except StateDecodeError as e:
+            STATE_REFUSED.labels("legacy-pickle" if raw[:1] == b"\x01" else "undecodable").inc()
+            log.error(
+                "camera state of %r in the changelog could not be decoded (%s; %s partition %s, read for %s offset %s);"
+                " rebuilding it from the input",
+                camera_id,
+                e,
+                changelog,
+                msg.partition,
+                msg.topic,
+                msg.offset,
+                extra={
+                    "camera_id": camera_id,
+                    "reason": str(e),
+                    "changelog_topic": changelog,
+                    "partition": msg.partition,
+                    "state_bytes": len(raw),
+                    "input_topic": msg.topic,
+                    "input_offset": msg.offset,
+                },
+            )
+            return None
+
     dlq_name = s.dlq_topic
     output_topics = _outputs(s)
     synced: dict[str, float] = {}
+    failing: dict[bytes, int] = {}  # camera key -> frames in a row that failed to apply (see on_detection)
 
     def config_of(camera_id: str) -> Any:
         cfg = cameras.get(camera_id)
@@ -191,7 +222,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
 
     def letter(msg: Any, error_type: str, error: str) -> tuple[str, bytes | None, bytes, int | None]:
         SKIPPED.labels(error_type).inc()
-        return (dlq_name, msg.key, dead_letter(_Record(msg), "analytics", error_type, error), None)
+        return (dlq_name, dlq_key(msg.key), dead_letter(_Record(msg), "analytics", error_type, error), None)
 
     async def write(
         msg: Any, records: list[tuple[str, bytes | None, bytes, int | None]], state: CameraAnalytics | None
@@ -241,8 +272,12 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             )
             await write(msg, [letter(msg, "removed-camera" if removed else "unknown-camera", why)], None)
             return
+        bad = bad_value(ev)
+        if bad is not None:
+            await write(msg, [letter(msg, "bad-value", f"Detections of camera {camera_id!r}: {bad}.")], None)
+            return
         key = camera_id.encode()
-        st = state_of(key, camera_id)
+        st = state_of(key, camera_id, msg)
         verdict = st.classify(ev)
         if verdict == "duplicate":
             SKIPPED.labels("duplicate").inc()
@@ -255,7 +290,28 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             )
             await write(msg, [letter(msg, "late-frame", why)], st)
             return
-        outs = st.process(ev, cfg)
+        try:
+            outs = st.process(ev, cfg)
+        except Exception as e:  # a value validate.py does not catch yet: dead-letter the frame, not the worker
+            # The state may be half-changed: reload the last stored one. Two frames in a row failing point at the
+            # stored state itself: the camera then starts afresh, or every later frame would fail the same way.
+            failing[key] = failing.get(key, 0) + 1
+            cache.pop(key, None)
+            fresh = CameraAnalytics(camera_id, params) if failing[key] >= 2 else None
+            if fresh is not None:
+                cache[key] = fresh
+                STATE_REFUSED.labels("failing").inc()
+            log.exception(
+                "frame %s of camera %r could not be applied%s",
+                ev["frame_seq"],
+                camera_id,
+                "; its state starts afresh" if fresh is not None else "",
+                extra={"camera_id": camera_id},
+            )
+            why = f"Frame {ev['frame_seq']} of camera {camera_id!r} could not be applied: {type(e).__name__}: {e}"
+            await write(msg, [letter(msg, "analytics-error", why[:2000])], fresh)
+            return
+        failing.pop(key, None)
         await write(msg, encoded(key, msg.partition, outs), st)
         FRAMES.inc()
         PROCESS_SECONDS.observe(time.perf_counter() - started)
@@ -267,7 +323,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             await write(msg, [letter(msg, "bad-payload", str(e))], None)
             return
         key = ev["camera_id"].encode()
-        st = state_of(key, ev["camera_id"])
+        st = state_of(key, ev["camera_id"], msg)
         await write(msg, encoded(key, msg.partition, st.status(ev)), st)
 
     async def catch_up(msg: Any, handle: Callable[[Any], Awaitable[None]]) -> None:

@@ -1,8 +1,9 @@
 """Everything analytics knows about one camera, and how one frame of detections changes it.
 
-`CameraAnalytics` is plain, picklable state: the Faust agent keeps one per camera in a table backed by a changelog
-topic, so a restarted or rebalanced worker resumes exactly where the last one stopped. Given the same detection
-sequence (and configuration) it produces the same events with the same ids.
+`CameraAnalytics` is plain state with an explicit, versioned encoding (state.py; never pickled): the Faust agent
+keeps one per camera in a table backed by a changelog topic, so a restarted or rebalanced worker resumes exactly
+where the last one stopped. Given the same detection sequence (and configuration) it produces the same events with
+the same ids.
 """
 
 from __future__ import annotations
@@ -75,7 +76,6 @@ class _Track:
     speed: float | None = None
     still_since: float | None = None
     stop: OpenIncident | None = None
-    # A class attribute default (not a factory), so states pickled before movements existed load unchanged.
     approach: MovementState | None = None
 
     def vote(self, class_id: int, class_name: str, conf: float) -> None:
@@ -90,7 +90,7 @@ class _Track:
 
 
 class _Derived:
-    """What a configuration and frame size determine; rebuilt on demand, never pickled."""
+    """What a configuration and frame size determine; rebuilt on demand, never stored."""
 
     def __init__(self, cfg: CameraConfig, width: int, height: int) -> None:
         self.lines = [
@@ -128,7 +128,6 @@ def _ts(d: datetime) -> float:
 
 
 class CameraAnalytics:
-    # Class attribute defaults (not set in __init__ only), so states pickled before they existed load unchanged.
     #: capture time of the camera's last frame when it stopped, while frames up to it are still on their way
     close_after: float | None = None
 
@@ -146,13 +145,6 @@ class CameraAnalytics:
         self.pending_late = 0
         self.closed_until = -math.inf  # end of a window closed early because the camera stopped
         self._derived: tuple[CameraConfig, tuple[int, int], _Derived] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_derived"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._derived = None
 
     def derived(self, cfg: CameraConfig, width: int, height: int) -> _Derived:
         # Keyed by the configuration object itself (held here, so its id cannot be reused): the camera follower hands

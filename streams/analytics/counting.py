@@ -9,8 +9,11 @@ it does not count when it passed beside the segment's end. Each (track, line, di
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from streams.analytics.geometry import Crossing, cross_segment, motion_of, side_distance
+from streams.analytics.plain import StateDecodeError, need_int, need_list, need_num, need_str
+from streams.analytics.plain import field as get
 
 __all__ = ["LineCrossing", "LineSide", "PixelLine", "step_line"]
 
@@ -40,6 +43,32 @@ class LineSide:
     pos: tuple[float, float] = (0.0, 0.0)
     t: float = 0.0
     counted: set[str] = field(default_factory=set)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "geometry": list(self.geometry),
+            "side": self.side,
+            "pos": list(self.pos),
+            "t": self.t,
+            "counted": sorted(self.counted),
+        }
+
+    @classmethod
+    def from_data(cls, data: Any) -> LineSide:
+        g = need_list(get(data, "geometry"), "line geometry")
+        pos = need_list(get(data, "pos"), "line position")
+        if len(g) != 5 or len(pos) != 2:
+            raise StateDecodeError("line geometry or position has the wrong length")
+        side = need_int(get(data, "side"), "line side")
+        if side not in (-1, 0, 1):
+            raise StateDecodeError(f"line side {side} is not -1, 0 or 1")
+        return cls(
+            geometry=(need_num(g[0]), need_num(g[1]), need_num(g[2]), need_num(g[3]), need_int(g[4])),
+            side=side,
+            pos=(need_num(pos[0]), need_num(pos[1])),
+            t=need_num(get(data, "t"), "line time"),
+            counted={need_str(d, "counted direction") for d in need_list(get(data, "counted"))},
+        )
 
 
 @dataclass(frozen=True)

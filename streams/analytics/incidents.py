@@ -6,8 +6,11 @@ import hashlib
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from schemas.events import IncidentDetected
+from streams.analytics.plain import StateDecodeError, need_int, need_list, need_num, need_str, opt
+from streams.analytics.plain import field as get
 
 __all__ = ["Congestion", "OpenIncident", "event_id", "incident"]
 
@@ -28,6 +31,25 @@ class OpenIncident:
     track_id: int | None = None
     class_name: str | None = None
     zone_id: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "incident_id": self.incident_id,
+            "started": self.started,
+            "track_id": self.track_id,
+            "class_name": self.class_name,
+            "zone_id": self.zone_id,
+        }
+
+    @classmethod
+    def from_data(cls, data: Any) -> OpenIncident:
+        return cls(
+            incident_id=need_str(get(data, "incident_id"), "incident_id"),
+            started=need_num(get(data, "started"), "incident start"),
+            track_id=opt(get(data, "track_id"), need_int),
+            class_name=opt(get(data, "class_name"), need_str),
+            zone_id=opt(get(data, "zone_id"), need_str),
+        )
 
 
 def incident(
@@ -66,6 +88,30 @@ class Congestion:
     release: float
     buckets: deque[list[float]] = field(default_factory=deque)  # [second, sum, n]
     open: OpenIncident | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "threshold": self.threshold,
+            "release": self.release,
+            "buckets": [list(b) for b in self.buckets],
+            "open": None if self.open is None else self.open.to_data(),
+        }
+
+    @classmethod
+    def from_data(cls, data: Any) -> Congestion:
+        buckets: deque[list[float]] = deque()
+        for b in need_list(get(data, "buckets"), "congestion buckets"):
+            if not isinstance(b, list) or len(b) != 3:
+                raise StateDecodeError("a congestion bucket is not [second, sum, n]")
+            buckets.append([need_num(x, "congestion bucket") for x in b])
+        return cls(
+            window=need_num(get(data, "window"), "congestion window"),
+            threshold=need_num(get(data, "threshold"), "congestion threshold"),
+            release=need_num(get(data, "release"), "congestion release"),
+            buckets=buckets,
+            open=opt(get(data, "open"), OpenIncident.from_data),
+        )
 
     def update(self, camera_id: str, zone_id: str | None, t: float, occupancy: float) -> list[IncidentDetected]:
         sec = float(int(t))

@@ -2,13 +2,13 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["EVENTS_OUT", "FRAMES", "PROCESS_SECONDS", "READY", "RESUMED", "SKIPPED", "STATE_BYTES"]
+__all__ = ["EVENTS_OUT", "FRAMES", "PROCESS_SECONDS", "READY", "RESUMED", "SKIPPED", "STATE_BYTES", "STATE_REFUSED"]
 
 FRAMES = Counter("its_analytics_frames_total", "Detection events applied to a camera's state")
 SKIPPED = Counter(
     "its_analytics_frames_skipped_total",
-    "Input events not applied: duplicate, late-frame, unknown-camera, removed-camera (detections), bad-payload (either "
-    "input)",
+    "Input events not applied: duplicate, late-frame, unknown-camera, removed-camera, bad-value, analytics-error "
+    "(detections), bad-payload (either input)",
     ["reason"],
 )
 EVENTS_OUT = Counter("its_analytics_events_total", "Events produced", ["kind"])
@@ -21,6 +21,12 @@ STATE_BYTES = Histogram(
     "its_analytics_state_bytes",
     "Compressed bytes of a camera's state written to the changelog per event",
     buckets=(1e3, 4e3, 16e3, 64e3, 256e3, 1e6),
+)
+STATE_REFUSED = Counter(
+    "its_analytics_state_refused_total",
+    "Camera states dropped and rebuilt from the input: legacy-pickle (written before issue 18, refused), "
+    "undecodable (the changelog record), failing (two frames in a row failed to apply to it)",
+    ["reason"],
 )
 READY = Gauge(
     "its_analytics_ready", "1 once the Faust worker has partitions (after the camera topic catch-up, at most 60 s)"

@@ -8,9 +8,11 @@ as a junction's turning-movement count records it). Zones are rasterised like th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.events import CameraConfig
 from streams.analytics.geometry import ZoneGrid
+from streams.analytics.plain import field, need_bool, need_num, need_str, opt
 
 __all__ = ["APPROACH", "Approaches", "MovementState", "step_movement"]
 
@@ -41,6 +43,17 @@ class MovementState:
     origin: str | None = None
     entered_at: float = 0.0
     moved: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        return {"origin": self.origin, "entered_at": self.entered_at, "moved": self.moved}
+
+    @classmethod
+    def from_data(cls, data: Any) -> MovementState:
+        return cls(
+            origin=opt(field(data, "origin"), need_str),
+            entered_at=need_num(field(data, "entered_at"), "entered_at"),
+            moved=need_bool(field(data, "moved"), "moved"),
+        )
 
 
 def step_movement(state: MovementState, zone: str | None, t: float) -> str | None:

@@ -13,8 +13,11 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from schemas.events import LineCount, TrafficStatsWindow
+from streams.analytics.plain import StateDecodeError, need_int, need_list, need_num, need_str
+from streams.analytics.plain import field as get
 
 __all__ = ["Window", "window_start"]
 
@@ -34,6 +37,38 @@ class Window:
     speed_n: int = 0
     occupancy_sum: float = 0.0
     late_frames: int = 0
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "frames": self.frames,
+            "counts": [[line, cls, d, n] for (line, cls, d), n in sorted(self.counts.items())],
+            "tracks": sorted(self.tracks),
+            "speed_sum": self.speed_sum,
+            "speed_n": self.speed_n,
+            "occupancy_sum": self.occupancy_sum,
+            "late_frames": self.late_frames,
+        }
+
+    @classmethod
+    def from_data(cls, data: Any) -> Window:
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for row in need_list(get(data, "counts"), "window counts"):
+            if not isinstance(row, list) or len(row) != 4:
+                raise StateDecodeError("a window count is not [line, class, direction, n]")
+            counts[(need_str(row[0]), need_str(row[1]), need_str(row[2]))] = need_int(row[3])
+        return cls(
+            start=need_num(get(data, "start"), "window start"),
+            end=need_num(get(data, "end"), "window end"),
+            frames=need_int(get(data, "frames"), "window frames"),
+            counts=counts,
+            tracks={need_int(t, "window track") for t in need_list(get(data, "tracks"))},
+            speed_sum=need_num(get(data, "speed_sum"), "speed_sum"),
+            speed_n=need_int(get(data, "speed_n"), "speed_n"),
+            occupancy_sum=need_num(get(data, "occupancy_sum"), "occupancy_sum"),
+            late_frames=need_int(get(data, "late_frames"), "late_frames"),
+        )
 
     def add_frame(self, track_ids: list[int], speeds: list[float], occupancy: float) -> None:
         self.frames += 1

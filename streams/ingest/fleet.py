@@ -13,6 +13,7 @@ from confluent_kafka import Message
 from prometheus_client import start_http_server
 
 from schemas import dead_letter
+from schemas.dlq import dlq_key
 from schemas.events import CameraConfig
 from streams.ingest import metrics as m
 from streams.ingest.camera import CameraRunner, RunnerContext
@@ -132,7 +133,7 @@ class IngestFleet:
 
     def _poison(self, msg: Message, error: Exception) -> None:
         value = dead_letter(msg, "ingest-registry", type(error).__name__, error)
-        self.producer.send(self.s.dlq_topic, (msg.key() or b"").decode(errors="replace"), value)
+        self.producer.send(self.s.dlq_topic, (dlq_key(msg.key()) or b"").decode(errors="replace"), value)
 
     def shutdown(self) -> None:
         """Graceful: stop every camera, flush what was produced, then leave the group (others take over)."""

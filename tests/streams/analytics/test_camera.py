@@ -3,7 +3,6 @@ camera status, incidents, speed, reconfiguration, class filter, occupancy."""
 
 from __future__ import annotations
 
-import pickle
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from schemas.events import CameraConfig, CameraStatusChanged, DetectionsProduced
 from streams.analytics.camera import CameraAnalytics, Params
+from streams.analytics.state import dump_state, load_state
 from tests.streams.analytics.factories import T0, Car, camera_status, line_camera, traffic
 
 CAM = "cam-1"
@@ -202,21 +202,23 @@ def test_same_sequence_from_fresh_state_gives_identical_outputs() -> None:
 
 
 @pytest.mark.parametrize("cut", [1, 25, 47, 333])
-def test_pickled_state_continues_like_uninterrupted(cut: int) -> None:
+def test_stored_state_continues_like_uninterrupted(cut: int) -> None:
     evs, cfg = busy_day()
     whole = run(CameraAnalytics(CAM, params()), evs, cfg)
     ca = CameraAnalytics(CAM, params())
     head = run(ca, evs[:cut], cfg)
-    restored = pickle.loads(pickle.dumps(ca))
+    data = dump_state(ca)
+    restored = load_state(data, params(), CAM)
+    assert dump_state(restored) == data
     tail = run(restored, evs[cut:], cfg)
     assert head + tail == whole
 
 
-def test_pickled_state_does_not_share_with_the_original() -> None:
+def test_stored_state_does_not_share_with_the_original() -> None:
     evs, cfg = busy_day()
     ca = CameraAnalytics(CAM, params())
     run(ca, evs[:100], cfg)
-    copy = pickle.loads(pickle.dumps(ca))
+    copy = load_state(dump_state(ca), params(), CAM)
     a = run(ca, evs[100:200], cfg)
     b = run(copy, evs[100:200], cfg)
     assert a == b

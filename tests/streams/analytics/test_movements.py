@@ -1,14 +1,14 @@
 """Turning movements on synthetic tracks: vehicles driven through a junction's four approach zones give the exact
-origin-destination matrix; one movement per vehicle; deterministic ids; states pickled before movements load."""
+origin-destination matrix; one movement per vehicle; deterministic ids; stored states (state.py) resume movements."""
 
 from __future__ import annotations
 
-import pickle
 from collections import Counter
 from typing import Any
 
 from streams.analytics.camera import CameraAnalytics, Params
 from streams.analytics.movements import MovementState, step_movement
+from streams.analytics.state import dump_state, load_state
 from tests.streams.analytics.factories import Car, line_camera, traffic
 
 CAM = "junction-1"
@@ -124,30 +124,29 @@ def test_step_movement() -> None:
     assert step_movement(st, "c", 5.0) is None
 
 
-def test_a_state_pickled_mid_trip_resumes_the_movement() -> None:
+def test_a_state_stored_mid_trip_resumes_the_movement() -> None:
     cfg = junction()
     evs = traffic(CAM, [trip(1, "w", "e")], 80, fps=FPS, width=W, height=H)
     ca = CameraAnalytics(CAM, Params())
     out = []
     for i, ev in enumerate(evs):
         if i == 48:
-            ca = pickle.loads(pickle.dumps(ca))
+            ca = load_state(dump_state(ca), Params(), CAM)
         out += [rec for kind, rec in ca.process(ev, cfg) if kind == "movement"]
     assert [(m["origin_zone_id"], m["destination_zone_id"]) for m in out] == [("w", "e")]
 
 
-def test_a_state_pickled_before_movements_existed_loads_and_counts_them() -> None:
+def test_a_stored_state_whose_tracks_have_no_approach_counts_new_movements() -> None:
     cfg = junction()
     evs = traffic(CAM, [trip(1, "w", "e")], 80, fps=FPS, width=W, height=H)
     ca = CameraAnalytics(CAM, Params())
     for ev in evs[:48]:
         ca.process(ev, cfg)
-    # what a state written before turning movements and deferred closes looked like: neither attribute
+    # a state stored while the camera had no approach zones: its tracks hold no approach
     for tr in ca.tracks.values():
-        del tr.__dict__["approach"]
-    ca.__dict__.pop("close_after", None)
-    old = pickle.loads(pickle.dumps(ca))
-    assert all("approach" not in tr.__dict__ for tr in old.tracks.values()) and old.close_after is None
+        tr.approach = None
+    old = load_state(dump_state(ca), Params(), CAM)
+    assert all(tr.approach is None for tr in old.tracks.values()) and old.close_after is None
     out = [rec for ev in evs[48:] for kind, rec in old.process(ev, cfg) if kind == "movement"]
     # an old state's tracks have no origin: this one, already past its zone (in the middle) when restored, makes no
     # movement rather than a guessed one, and a new vehicle after the restore is counted as usual

@@ -1,0 +1,159 @@
+"""The camera state's changelog encoding: typed, versioned, and unable to run code.
+
+A record is one version byte, then zlib-compressed msgpack of the state's plain data (`to_data` of each class).
+msgpack decodes to None/bool/int/float/str/bytes/list/dict only, and `from_data` checks every field, so a crafted
+record can at worst be refused: `load_state` raises `StateDecodeError`, and the caller rebuilds the camera's state
+from its input (it starts empty; see app.py).
+
+Versions:
+- 0x01 (before issue 18): zlib of a pickle. Refused, never unpickled: whoever can write to the changelog topic could
+  otherwise run code in the worker. A camera whose last state is such a record starts afresh once, at the upgrade.
+- 0x02: this format. A new format takes the next byte; older ones stay readable only if decoded field by field.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import deque
+from typing import Any
+
+import msgpack
+
+from streams.analytics.camera import _RECENT_SEQS, CameraAnalytics, Params, _Track
+from streams.analytics.counting import LineSide
+from streams.analytics.incidents import Congestion, OpenIncident
+from streams.analytics.movements import MovementState
+from streams.analytics.plain import StateDecodeError, field, need_int, need_list, need_num, need_str, opt
+from streams.analytics.tracking import Tracker
+from streams.analytics.windows import Window
+
+__all__ = ["LEGACY_PICKLE_VERSION", "STATE_VERSION", "StateDecodeError", "dump_state", "load_state"]
+
+STATE_VERSION = 2
+LEGACY_PICKLE_VERSION = 1
+#: largest decompressed state accepted (a zlib bomb is refused before it is inflated past this)
+MAX_STATE_BYTES = 16 * 1024 * 1024
+
+
+def _track_to(tr: _Track) -> dict[str, Any]:
+    return {
+        "first_seq": tr.first_seq,
+        "class_votes": [[c, v] for c, v in tr.class_votes.items()],
+        "class_names": [[c, n] for c, n in tr.class_names.items()],
+        "conf_sum": tr.conf_sum,
+        "n": tr.n,
+        "last_t": tr.last_t,
+        "lines": [[line_id, st.to_data()] for line_id, st in tr.lines.items()],
+        "trail": [list(p) for p in tr.trail],
+        "speed": tr.speed,
+        "still_since": tr.still_since,
+        "stop": None if tr.stop is None else tr.stop.to_data(),
+        "approach": None if tr.approach is None else tr.approach.to_data(),
+    }
+
+
+def _pairs(v: Any, what: str) -> list[tuple[Any, Any]]:
+    out = []
+    for p in need_list(v, what):
+        if not isinstance(p, list) or len(p) != 2:
+            raise StateDecodeError(f"{what}: expected [key, value] pairs")
+        out.append((p[0], p[1]))
+    return out
+
+
+def _track_from(data: Any) -> _Track:
+    trail: deque[tuple[float, float, float]] = deque()
+    for p in need_list(field(data, "trail"), "trail"):
+        if not isinstance(p, list) or len(p) != 3:
+            raise StateDecodeError("a trail point is not [t, x, y]")
+        trail.append((need_num(p[0]), need_num(p[1]), need_num(p[2])))
+    tr = _Track(
+        first_seq=need_int(field(data, "first_seq"), "first_seq"),
+        class_votes={need_int(c): need_num(v) for c, v in _pairs(field(data, "class_votes"), "class_votes")},
+        class_names={need_int(c): need_str(n) for c, n in _pairs(field(data, "class_names"), "class_names")},
+        conf_sum=need_num(field(data, "conf_sum"), "conf_sum"),
+        n=need_int(field(data, "n"), "n"),
+        last_t=need_num(field(data, "last_t"), "last_t"),
+        lines={need_str(k): LineSide.from_data(v) for k, v in _pairs(field(data, "lines"), "lines")},
+        trail=trail,
+        speed=opt(field(data, "speed"), need_num),
+        still_since=opt(field(data, "still_since"), need_num),
+        stop=opt(field(data, "stop"), OpenIncident.from_data),
+        approach=opt(field(data, "approach"), MovementState.from_data),
+    )
+    if tr.n and not tr.class_votes:
+        raise StateDecodeError("a track with detections has no class votes")
+    return tr
+
+
+def state_to_data(st: CameraAnalytics) -> dict[str, Any]:
+    """The plain data of a camera's state (its Params come from the settings on load, not from the record)."""
+    return {
+        "camera_id": st.camera_id,
+        "tracker": None if st.tracker is None else st.tracker.to_data(),
+        "tracks": [[tid, _track_to(tr)] for tid, tr in st.tracks.items()],
+        "last_seq": st.last_seq,
+        "last_t": st.last_t,
+        "recent": list(st.recent),
+        "window": None if st.window is None else st.window.to_data(),
+        "congestion": st.congestion.to_data(),
+        "offline": None if st.offline is None else st.offline.to_data(),
+        "pending_late": st.pending_late,
+        "closed_until": st.closed_until,
+        "close_after": st.close_after,
+    }
+
+
+def state_from_data(data: Any, params: Params) -> CameraAnalytics:
+    st = CameraAnalytics(need_str(field(data, "camera_id"), "camera_id"), params)
+    st.tracker = opt(field(data, "tracker"), Tracker.from_data)
+    st.tracks = {need_int(tid): _track_from(tr) for tid, tr in _pairs(field(data, "tracks"), "tracks")}
+    st.last_seq = need_int(field(data, "last_seq"), "last_seq")
+    st.last_t = need_num(field(data, "last_t"), "last_t")
+    st.recent = deque((need_int(s, "recent seq") for s in need_list(field(data, "recent"))), maxlen=_RECENT_SEQS)
+    st.window = opt(field(data, "window"), Window.from_data)
+    st.congestion = Congestion.from_data(field(data, "congestion"))
+    st.offline = opt(field(data, "offline"), OpenIncident.from_data)
+    st.pending_late = need_int(field(data, "pending_late"), "pending_late")
+    st.closed_until = need_num(field(data, "closed_until"), "closed_until")
+    st.close_after = opt(field(data, "close_after"), need_num)
+    if math.isnan(st.last_t) or math.isnan(st.closed_until):
+        raise StateDecodeError("a state time is NaN")
+    return st
+
+
+def dump_state(st: CameraAnalytics) -> bytes:
+    body = msgpack.packb(state_to_data(st), use_bin_type=True)
+    return bytes([STATE_VERSION]) + zlib.compress(body, 1)
+
+
+def load_state(data: bytes, params: Params, camera_id: str | None = None) -> CameraAnalytics:
+    """Decode a changelog record; `StateDecodeError` (never anything executed) when it is not one this version
+    reads, or when it holds another camera's state than `camera_id`."""
+    if not data:
+        raise StateDecodeError("empty record")
+    version = data[0]
+    if version == LEGACY_PICKLE_VERSION:
+        raise StateDecodeError("version 1 (pickle) records are refused; the state is rebuilt from the input")
+    if version != STATE_VERSION:
+        raise StateDecodeError(f"unknown state version {version}")
+    try:
+        inflate = zlib.decompressobj()
+        body = inflate.decompress(data[1:], MAX_STATE_BYTES)
+        if inflate.unconsumed_tail or not inflate.eof:
+            raise StateDecodeError(f"state is truncated or inflates past {MAX_STATE_BYTES} bytes")
+        plain = msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True)
+    except StateDecodeError:
+        raise
+    except (zlib.error, ValueError, TypeError, msgpack.UnpackException) as e:
+        raise StateDecodeError(f"state is not zlib-compressed msgpack: {type(e).__name__}") from None
+    try:
+        st = state_from_data(plain, params)
+    except StateDecodeError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+        raise StateDecodeError(f"state does not fit the version {STATE_VERSION} layout: {type(e).__name__}") from None
+    if camera_id is not None and st.camera_id != camera_id:
+        raise StateDecodeError("the record holds another camera's state than its key")
+    return st
