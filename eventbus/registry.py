@@ -15,6 +15,7 @@ from eventbus.config import producer_config
 from eventbus.errors import EventBusError
 from eventbus.watermarks import read_to_end
 from schemas.cameras import decode_camera, validate_camera
+from schemas.credentials import seal_source
 from schemas.errors import SchemaError
 from schemas.events import CameraConfig
 from schemas.serde import codec
@@ -24,8 +25,10 @@ __all__ = ["put_camera", "read_cameras", "remove_camera"]
 
 
 def put_camera(bootstrap: str, cfg: CameraConfig, topic: str = CAMERAS.name, timeout: float = 30.0) -> None:
-    """Write (add or replace) a camera's desired configuration; acknowledged by every in-sync replica."""
-    validate_camera(cfg)
+    """Write (add or replace) a camera's desired configuration; acknowledged by every in-sync replica.
+    Credentials in its source_url are sealed for ingest first (schemas/credentials.py; CredentialsError, naming
+    ITS_CAMERA_SEAL_PUBLIC_KEY, when no key is configured)."""
+    cfg = validate_camera(seal_source(cfg))
     _send(bootstrap, topic, cfg["camera_id"], codec("CameraConfig").encode(cfg), timeout)
 
 

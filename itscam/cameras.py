@@ -59,13 +59,18 @@ def _bootstrap(args: argparse.Namespace) -> str:
 def cmd_cameras(args: argparse.Namespace) -> int:
     from eventbus.registry import put_camera, read_cameras, remove_camera
     from schemas.cameras import CameraConfigError, camera_config, redact
+    from schemas.source_policy import check_source
 
     bootstrap, topic = _bootstrap(args), args.topic
     if args.action == "list":
         cams = read_cameras(bootstrap, topic)
         if args.json:
             rows = [
-                {**c, "source_url": redact(c["source_url"]), "updated_at": c["updated_at"].isoformat()}
+                {
+                    **{k: v for k, v in c.items() if k != "source_secret"},  # sealed for ingest: never shown
+                    "source_url": redact(c["source_url"]),
+                    "updated_at": c["updated_at"].isoformat(),
+                }
                 for c in cams.values()
             ]
             print(json.dumps(rows, indent=2))
@@ -102,7 +107,10 @@ def cmd_cameras(args: argparse.Namespace) -> int:
         if not changes:
             raise CameraConfigError("Nothing to update: pass at least one option (see `itscam cameras update -h`).")
         merged = {**current, **changes, "updated_at": datetime.now(UTC)}
+        if "source_url" in changes:
+            merged["source_secret"] = None  # a new URL: its credentials (if any) are sealed afresh by put_camera
         cfg = camera_config(cid, merged.pop("source_url"), **{k: v for k, v in merged.items() if k != "camera_id"})
+    check_source(cfg["source_url"], cfg["protocol"])  # SourceRefused (a CameraConfigError) names the rule
     put_camera(bootstrap, cfg, topic)
     print(f"{args.action}{'d' if args.action == 'update' else 'ed'} {cid}: {redact(cfg['source_url'])}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from itscam import (
@@ -23,10 +24,12 @@ from itscam import (
     plan,
     projector,
     rebuild,
+    sealkeys,
     stack,
     topics,
 )
 from schemas.errors import ItsCameraError
+from schemas.redaction import redact
 
 __all__ = ["build_parser", "main"]
 
@@ -46,6 +49,7 @@ COMMANDS = (
     demo,
     model,
     keys,
+    sealkeys,
     export,
     bench,
     k8s,
@@ -74,8 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc: int = args.fn(args)
     except ItsCameraError as e:  # every package's root error carries the fix: print it without a traceback
-        print(f"itscam {args.command}: error: {e}", file=sys.stderr)
+        print(f"itscam {args.command}: error: {redact(str(e))}", file=sys.stderr)
         return 2
+    except Exception:  # a bug: its traceback, redacted (a driver's message may repeat a DSN or a camera URL)
+        print(redact(traceback.format_exc()), file=sys.stderr)
+        return 1
     return rc
 
 

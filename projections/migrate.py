@@ -12,6 +12,7 @@ import psycopg
 
 from projections.errors import MigrationError
 from projections.settings import check_schema_name
+from schemas.redaction import redact
 
 __all__ = ["migrate", "migration_files"]
 
@@ -32,7 +33,8 @@ def migrate(dsn: str, schema: str | None = None) -> list[str]:
         conn = psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema} -c timezone=UTC")
     except psycopg.OperationalError as e:
         raise MigrationError(
-            f"Cannot connect to PostgreSQL at {dsn}: {e}. Start it with `itscam stack up` or set ITS_PG_DSN."
+            f"Cannot connect to PostgreSQL at {redact(dsn)}: {redact(str(e))}. Start it with `itscam stack up` or set "
+            "ITS_PG_DSN."
         ) from e
     with conn:
         conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_LOCK_KEY, schema))

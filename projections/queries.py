@@ -64,7 +64,9 @@ def _camera_doc(r: dict[str, Any]) -> dict[str, Any]:
         doc["source_url"] = redact(doc["source_url"])
     cfg = doc["config"]
     if isinstance(cfg, dict) and isinstance(cfg.get("source_url"), str):
-        doc["config"] = {**cfg, "source_url": redact(cfg["source_url"])}
+        cfg = {**cfg, "source_url": redact(cfg["source_url"])}
+        cfg.pop("source_secret", None)  # sealed for ingest: never answered
+        doc["config"] = cfg
     status = None
     if r["s_status"] is not None:
         status = {"camera_id": r["camera_id"], **{c: _iso(r[f"s_{c}"]) for c in _STATUS_COLS}}
@@ -94,7 +96,8 @@ async def camera_known(conn: Conn, camera_id: str) -> bool:
 
 
 async def camera_config(conn: Conn, camera_id: str) -> dict[str, Any] | None:
-    """The stored CameraConfig (JSON, credentials included) of a configured camera."""
+    """The stored CameraConfig (JSON; source_url redacted, source_secret sealed) of a configured camera: for the
+    commands, never answered as it is."""
     cur = await conn.execute(
         "SELECT config FROM cameras WHERE camera_id = %s AND deleted_at IS NULL AND config IS NOT NULL", (camera_id,)
     )

@@ -162,6 +162,9 @@ class CameraConfigBody(_Record):
     camera_id: str = _avro("CameraConfig", "camera_id", pattern=CAMERA_ID_PATTERN)
     name: Text = _avro("CameraConfig", "name")
     source_url: Text = _avro("CameraConfig", "source_url", min_length=1, pattern=r"\S")
+    source_secret: str | None = _avro(
+        "CameraConfig", "source_secret", max_length=8192, json_schema_extra={"readOnly": True}
+    )  # set by the writers from source_url (schemas/credentials.py), refused in API bodies
     protocol: CameraProtocol = _avro("CameraConfig", "protocol")
     target_fps: float = _avro("CameraConfig", "target_fps", gt=0, le=60)
     max_width: int = _avro("CameraConfig", "max_width", ge=0, le=16384)
@@ -173,6 +176,7 @@ class CameraConfigBody(_Record):
     lines: list[CountingLine] = _avro("CameraConfig", "lines", max_length=MAX_ITEMS)
     zones: list[Zone] = _avro("CameraConfig", "zones", max_length=MAX_ITEMS)
     calibration: Calibration | None = _avro("CameraConfig", "calibration")
+    blur_persons: bool = _avro("CameraConfig", "blur_persons")
 
 
 class CameraConfig(CameraConfigBody):

@@ -8,7 +8,6 @@ calibration), the projector (the cameras read model) and `itscam cameras list`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -20,6 +19,7 @@ from schemas._camera_errors import describe
 from schemas.camera_model import DECODE_MODES, LINE_DIRECTIONS, PROTOCOLS
 from schemas.errors import SchemaError
 from schemas.events import CameraConfig
+from schemas.redaction import redact
 from schemas.serde import codec
 
 Point2 = tuple[float, float]
@@ -47,11 +47,6 @@ class CameraConfigError(SchemaError):
         super().__init__(message)
         self.field = field
         self.reason = reason
-
-
-def redact(url: str) -> str:
-    """The URL with any user:password@ removed, for logs, events and listings."""
-    return re.sub(r"//[^/@]+@", "//***@", url)
 
 
 def camera_config(camera_id: str, source_url: str, **fields: Any) -> CameraConfig:

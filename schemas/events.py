@@ -91,6 +91,9 @@ class DeadLetter(TypedDict):
     error_type: str
     error: str
     failed_at: datetime
+    value_size: int | None  # bytes in the original value
+    value_sha256: str | None  # hex SHA-256 of the whole original value
+    value_truncated: bool  # value holds only the original's first bytes
 
 
 class CountingLine(TypedDict):
@@ -125,6 +128,7 @@ class CameraConfig(TypedDict):
     camera_id: str
     name: str
     source_url: str
+    source_secret: str | None  # source_url sealed for ingest (schemas.credentials)
     protocol: str  # AUTO | RTSP_TCP | RTSP_UDP | HTTP_MJPEG | HLS | WHEP | FILE | FFMPEG
     target_fps: float
     max_width: int
@@ -136,6 +140,7 @@ class CameraConfig(TypedDict):
     lines: list[CountingLine]
     zones: list[Zone]
     calibration: Calibration | None
+    blur_persons: bool
     updated_at: datetime
 
 

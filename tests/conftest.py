@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,25 @@ SHARED = Path(os.environ.get("ITS_SHARED_DIR") or repo_root().parent / "shared")
 MODEL = SHARED / "models" / "yolo11n.onnx"
 CLIP = SHARED / "data" / "highway_overpass_720p.mp4"
 ASSETS = Path(os.environ.get("ITS_TEST_ASSETS") or repo_root() / ".stack" / "assets")
+
+# issue-18 env: what the test stack's deployables are allowed (set before any settings are read; subprocesses
+# inherit it). Security tests build their own stricter settings explicitly.
+os.environ.setdefault("ITS_SOURCE_ALLOW_LOOPBACK", "true")  # the test cameras are loopback servers
+os.environ.setdefault("ITS_SOURCE_ALLOW_FILES", "true")
+os.environ.setdefault(
+    "ITS_SOURCE_FILE_DIRS",
+    # the sample clips, test assets, temporary clips (tempfile, pytest's tmp_path), and the repository: the API tests
+    # register relative paths ("file.mp4"), which resolve under the working directory
+    ",".join(str(d) for d in (SHARED, ASSETS, tempfile.gettempdir(), "/tmp", repo_root())),
+)
+if not os.environ.get("ITS_CAMERA_SEAL_PUBLIC_KEY"):
+    # a key pair for this session: the API/CLI seal camera credentials, ingest (subprocesses too) opens them
+    from schemas.credentials import generate_keypair
+
+    _seal_private, _seal_public = generate_keypair()
+    os.environ["ITS_CAMERA_SEAL_PUBLIC_KEY"] = _seal_public
+    os.environ["ITS_INGEST_SEAL_PRIVATE_KEY"] = _seal_private
+# end issue-18 env
 
 
 @pytest.fixture(scope="session")

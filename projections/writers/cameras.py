@@ -1,15 +1,23 @@
-"""Camera configuration (its.cameras.v1, tombstone = delete) and camera status (its.camera-status.v1)."""
+"""Camera configuration (its.cameras.v1, tombstone = delete) and camera status (its.camera-status.v1).
+
+No credential is stored: source_url is kept redacted. The config JSON keeps source_secret (the URL sealed for
+ingest: ciphertext only ingest opens) so a PATCH keeps the camera's credentials; the API never answers it. A legacy
+record with credentials in plaintext is sealed here when ITS_CAMERA_SEAL_PUBLIC_KEY is set, else its credentials
+are dropped from the read model (ingest still reads them from the topic).
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
 from projections.batch import CameraChange
+from schemas.credentials import CredentialsError, has_credentials, seal_source
 from schemas.events import CameraConfig, CameraStatusChanged
+from schemas.redaction import redact
 
 __all__ = ["STATUS_COLUMNS", "write_camera_changes", "write_statuses"]
 
@@ -45,6 +53,16 @@ def config_json(cfg: CameraConfig) -> str:
     return json.dumps(cfg, default=_json_default, sort_keys=True)
 
 
+def stored_config(cfg: CameraConfig) -> CameraConfig:
+    """`cfg` as the read model keeps it: no credential in plaintext."""
+    if not has_credentials(cfg["source_url"]):
+        return cfg
+    try:
+        return cast(CameraConfig, seal_source(cfg))
+    except CredentialsError:  # no sealing key here: keep no credential at all
+        return {**cfg, "source_url": redact(cfg["source_url"])}
+
+
 def write_camera_changes(cur: Cursor, changes: list[CameraChange]) -> None:
     """Apply configurations and tombstones; the last record of a camera in the log wins (one camera's records are
     on one partition, so log order is the order they were written)."""
@@ -55,7 +73,7 @@ def write_camera_changes(cur: Cursor, changes: list[CameraChange]) -> None:
         return
     rows = []
     for ch in last.values():
-        c = ch.config
+        c = stored_config(ch.config) if ch.config else None
         rows.append(
             (
                 ch.camera_id,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from eventbus.registry import read_cameras
+from schemas.credentials import source_url_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,10 @@ def test_add_update_list_remove(bootstrap: str, make_topic: Callable[..., str]) 
     res = itscam("add", "a40-east", "rtsp://admin:s3cret@127.0.0.1:8554/cam", "--fps", "5", "--lines", line)
     assert res.returncode == 0, res.stderr
     assert "s3cret" not in res.stdout and "rtsp://***@127.0.0.1:8554/cam" in res.stdout
-    assert itscam("add", "lobby", "/var/cams/lobby.mp4", "--loop", "--decode", "KEYFRAMES").returncode == 0
+    lobby = "/tmp/cams/lobby.mp4"  # under the tests' ITS_SOURCE_FILE_DIRS (the source policy refuses other files)
+    assert itscam("add", "lobby", lobby, "--loop", "--decode", "KEYFRAMES").returncode == 0
+    refused = itscam("add", "passwd", "/etc/passwd")
+    assert refused.returncode == 2 and "rule file_dir" in refused.stderr and "Traceback" not in refused.stderr
 
     again = itscam("add", "a40-east", "rtsp://x/y")
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
@@ -40,7 +44,9 @@ def test_add_update_list_remove(bootstrap: str, make_topic: Callable[..., str]) 
     cams = read_cameras(bootstrap, topic)
     a40 = cams["a40-east"]
     assert not a40["enabled"] and a40["jpeg_quality"] == 75 and a40["target_fps"] == 5.0  # the rest is kept
-    assert a40["source_url"] == "rtsp://admin:s3cret@127.0.0.1:8554/cam"  # stored as given, shown redacted
+    # stored redacted, the credentials sealed for ingest (kept by an update that leaves the URL alone)
+    assert a40["source_url"] == "rtsp://***@127.0.0.1:8554/cam"
+    assert source_url_for(a40) == "rtsp://admin:s3cret@127.0.0.1:8554/cam"
     assert a40["lines"][0]["in_direction"] == "RIGHT_TO_LEFT" and a40["lines"][0]["name"] == ""
     assert cams["lobby"]["loop"] and cams["lobby"]["decode"] == "KEYFRAMES"
 

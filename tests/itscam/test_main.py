@@ -23,6 +23,7 @@ SUBCOMMANDS = [
     "bench",
     "k8s",
     "plan",
+    "secrets",
 ]
 
 

@@ -22,8 +22,8 @@ from schemas.events import (
 FINGERPRINTS = {
     "FrameCaptured": "c72dabf182f02429",
     "DetectionsProduced": "790be52856ae249f",
-    "DeadLetter": "58fcb3d8f29a5ab2",
-    "CameraConfig": "4ceb1e84318dd8b6",
+    "DeadLetter": "a679ae85c65e2c33",
+    "CameraConfig": "37e866c949de3ff8",
     "CameraStatusChanged": "4ef8c37bd75b53c5",
     "VehicleCounted": "8c0614cedd8e7401",
     "IncidentDetected": "2a151d72a8cab794",
@@ -119,6 +119,9 @@ dead_letters = st.fixed_dictionaries(
         "error_type": st.text(),
         "error": st.text(),
         "failed_at": timestamps,
+        "value_size": st.none() | longs,
+        "value_sha256": st.none() | st.text(),
+        "value_truncated": st.booleans(),
     }
 )
 
@@ -134,6 +137,9 @@ def _dead_letter() -> DeadLetter:
         "error_type": "e",
         "error": "x",
         "failed_at": datetime.now(UTC),
+        "value_size": None,
+        "value_sha256": None,
+        "value_truncated": False,
     }
 
 
@@ -235,6 +241,7 @@ camera_configs = st.fixed_dictionaries(
         "camera_id": st.text(),
         "name": st.text(),
         "source_url": st.text(),
+        "source_secret": st.none() | st.text(),
         "protocol": st.sampled_from(["AUTO", "RTSP_TCP", "RTSP_UDP", "HTTP_MJPEG", "HLS", "WHEP", "FILE", "FFMPEG"]),
         "target_fps": st.floats(allow_nan=False),
         "max_width": ints,
@@ -263,6 +270,7 @@ camera_configs = st.fixed_dictionaries(
             max_size=2,
         ),
         "calibration": st.none() | st.fixed_dictionaries({"image_points": points, "ground_points": points}),
+        "blur_persons": st.booleans(),
         "updated_at": timestamps,
     }
 )

@@ -1,0 +1,305 @@
+"""Camera credentials are never stored or published in plaintext, against the real stack: the API seals them for
+ingest (schemas/credentials.py); the camera topic, the projector's read model, every answer of the API and
+`itscam cameras list` hold the URL redacted; only the ingest private key opens it, and a damaged record fails
+cleanly (a status naming the fix, never the secret)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer
+from starlette.testclient import TestClient
+
+from deploy.stack.settings import StackSettings
+from eventbus.config import consumer_config
+from projections import Projector, ProjectorSettings
+from projections.api import ApiSettings, create_app
+from projections.api.keys import create_key
+from schemas import codec
+from schemas.cameras import camera_config, decode_camera
+from schemas.credentials import (
+    PUBLIC_KEY_ENV,
+    UnsealError,
+    generate_keypair,
+    load_private_key,
+    seal,
+    seal_source,
+    source_url_for,
+    unseal,
+)
+from streams.ingest.camera import CameraRunner, RunnerContext
+from streams.ingest.encoder import EncoderPool
+from streams.ingest.producer import FrameProducer
+from tests.kafka_helpers import read_all, wait_until
+
+pytestmark = pytest.mark.integration
+
+PASSWORD, TOKEN = "p@ss", "abc"
+URL = f"rtsp://user:{PASSWORD}@10.1.1.4/stream?token={TOKEN}"
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3 s, 320x180 camera clip (cheap to read)."""
+    from bench.clips import make_clip
+    from tests.conftest import CLIP
+
+    out = tmp_path_factory.mktemp("clips") / "small.mp4"
+    return make_clip(CLIP, out, width=320, height=180, fps=10, gop=10, seconds=3)
+
+
+@pytest.fixture
+def api_settings(stack: StackSettings, pg_dsn: str, bootstrap: str, make_topic: Callable[..., str]) -> ApiSettings:
+    return ApiSettings(
+        pg_dsn=pg_dsn,
+        redis_url=stack.redis_url,
+        kafka_bootstrap=bootstrap,
+        metrics_port=0,
+        cameras_topic=make_topic("cameras"),
+        events_channel=f"its:events:test:{os.urandom(4).hex()}",
+        command_timeout_s=5.0,
+    )
+
+
+@pytest.fixture
+def admin(pg_dsn: str) -> Iterator[dict[str, str]]:
+    key_id, token = create_key(pg_dsn, "test-credentials", ["admin"], 1_000_000)
+    yield {"Authorization": f"Bearer {token}"}
+    with psycopg.connect(pg_dsn) as conn:
+        conn.execute("DELETE FROM api_keys WHERE key_id = %s", (key_id,))
+
+
+@pytest.fixture
+def client(api_settings: ApiSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings)) as c:
+        yield c
+
+
+def _raw_records(bootstrap: str, topic: str, n: int) -> list[tuple[str, bytes | None]]:
+    c = Consumer(consumer_config(bootstrap, f"g-{uuid.uuid4().hex[:8]}"))
+    c.subscribe([topic])
+    out: list[tuple[str, bytes | None]] = []
+    try:
+        for _ in range(60):
+            for m in c.consume(10, 0.5):
+                if m.error() is None:
+                    out.append(((m.key() or b"").decode(), m.value()))
+            if len(out) >= n:
+                break
+    finally:
+        c.close()
+    return out
+
+
+def _project(api_settings: ApiSettings, pg_dsn: str, make_topic: Callable[..., str], unique: str) -> None:
+    """The real projector over this test's cameras topic until it idles."""
+    s = ProjectorSettings(
+        kafka_bootstrap=api_settings.kafka_bootstrap,
+        pg_dsn=pg_dsn,
+        redis_url=api_settings.redis_url,
+        cameras_topic=api_settings.cameras_topic,
+        detections_topic=make_topic("dets"),
+        dlq_topic=make_topic("dlq"),
+        camera_status_topic="",
+        vehicle_events_topic="",
+        traffic_stats_topic="",
+        incidents_topic="",
+        movements_topic="",
+        snapshots_topic="",
+        group_id=f"test-cred-proj-{unique}-{uuid.uuid4().hex[:6]}",
+        metrics_port=0,
+    )
+    t = threading.Thread(target=Projector(s).run, kwargs={"idle_exit_s": 3.0})
+    t.start()
+    t.join(90)
+    assert not t.is_alive()
+
+
+def _no_secret(text: str, *allowed: str) -> None:
+    """Neither secret in `text` once the `allowed` values (the sealed ciphertext, random ids) are taken out."""
+    for a in allowed:
+        text = text.replace(a, "")
+    assert PASSWORD not in text and TOKEN not in text, text[:2000]
+
+
+def test_posted_credentials_are_sealed_on_the_topic_and_in_the_read_model_and_never_answered(
+    client: TestClient,
+    admin: dict[str, str],
+    api_settings: ApiSettings,
+    pg_dsn: str,
+    bootstrap: str,
+    make_topic: Callable[..., str],
+    unique: str,
+) -> None:
+    cam = f"cred-{unique}"
+    r = client.post("/v1/cameras", json={"camera_id": cam, "source_url": URL, "target_fps": 5}, headers=admin)
+    assert r.status_code in (201, 202), r.text
+    _no_secret(r.text, cam)
+    assert r.json()["accepted"]["source_url"] == "rtsp://***@10.1.1.4/stream?token=***"
+    assert "source_secret" not in r.json()["accepted"]
+
+    # the raw record on the compacted camera topic
+    [(key, raw)] = _raw_records(bootstrap, api_settings.cameras_topic, 1)
+    assert key == cam and raw is not None
+    record = decode_camera(raw)
+    sealed = record["source_secret"]
+    assert sealed and sealed.startswith("its-seal-v1.")
+    _no_secret(raw.decode("latin-1"), sealed, cam)
+    assert record["source_url"] == "rtsp://***@10.1.1.4/stream?token=***"
+    # only the ingest private key opens it, giving back the URL as posted
+    assert source_url_for(record) == URL
+
+    # the projector's read model
+    _project(api_settings, pg_dsn, make_topic, unique)
+    with psycopg.connect(pg_dsn) as conn:
+        row = conn.execute("SELECT source_url, config::text FROM cameras WHERE camera_id = %s", (cam,)).fetchone()
+    assert row is not None
+    _no_secret(" ".join(row), sealed, cam)
+
+    # every answer of the API
+    one = client.get(f"/v1/cameras/{cam}", headers=admin)
+    assert one.status_code == 200, one.text
+    _no_secret(one.text, cam)
+    assert "its-seal-v1" not in one.text and one.json()["source_url"] == "rtsp://***@10.1.1.4/stream?token=***"
+    listing = client.get("/v1/cameras", params={"limit": 1000}, headers=admin)
+    assert "its-seal-v1" not in listing.text  # other tests' cameras are listed too: look at ours
+    [item] = [c for c in listing.json()["items"] if c["camera_id"] == cam]
+    _no_secret(json.dumps(item), cam)
+
+    # a PATCH that leaves the URL alone keeps the credentials (sealed again, never in plaintext)
+    r = client.patch(f"/v1/cameras/{cam}", json={"name": "Gate"}, headers=admin)
+    assert r.status_code == 202, r.text
+    _no_secret(r.text, cam)
+    patched = decode_camera(_raw_records(bootstrap, api_settings.cameras_topic, 2)[-1][1] or b"")
+    assert patched["name"] == "Gate" and source_url_for(patched) == URL
+    # so does a PUT that sends back the redacted URL a GET answered
+    shown = one.json()["source_url"]
+    r = client.put(f"/v1/cameras/{cam}", json={"source_url": shown, "name": "Gate 2"}, headers=admin)
+    assert r.status_code == 202, r.text
+    put = decode_camera(_raw_records(bootstrap, api_settings.cameras_topic, 3)[-1][1] or b"")
+    assert put["name"] == "Gate 2" and source_url_for(put) == URL
+
+    # `itscam cameras list` reads the topic and prints no credential (nor the sealed value)
+    env = {**os.environ, "ITS_KAFKA_BOOTSTRAP": bootstrap}
+    for extra in ([], ["--json"]):
+        res = subprocess.run(
+            [sys.executable, "-m", "itscam", "cameras", "list", "--topic", api_settings.cameras_topic, *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert res.returncode == 0, res.stderr
+        assert cam in res.stdout and "its-seal-v1" not in res.stdout
+        _no_secret(res.stdout + res.stderr, cam)
+
+
+def test_a_client_cannot_set_source_secret(client: TestClient, admin: dict[str, str], unique: str) -> None:
+    body = {"camera_id": f"cred-{unique}", "source_url": "rtsp://10.1.1.4/s", "source_secret": "its-seal-v1.x.y"}
+    r = client.post("/v1/cameras", json=body, headers=admin)
+    assert r.status_code == 422 and "source_secret" in r.text
+
+
+def test_credentials_without_a_sealing_key_are_refused_naming_the_setting(
+    client: TestClient, admin: dict[str, str], unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PUBLIC_KEY_ENV)
+    r = client.post("/v1/cameras", json={"camera_id": f"cred-{unique}", "source_url": URL}, headers=admin)
+    assert r.status_code == 422, r.text
+    assert PUBLIC_KEY_ENV in r.text and "itscam secrets keygen" in r.text
+    _no_secret(r.text, unique)
+    # a URL without credentials needs no key
+    r = client.post(
+        "/v1/cameras", json={"camera_id": f"plain-{unique}", "source_url": "rtsp://10.1.1.4/s"}, headers=admin
+    )
+    assert r.status_code == 202, r.text
+
+
+def test_tampering_wrong_camera_and_wrong_key_fail_cleanly() -> None:
+    cfg = seal_source({"camera_id": "c1", "source_url": URL})
+    sealed = cfg["source_secret"]
+    assert source_url_for(cfg) == URL
+    head, blob = sealed.rsplit(".", 1)
+    for i in (0, 40, len(blob) - 2):  # the ephemeral key, the ciphertext, the tag
+        flipped = blob[:i] + ("A" if blob[i] != "A" else "B") + blob[i + 1 :]
+        with pytest.raises(UnsealError) as e:
+            source_url_for({**cfg, "source_secret": f"{head}.{flipped}"})
+        _no_secret(str(e.value))
+    for bad in (sealed[:-10], "its-seal-v9.x.y", "plaintext"):
+        with pytest.raises(UnsealError):
+            source_url_for({**cfg, "source_secret": bad})
+    with pytest.raises(UnsealError, match="another camera"):
+        source_url_for({**cfg, "camera_id": "c2"})  # moved onto another camera: bound to c1
+    other_private, _ = generate_keypair()
+    with pytest.raises(UnsealError, match="sealed for key") as e:
+        unseal(sealed, load_private_key(other_private), "c1")
+    _no_secret(str(e.value))
+
+
+def test_ingest_opens_the_sealed_url_and_reports_one_that_does_not_open(
+    bootstrap: str, make_topic: Callable[..., str], unique: str, small_clip: Path
+) -> None:
+    from schemas.credentials import load_public_key
+
+    frames, status = make_topic("frames", 1), make_topic("status", 1)
+    producer = FrameProducer(bootstrap, frames_topic=frames)
+    pool = EncoderPool(1)
+    ctx = RunnerContext(producer, pool, frames, make_topic("status", 1), "test-worker", once=True, block_when_busy=True)
+    try:
+        # a sealed source: ingest reads what the sealed URL names, not source_url
+        good = f"sealed-{unique}"
+        cfg = {**camera_config(good, "redacted.mp4"), "source_secret": seal(str(small_clip), load_public_key(), good)}
+        runner = CameraRunner(cfg, ctx, max_frames=5)  # type: ignore[arg-type]
+        runner.start()
+        wait_until(lambda: runner.sent >= 5, 60, "frames from the sealed source")
+        runner.stop()
+        runner.join(10)
+        # a damaged one: a status naming the fix, no secret, nothing opened
+        bad = f"damaged-{unique}"
+        sealed = seal_source({"camera_id": bad, "source_url": URL})["source_secret"]
+        cfg = {**camera_config(bad, "rtsp://***@10.1.1.4/stream?token=***"), "source_secret": sealed[:-4] + "AAAA"}
+        runner = CameraRunner(cfg, replace(ctx, status_topic=status))  # type: ignore[arg-type]
+        runner.start()
+        msgs = read_all(bootstrap, status, 1, timeout=30)
+        runner.stop()
+        runner.join(10)
+        statuses = [codec("CameraStatusChanged").decode(m.value() or b"") for m in msgs]
+        bad_status = next(s for s in statuses if s["camera_id"] == bad)
+        assert bad_status["status"] == "OFFLINE" and bad_status["reason"] == "unseal_failed"
+        assert "write the camera's URL again" in (bad_status["error"] or "")
+        _no_secret(json.dumps(bad_status, default=str), bad)
+        assert runner.sent == 0
+    finally:
+        pool.close()
+        producer.close(10)
+
+
+def test_a_legacy_plaintext_record_still_opens_and_is_never_shown() -> None:
+    legacy: dict[str, Any] = {**camera_config("old", URL), "source_secret": None}
+    assert source_url_for(legacy) == URL  # ingest still reads it
+    from projections.writers.cameras import stored_config
+
+    kept = stored_config(legacy)  # type: ignore[arg-type]
+    assert kept["source_url"] == "rtsp://***@10.1.1.4/stream?token=***" and source_url_for(kept) == URL
+
+
+def test_a_redacted_url_without_its_sealed_original_is_refused() -> None:
+    from schemas.cameras import CameraConfigError
+
+    with pytest.raises(CameraConfigError, match="redacted credentials") as e:
+        seal_source({"camera_id": "c1", "source_url": "rtsp://***@10.1.1.4/stream"})
+    assert e.value.field == "source_url"
+    kept = seal_source({"camera_id": "c1", "source_url": URL})
+    assert seal_source(kept) == kept  # the redacted URL with its sealed original: written as it is
