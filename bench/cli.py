@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -109,7 +110,22 @@ TARGETS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] =
 }
 
 
+def _allow_local_sources() -> None:
+    """Benchmarks read local clips (shared/data, their own variants under .stack/ and the temp folder) and loopback
+    servers on this machine: allow exactly those, unless the user set the source policy (ITS_SOURCE_*)."""
+    import tempfile
+
+    from deploy.stack.settings import StackSettings, repo_root
+
+    dirs = [os.environ.get("ITS_SHARED_DIR") or str(repo_root().parent / "shared"), str(StackSettings().home)]
+    dirs.append(tempfile.gettempdir())
+    os.environ.setdefault("ITS_SOURCE_ALLOW_FILES", "true")
+    os.environ.setdefault("ITS_SOURCE_FILE_DIRS", ",".join(dirs))
+    os.environ.setdefault("ITS_SOURCE_ALLOW_LOOPBACK", "true")
+
+
 def _run(args: argparse.Namespace) -> int:
+    _allow_local_sources()
     module = importlib.import_module(f"bench.{args.target}")
     main: Callable[[argparse.Namespace], int] = module.main_bench
     return main(args)

@@ -58,6 +58,21 @@ def default_source() -> str:
     return str(_shared_data() / "highway_overpass_720p.mp4")
 
 
+def _allow_source(src: str, live: bool) -> None:
+    """Unless the user set them, let the demo's stages (which inherit this environment) read exactly the clip's
+    directory and loopback cameras (ITS_SOURCE_*, schemas/source_policy.py); then check `src` as ingest will."""
+    from schemas.source_policy import SourceRefused, check_source
+
+    if not live:
+        os.environ.setdefault("ITS_SOURCE_ALLOW_FILES", "true")
+        os.environ.setdefault("ITS_SOURCE_FILE_DIRS", os.path.dirname(os.path.realpath(src)))
+    os.environ.setdefault("ITS_SOURCE_ALLOW_LOOPBACK", "true")
+    try:
+        check_source(src)
+    except SourceRefused as e:
+        raise DemoError(str(e)) from None
+
+
 def _demo_token(dsn: str) -> str:
     """A read-only key for this demo run (`itscam keys revoke` it, or leave it: it only reads)."""
     from projections import migrate
@@ -107,6 +122,7 @@ def run_demo(
     if live and once and not max_frames:
         raise DemoError(f"{src} is a live camera and never ends: with ONCE=1 also give MAX_FRAMES=N.")
     src = src if live else str(Path(src).absolute())  # not resolve(): a link keeps its own name
+    _allow_source(src, live)
     cam = camera_id or f"{camera_id_for(src)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     hand = None if live else ground_truth(_shared_data() / "ground_truth.json", src)
     line_list = lines_arg(lines) if lines is not None else ([hand.line] if hand is not None else [])

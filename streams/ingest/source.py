@@ -10,7 +10,7 @@ A source yields `DecodedFrame`s already sampled to the target fps. It never buil
 
 from __future__ import annotations
 
-import re
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +20,10 @@ import av
 
 from schemas.cameras import redact
 from schemas.jpeg import jpeg_size
+from schemas.source_policy import SourcePolicy, SourceRefused, check_source, is_live, resolve_protocol, source_path
 from streams.ingest.errors import SourceError, classify
 from streams.ingest.frames import DecodedFrame
+from streams.ingest.safe_http import SafeOpener
 from streams.ingest.sampler import FpsSampler
 
 __all__ = [
@@ -34,27 +36,15 @@ __all__ = [
     "resolve_protocol",
 ]
 
-_LIVE = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp|srt|whep|wheps)://", re.IGNORECASE)
-
-
-def is_live(url: str) -> bool:
-    return bool(_LIVE.match(url))
-
-
-def resolve_protocol(url: str, protocol: str = "AUTO") -> str:
-    """The concrete protocol of a camera: the configured one, or one inferred from the URL."""
-    if protocol != "AUTO":
-        return protocol
-    u = url.lower()
-    if u.startswith(("rtsp://", "rtsps://")):
-        return "RTSP_TCP"
-    if u.startswith(("whep://", "wheps://")):
-        return "WHEP"
-    if u.split("?")[0].endswith(".m3u8"):
-        return "HLS"
-    if is_live(u):
-        return "FFMPEG"
-    return "FILE"
+#: FFmpeg protocols each camera protocol may use (protocol_whitelist): no file:, concat:, subfile:, data:, pipe: ...
+_WHITELIST = {
+    "RTSP_TCP": "rtsp,rtsps,tcp,tls",
+    "RTSP_UDP": "rtsp,rtsps,rtp,udp,tcp,tls",
+    "HTTP_MJPEG": "http,https,tcp,tls",
+    "HLS": "http,https,tcp,tls,crypto",
+    "FFMPEG": "http,https,rtsp,rtsps,rtmp,rtmps,srt,rtp,udp,tcp,tls",
+    "FILE": "file",
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +61,7 @@ class SourceSpec:
     read_timeout_s: float = 10.0
     max_lag_s: float = 2.0  # live sources: skip to the next key frame when further behind than this
     decode_threads: int = 1
+    policy: SourcePolicy | None = None  # the source policy checked at every connect; None: from the environment
 
 
 @dataclass
@@ -89,14 +80,29 @@ class ReadStats:
 
 def _ffmpeg_options(protocol: str, spec: SourceSpec) -> tuple[str | None, dict[str, str]]:
     us = str(int(spec.read_timeout_s * 1_000_000))
+    allow = {"protocol_whitelist": _WHITELIST.get(protocol, "file")}
     if protocol in ("RTSP_TCP", "RTSP_UDP"):
         transport = "tcp" if protocol == "RTSP_TCP" else "udp"
-        return None, {"rtsp_transport": transport, "timeout": us}
+        return None, {**allow, "rtsp_transport": transport, "timeout": us}
     if protocol == "HTTP_MJPEG":
-        return "mpjpeg", {"timeout": us}
+        return "mpjpeg", {**allow, "timeout": us}
     if protocol in ("HLS", "FFMPEG"):
-        return None, {"timeout": us} if spec.url.lower().startswith(("http://", "https://")) else {}
-    return None, {}
+        return None, {**allow, "timeout": us} if _http(spec.url) else allow
+    return None, allow
+
+
+def _http(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
+def _policy_check(spec: SourceSpec, protocol: str) -> SourcePolicy:
+    """The policy of `spec`, after checking its source with it (DNS resolved now: at every connect)."""
+    policy = spec.policy if spec.policy is not None else SourcePolicy()
+    try:
+        check_source(spec.url, protocol, policy)
+    except SourceRefused as e:
+        raise SourceError(str(e), "refused_by_policy") from None
+    return policy
 
 
 def _why(e: BaseException) -> str:
@@ -112,6 +118,7 @@ def open_source(
     protocol = resolve_protocol(spec.url, spec.protocol)
     stop = stop or threading.Event()
     stats = stats or ReadStats()
+    policy = _policy_check(spec, protocol)
     if protocol == "WHEP":
         from streams.ingest.whep import open_whep
 
@@ -122,19 +129,32 @@ def open_source(
             if stats.on_lag is not None:
                 stats.on_lag()
 
-        for f in open_whep(spec.url, connect_timeout=spec.open_timeout_s, stop=stop, on_drop=dropped):
+        frames = open_whep(spec.url, connect_timeout=spec.open_timeout_s, stop=stop, on_drop=dropped, policy=policy)
+        for f in frames:
             stats.decoded += 1
             if sampler.accept(f.t):
                 yield f
         return
-    yield from _read_ffmpeg(spec, protocol, stop, stats)
+    yield from _read_ffmpeg(spec, protocol, stop, stats, policy)
 
 
-def _open(spec: SourceSpec, protocol: str) -> av.container.InputContainer:
+def _refused(opener: SafeOpener | None) -> SourceError | None:
+    """The policy refusal behind `e` (an open of a redirect or nested URL the policy refused), if that is it."""
+    if opener is None or opener.refused is None:
+        return None
+    return SourceError(f"{opener.refused}", "refused_by_policy")
+
+
+def _open(spec: SourceSpec, protocol: str, opener: SafeOpener | None) -> av.container.InputContainer:
     fmt, options = _ffmpeg_options(protocol, spec)
+    # A file is opened by its real path (the one the policy checked), through FFmpeg's file protocol only.
+    url = "file:" + os.path.realpath(source_path(spec.url)) if protocol == "FILE" else spec.url
+    timeout = (spec.open_timeout_s, spec.read_timeout_s)
     try:
-        return av.open(spec.url, format=fmt, options=options, timeout=(spec.open_timeout_s, spec.read_timeout_s))
+        return av.open(url, format=fmt, options=options, timeout=timeout, io_open=opener)
     except (av.error.FFmpegError, OSError) as e:
+        if (refused := _refused(opener)) is not None:
+            raise refused from None
         reason, advice = classify(e)
         # FFmpeg's message repeats the URL, credentials included: redact the whole text
         raise SourceError(
@@ -142,8 +162,17 @@ def _open(spec: SourceSpec, protocol: str) -> av.container.InputContainer:
         ) from e
 
 
-def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: ReadStats) -> Iterator[DecodedFrame]:
-    container = _open(spec, protocol)
+def _read_ffmpeg(
+    spec: SourceSpec, protocol: str, stop: threading.Event, stats: ReadStats, policy: SourcePolicy
+) -> Iterator[DecodedFrame]:
+    # HTTP-based demuxers open through SafeOpener: every hop (redirects, playlists, segments) checked by the policy.
+    opener = SafeOpener(policy, spec.open_timeout_s, spec.read_timeout_s) if _http(spec.url) else None
+    try:
+        container = _open(spec, protocol, opener)
+    except BaseException:
+        if opener is not None:
+            opener.close()
+        raise
     live = protocol != "FILE"
     try:
         if not container.streams.video:
@@ -267,15 +296,25 @@ def _read_ffmpeg(spec: SourceSpec, protocol: str, stop: threading.Event, stats: 
                 last_key_t = None
                 continue
             break
+        if (refused := _refused(opener)) is not None:  # e.g. every segment of a playlist was refused
+            raise refused
         if live:
             raise SourceError(
                 f"Camera source {redact(spec.url)} ended the stream; it is retried with backoff.", "ended"
             )
+    except SourceError:
+        if (refused := _refused(opener)) is not None:  # e.g. "no video stream": every segment was refused
+            raise refused from None
+        raise
     except (av.error.FFmpegError, OSError) as e:  # e.g. EIO when an HTTP stream of unknown length ends
+        if (refused := _refused(opener)) is not None:
+            raise refused from None
         reason, advice = classify(e)
         raise SourceError(redact(f"Reading camera source {spec.url} failed: {_why(e)}. {advice}."), reason) from e
     finally:
         container.close()
+        if opener is not None:
+            opener.close()
 
 
 def open_frames(url: str, realtime: bool = False, decode_threads: int = 1) -> Iterator[DecodedFrame]:

@@ -12,7 +12,12 @@ URLs:
 * `...?token=SECRET` sends `Authorization: Bearer SECRET` and is removed from the URL actually requested;
   it wins over user:password when both are given. Other query parameters are kept.
 
-Credentials never appear in log lines or error messages (`user:pass@` becomes `***@`, `token=...` `token=***`).
+Credentials never appear in log lines or error messages (`user:pass@` becomes `***@`, `token=...` `token=***`),
+and nothing the server sent is copied into them (HTTP status codes and sizes only).
+
+Source policy: redirects are not followed automatically; at most `_MAX_REDIRECTS` are followed by hand, each target
+(and the session URL DELETEd on close) checked with `schemas.source_policy` first. The Authorization header goes only
+to the origin (scheme, host, port) of the configured endpoint: a redirect or a `Location` on another origin gets none.
 
 Threading: aiortc is asyncio, our ingest is threads. `open_whep` runs one asyncio loop per source in a
 dedicated thread ("whep-<host>") and hands decoded frames to the consuming thread through a small queue that
@@ -40,6 +45,8 @@ import httpx
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from schemas.source_policy import SourcePolicy, SourceRefused, check_host
+from streams.ingest._whep_policy import checked_candidates, local_why, same_origin
 from streams.ingest.errors import SourceError
 from streams.ingest.frames import DecodedFrame
 
@@ -52,6 +59,7 @@ _POLL_S = 0.1  # how often a waiting consumer looks at `stop`
 _DELETE_TIMEOUT_S = 2.0  # the session DELETE on close must not hold the consumer up for long
 _JOIN_TIMEOUT_S = 5.0
 _CANCEL_WAIT_S = 1.0
+_MAX_REDIRECTS = 3
 
 
 def _redact(url: str) -> str:
@@ -165,9 +173,15 @@ class _WhepSession:
     """One WHEP session on its own asyncio loop thread: negotiate, receive into the queue, tear down."""
 
     def __init__(
-        self, endpoint: _Endpoint, connect_timeout: float, queue: _FrameQueue, ice_servers: Sequence[str]
+        self,
+        endpoint: _Endpoint,
+        connect_timeout: float,
+        queue: _FrameQueue,
+        ice_servers: Sequence[str],
+        policy: SourcePolicy | None = None,
     ) -> None:
         self._ep = endpoint
+        self._policy = policy if policy is not None else SourcePolicy()
         self._timeout = connect_timeout
         self._queue = queue
         self._ice_servers = list(ice_servers)
@@ -209,7 +223,8 @@ class _WhepSession:
         try:
             config = RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in self._ice_servers])
             pc = RTCPeerConnection(configuration=config)
-            async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=True) as http:
+            # No automatic redirects and no proxy from the environment: every target is checked by `_send`.
+            async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, trust_env=False) as http:
                 work = asyncio.ensure_future(self._run(http, pc))
                 stop = asyncio.ensure_future(closing.wait())
                 try:
@@ -227,6 +242,39 @@ class _WhepSession:
             with self._lock:
                 self._loop = self._closing = None
 
+    def _headers_for(self, url: str) -> dict[str, str]:
+        """The endpoint's Authorization header, only for its own origin."""
+        return dict(self._ep.headers) if same_origin(url, self._ep.url) else {}
+
+    async def _allowed(self, url: str) -> None:
+        """Raise SourceError (refused_by_policy) when the policy refuses `url`'s scheme or any address of its host."""
+        parts = urlsplit(url)
+        try:
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise SourceRefused(
+                    f"WHEP endpoint {self._ep.shown} redirected to a {parts.scheme or 'relative'}: URL, not http(s) "
+                    "(rule scheme).",
+                    "scheme",
+                )
+            what = f"{parts.scheme}://{parts.hostname} (WHEP, from {self._ep.shown})"
+            await asyncio.to_thread(check_host, parts.hostname, parts.port, self._policy, what=what)
+        except SourceRefused as e:
+            raise SourceError(str(e), reason="refused_by_policy") from None
+
+    async def _send(self, http: httpx.AsyncClient, url: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST `content` to `url`, following at most _MAX_REDIRECTS redirects by hand (the offer is POSTed again
+        to each target), every hop checked by the policy first."""
+        for _ in range(_MAX_REDIRECTS + 1):
+            await self._allowed(url)
+            response = await http.post(url, content=content, headers={**headers, **self._headers_for(url)})
+            if not (response.is_redirect and "location" in response.headers):
+                return response
+            url = urljoin(url, response.headers["location"])
+        raise SourceError(
+            f"WHEP endpoint {self._ep.shown} redirected more than {_MAX_REDIRECTS} times; give the final endpoint URL.",
+            reason="bad_stream",
+        )
+
     async def _run(self, http: httpx.AsyncClient, pc: RTCPeerConnection) -> None:
         shown, timeout = self._ep.shown, self._timeout
         loop = asyncio.get_running_loop()
@@ -236,9 +284,9 @@ class _WhepSession:
 
         await pc.setLocalDescription(await pc.createOffer())  # aiortc returns once ICE gathering is complete
         offer = pc.localDescription
-        headers = {**self._ep.headers, "Content-Type": "application/sdp", "Accept": "application/sdp"}
+        headers = {"Content-Type": "application/sdp", "Accept": "application/sdp"}
         try:
-            response = await http.post(self._ep.url, content=offer.sdp.encode(), headers=headers)
+            response = await self._send(http, self._ep.url, offer.sdp.encode(), headers)
         except httpx.TimeoutException as e:
             raise SourceError(
                 f"WHEP endpoint {shown} did not answer within {timeout:g} s ({type(e).__name__}). Check the host and "
@@ -249,7 +297,7 @@ class _WhepSession:
             cause = _root_cause(e)
             refused = isinstance(cause, ConnectionRefusedError)
             raise SourceError(
-                f"Cannot reach WHEP endpoint {shown}: {cause or type(cause).__name__}. Check the host and port in "
+                f"Cannot reach WHEP endpoint {shown}: {local_why(cause)}. Check the host and port in "
                 "the URL and that the camera / WHEP server is running and reachable from here.",
                 reason="refused" if refused else "unreachable",
             ) from e
@@ -257,15 +305,15 @@ class _WhepSession:
         status = response.status_code
         if status in (401, 403):
             raise SourceError(
-                f"WHEP endpoint {shown} refused the session with HTTP {status} {response.reason_phrase}: check the "
+                f"WHEP endpoint {shown} refused the session with HTTP {status}: check the "
                 "credentials/token (whep://user:password@host/... for Basic auth, ?token=... for a Bearer token).",
                 reason="unauthorized",
             )
         if status != 201:
-            body = " ".join(response.text.split())[:200]
+            size = len(response.content)  # the server's words are never copied into status or logs
             raise SourceError(
-                f"WHEP endpoint {shown} answered HTTP {status} {response.reason_phrase} instead of 201 Created"
-                f"{': ' + body if body else ''}. Check that the URL is the stream's WHEP endpoint (often .../whep) "
+                f"WHEP endpoint {shown} answered HTTP {status} ({size} bytes) instead of 201 Created. Check that "
+                "the URL is the stream's WHEP endpoint (often .../whep) "
                 "and that the stream exists and is publishing.",
                 reason="not_found" if status == 404 else "bad_stream",
             )
@@ -278,10 +326,13 @@ class _WhepSession:
         answer = response.text
         if content_type != "application/sdp" or not answer.lstrip().startswith("v=0"):
             raise SourceError(
-                f"WHEP endpoint {shown} answered 201 with {content_type or 'no content type'!r}, not an SDP answer "
+                f"WHEP endpoint {shown} answered 201 with {'another' if content_type else 'no'} content type, not an "
+                "SDP answer "
                 "(application/sdp). Check that the URL is a WHEP endpoint and not, e.g., a web page or WHIP endpoint.",
                 reason="not_video",
             )
+        # The media goes wherever the answer's ICE candidates say: each is checked like the endpoint itself.
+        answer = await asyncio.to_thread(checked_candidates, answer, self._policy, shown)
         section = _video_section(answer)
         if section is None or section.split(None, 2)[1:2] == ["0"]:
             raise SourceError(
@@ -293,7 +344,8 @@ class _WhepSession:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         except Exception as e:
             raise SourceError(
-                f"WHEP endpoint {shown} sent an SDP answer that cannot be used: {e}.", reason="bad_stream"
+                f"WHEP endpoint {shown} sent an SDP answer that cannot be used ({type(e).__name__}).",
+                reason="bad_stream",
             ) from e
         if transceiver.currentDirection not in ("recvonly", "sendrecv"):
             raise SourceError(
@@ -368,7 +420,13 @@ class _WhepSession:
         if self._location is None:
             return
         try:
-            response = await http.delete(self._location, headers=self._ep.headers, timeout=_DELETE_TIMEOUT_S)
+            await self._allowed(self._location)
+            # Authorization only to the endpoint's own origin; no redirect followed for a DELETE.
+            headers = self._headers_for(self._location)
+            response = await http.delete(self._location, headers=headers, timeout=_DELETE_TIMEOUT_S)
+        except SourceError as e:
+            _log.warning("WHEP %s: session not DELETEd: %s", self._ep.shown, e)
+            return
         except httpx.HTTPError as e:
             _log.info("WHEP %s: could not DELETE the session: %s", self._ep.shown, e or type(e).__name__)
             return
@@ -384,6 +442,7 @@ def open_whep(
     queue_size: int = 2,
     on_drop: Callable[[], None] | None = None,
     ice_servers: Sequence[str] = (),
+    policy: SourcePolicy | None = None,
 ) -> Generator[DecodedFrame, None, None]:
     """Receive the video of a WHEP endpoint as decoded frames.
 
@@ -395,7 +454,8 @@ def open_whep(
 
     Ends without error when `stop` is set or the generator is closed; raises `SourceError` for everything
     else (unreachable, refused credentials, bad answer, no video, no connection, stalled, closed by the server,
-    decoding more than `connect_timeout` seconds behind the stream); its `reason` is the status-event code.
+    decoding more than `connect_timeout` seconds behind the stream, refused by the source `policy` — None: from
+    the environment); its `reason` is the status-event code.
     `t` of a frame is its RTP time in seconds since the stream's first frame (monotonic time when a frame
     has no timestamp), `pts_us` the same in microseconds.
     """
@@ -404,7 +464,7 @@ def open_whep(
     if connect_timeout <= 0:
         raise ValueError(f"connect_timeout must be positive, not {connect_timeout}")
     queue = _FrameQueue(queue_size, on_drop)
-    session = _WhepSession(_endpoint(url), connect_timeout, queue, ice_servers)
+    session = _WhepSession(_endpoint(url), connect_timeout, queue, ice_servers, policy)
     session.start()
     try:
         while stop is None or not stop.is_set():
