@@ -8,6 +8,7 @@ newer-wins by time for live/status, offset-guarded for counters, so replays neve
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from projections.writers.cameras import STATUS_COLUMNS, newest_statuses
 from schemas.events import CameraStatusChanged, DetectionsProduced, IncidentDetected, VehicleCounted
 
 __all__ = [
+    "CacheRepair",
     "LiveCache",
     "counts_key",
     "live_document",
@@ -251,3 +253,40 @@ def rebuild_redis_from_pg(
         pipe.hset(counts_key(cam), mapping=mapping)  # type: ignore[arg-type]
     pipe.execute()
     return len(live) + len(statuses) + len(hashes)
+
+
+class CacheRepair:
+    """Cameras whose Redis update failed after their batch was committed to PostgreSQL, and their repair: on the
+    next successful Redis contact their keys are rebuilt from PostgreSQL (rebuild_redis_from_pg), so a counter is
+    never silently short. Kept in memory; retried at most every `retry_s`."""
+
+    def __init__(self, retry_s: float = 1.0) -> None:
+        self.dirty: set[str] = set()
+        self.retry_s = retry_s
+        self._last_try = 0.0
+
+    def mark(
+        self,
+        frames: Iterable[DetectionsProduced] = (),
+        statuses: Iterable[CameraStatusChanged] = (),
+        vehicles: Iterable[VehicleCounted] = (),
+        cameras: Iterable[str] = (),
+    ) -> set[str]:
+        """Mark the cameras of a batch whose Redis update failed (`cameras`: others, e.g. purged ones, whose keys
+        the rebuild then deletes as PostgreSQL no longer has them)."""
+        cams = {e["camera_id"] for e in frames} | {s["camera_id"] for s in statuses}
+        cams |= {v["camera_id"] for v in vehicles} | set(cameras)
+        self.dirty |= cams
+        return cams
+
+    def due(self) -> bool:
+        return bool(self.dirty) and time.monotonic() - self._last_try >= self.retry_s
+
+    def repair(self, conn: psycopg.Connection[Any], client: redis.Redis) -> int:
+        """Rebuild the dirty cameras' keys from PostgreSQL; returns how many were repaired. Raises what Redis or
+        PostgreSQL raise (the cameras stay dirty)."""
+        self._last_try = time.monotonic()
+        cams = sorted(self.dirty)
+        rebuild_redis_from_pg(conn, client, cams)
+        self.dirty.difference_update(cams)
+        return len(cams)

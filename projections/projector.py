@@ -29,14 +29,17 @@ from eventbus.config import consumer_config, producer_config
 from eventbus.watermarks import read_until
 from projections import metrics as m
 from projections.batch import Batch, Rejected, decode_batch, decode_message
-from projections.cache import LiveCache
+from projections.cache import CacheRepair, LiveCache
 from projections.db import connect
 from projections.errors import ProjectionError
 from projections.fencing import Fenced, OffsetFence
+from projections.purge import purge_redis, purged_cameras
+from projections.rediskit import check_sync, sync_client
 from projections.settings import ProjectorSettings
-from projections.snapshots import write_snapshots
+from projections.snapshots import StillBlurrer, blur_settings_from_pg
 from projections.store import BatchStats, PgStore
 from schemas import dead_letter
+from schemas.dlq import dlq_key
 
 __all__ = ["Projector"]
 
@@ -63,8 +66,19 @@ class Projector:
         self.fence = OffsetFence(settings.group_id)
         self.store = PgStore(self.conn, settings.group_id, self.fence)
         self.cache: LiveCache | None = None
+        self.stills: StillBlurrer | None = None  # stills published only once their persons are blurred
+        self.repair = CacheRepair()
         if settings.update_redis and not replay:
-            self.cache = LiveCache(redis.Redis.from_url(settings.redis_url.get_secret_value()), settings.events_channel)
+            url = settings.redis_url.get_secret_value()
+            client = sync_client(url, socket_connect_timeout=5.0, socket_timeout=10.0)
+            try:  # wrong credentials or a failed TLS handshake stop the start-up, naming the setting
+                check_sync(client, url, "ITS_REDIS_URL")
+            except ProjectionError:
+                client.close()
+                self.conn.close()
+                raise
+            self.cache = LiveCache(client, settings.events_channel)
+            self.stills = StillBlurrer(client, settings.snapshot_ttl_s, lambda c: blur_settings_from_pg(self.conn)(c))
         group = f"{settings.group_id}-replay-{uuid.uuid4().hex[:8]}" if replay else settings.group_id
         extra = {"enable.partition.eof": True} if replay else {}
         self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, group, **extra))
@@ -128,6 +142,7 @@ class Projector:
                 continue
             if idle_exit_s is not None and now - last_batch > idle_exit_s:
                 return
+            self._repair_cache()
             if now - last_check > self.s.fence_check_s:
                 last_check = now
                 try:
@@ -179,6 +194,7 @@ class Projector:
             self._reseek()
             return
         if self.cache is not None:
+            self._repair_cache()  # before this batch: its (committed) events are then in the rebuilt keys
             new_ids = {id(v) for v in stats.new_vehicles}
             try:
                 self.cache.update(
@@ -188,18 +204,42 @@ class Projector:
                     [v for v in batch.vehicles if id(v) not in new_ids],
                     stats.incidents,
                 )
-                write_snapshots(self.cache.client, batch.snapshots, self.s.snapshot_ttl_s)
+                if self.stills is not None:
+                    self.stills.handle(batch.snapshots, batch.detections)
+                purge_redis(self.cache.client, purged_cameras(batch.cameras))  # DELETE ?purge=true
             except redis.RedisError as e:
-                # Redis only caches what PostgreSQL holds. The next events refresh live and status; the counters
-                # never get this batch's vehicles (later offsets pass them) until `itscam rebuild` rewrites Redis.
+                # Redis only caches what PostgreSQL holds (committed above): the batch's cameras are rebuilt from
+                # PostgreSQL on the next successful Redis contact, so their counters are never silently short.
                 m.CACHE_ERRORS.inc()
+                cams = self.repair.mark(
+                    batch.detections,
+                    batch.statuses,
+                    [v for v, _, _ in batch.vehicles],
+                    purged_cameras(batch.cameras),
+                )
                 log.warning(
-                    "Redis update failed; caches stale until the next events, counters until `itscam rebuild`",
-                    extra={"error": str(e)},
+                    "Redis update failed; the cameras' keys are rebuilt from PostgreSQL once Redis answers",
+                    extra={"error": type(e).__name__, "cameras": len(cams), "dirty": len(self.repair.dirty)},
                 )
         if not self.replay:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
         m.BATCH_SECONDS.observe(time.perf_counter() - t0)
+
+    def _repair_cache(self) -> None:
+        """Rebuild the keys of the cameras whose Redis update failed, from PostgreSQL, when a retry is due."""
+        if self.cache is None or not self.repair.due():
+            return
+        n = len(self.repair.dirty)
+        try:
+            self.repair.repair(self.conn, self.cache.client)
+        except (redis.RedisError, psycopg.Error) as e:
+            m.CACHE_REPAIRS.labels("failed").inc(n)
+            with contextlib.suppress(psycopg.Error):
+                self.conn.rollback()
+            log.debug("Redis repair not done yet; retrying", extra={"error": type(e).__name__, "dirty": n})
+            return
+        m.CACHE_REPAIRS.labels("repaired").inc(n)
+        log.warning("Redis keys rebuilt from PostgreSQL after a failed update", extra={"cameras": n})
 
     def _write(self, batch: Batch, offsets: dict[Key, int], msgs: list[Message]) -> BatchStats:
         """Write a batch and its offsets.
@@ -264,7 +304,7 @@ class Projector:
 
     def _dead_letter(self, r: Rejected) -> None:
         m.DLQ_TOTAL.labels(r.reason).inc()
-        self.dlq.produce(self.s.dlq_topic, key=r.msg.key(), value=dead_letter(r.msg, STAGE, r.reason, r.error))
+        self.dlq.produce(self.s.dlq_topic, key=dlq_key(r.msg.key()), value=dead_letter(r.msg, STAGE, r.reason, r.error))
         # The dead letter must be safe in Kafka before the offsets that skip its message are stored.
         if self.dlq.flush(30):
             raise ProjectionError(f"A dead letter was not acknowledged by Kafka at {self.s.kafka_bootstrap}.")

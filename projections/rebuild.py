@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-import redis
 from confluent_kafka import Consumer
 
 from eventbus.config import consumer_config
@@ -33,6 +32,7 @@ from projections.db import connect
 from projections.errors import ProjectionError
 from projections.migrate import migrate
 from projections.projector import Projector
+from projections.rediskit import sync_client
 from projections.settings import ProjectorSettings, check_schema_name
 
 __all__ = ["PROJECTED_TABLES", "RebuildResult", "high_watermarks", "rebuild", "replay_into", "swap_schemas"]
@@ -205,5 +205,5 @@ def rebuild(
             cams = None
             if target_schema != "public":  # a side schema only owns the cameras it holds
                 cams = [str(r[0]) for r in conn.execute("SELECT camera_id FROM cameras")]
-            redis_keys = rebuild_redis_from_pg(conn, redis.Redis.from_url(settings.redis_url.get_secret_value()), cams)
+            redis_keys = rebuild_redis_from_pg(conn, sync_client(settings.redis_url.get_secret_value()), cams)
     return RebuildResult(rebuilt, target_schema, old, keep_old, ends, total, time.monotonic() - t0, redis_keys)

@@ -11,6 +11,7 @@ import psycopg
 from projections.batch import Batch
 from projections.fencing import OffsetFence
 from projections.partitions import Partitions
+from projections.purge import purge_rows, purged_cameras
 from projections.writers import (
     write_camera_changes,
     write_detections,
@@ -85,6 +86,7 @@ class PgStore:
             # 6.
             incidents = write_incidents(cur, batch.incidents)
             write_movements(cur, batch.movements)
+            purge_rows(cur, purged_cameras(batch.cameras))  # DELETE ?purge=true: after the batch's own rows
             # 7.
             if offsets:
                 self.fence.write(cur, offsets)

@@ -9,7 +9,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -36,12 +35,15 @@ from projections.api.deps import Deps, deps
 from projections.api.docs import docs_html
 from projections.api.encode import dumps, json_response
 from projections.api.gate import Gate
+from projections.api.limits import BodyLimit, Slots, StreamLeases
 from projections.api.openapi import openapi
 from projections.api.problems import UNAVAILABLE, problem_handler, problem_response, unavailable_handler
 from projections.api.producer import CommandProducer
 from projections.api.ratelimit import RateLimiter
 from projections.api.scripts import ScriptRunner
 from projections.api.settings import ApiSettings
+from projections.db import session_options
+from projections.rediskit import QueryCache, async_client, check_async
 
 __all__ = ["create_app"]
 
@@ -52,7 +54,14 @@ async def health(request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
+#: what /ready needs for the API to serve reads; Kafka only carries the camera commands
+READ_PATH = ("postgresql", "redis")
+
+
 async def ready(request: Request) -> Response:
+    """200 while the read path's dependencies (PostgreSQL, Redis) answer, Kafka down or not: only the camera
+    commands need Kafka, and they answer 503 themselves then (`commands` says which). No exception text is shown:
+    each check is "ok" or "down" (the reason goes to the log)."""
     d = deps(request)
     s = d.settings
 
@@ -70,17 +79,23 @@ async def ready(request: Request) -> Response:
     results = await asyncio.gather(
         *(asyncio.wait_for(fn(), s.ready_timeout_s + 1) for fn in checks.values()), return_exceptions=True
     )
-    status = {name: ("ok" if r is None else f"down: {r!r}") for name, r in zip(checks, results, strict=True)}
-    down = [name for name, r in zip(checks, results, strict=True) if r is not None]
+    status: dict[str, str] = {}
+    for name, r in zip(checks, results, strict=True):
+        status[name] = "ok" if r is None else "down"
+        if r is not None:
+            log.warning("readiness check failed", extra={"dependency": name, "error": type(r).__name__})
+    commands = "ok" if status["kafka"] == "ok" else "unavailable"
+    down = [name for name in READ_PATH if status[name] != "ok"]
     if down:
         return problem_response(
             request,
             503,
-            f"Not ready: {', '.join(down)} unreachable. Start the local stack with "
-            "`itscam stack up` or check the ITS_PG_DSN / ITS_REDIS_URL / ITS_KAFKA_BOOTSTRAP settings.",
+            f"Not ready: {', '.join(down)} unreachable. Start the local stack with `itscam stack up` or check the "
+            "ITS_PG_DSN / ITS_REDIS_URL settings; the API log says why.",
             checks=status,
+            commands=commands,
         )
-    return json_response({"status": "ready", "checks": status})
+    return json_response({"status": "ready", "checks": status, "commands": commands})
 
 
 def create_app(settings: ApiSettings | None = None) -> Starlette:
@@ -91,32 +106,52 @@ def create_app(settings: ApiSettings | None = None) -> Starlette:
         max_size=s.pool_size,
         open=False,
         timeout=s.pool_timeout_s,
-        kwargs={"options": "-c TimeZone=UTC"},
+        kwargs={
+            "options": session_options(
+                statement_timeout_ms=s.statement_timeout_ms,
+                idle_in_transaction_timeout_ms=s.idle_in_transaction_timeout_ms,
+            )
+        },
     )
     # Two redis-py clients from the one URL (any form redis-py takes: redis://, rediss://, unix://, user and
     # password, db): requests' reads, writes and scripts with a timeout, and pub/sub without one (a stream waits on it
     # for minutes).
     redis_url = s.redis_url.get_secret_value()
-    cache = aioredis.Redis.from_url(
-        redis_url, socket_timeout=s.ready_timeout_s, socket_connect_timeout=s.ready_timeout_s
+    # rediss:// is TLS with the certificate verified (projections.rediskit). The query cache (its:qc:*) goes to
+    # ITS_API_CACHE_REDIS_URL when set, so it can never evict the state (counters, rate-limit buckets).
+    cache = async_client(redis_url, socket_timeout=s.ready_timeout_s, socket_connect_timeout=s.ready_timeout_s)
+    pubsub_redis = async_client(redis_url, socket_connect_timeout=s.ready_timeout_s)
+    cache_url = s.cache_redis_url.get_secret_value() if s.cache_redis_url else None
+    query_cache = QueryCache(
+        async_client(cache_url, socket_timeout=s.ready_timeout_s, socket_connect_timeout=s.ready_timeout_s)
+        if cache_url
+        else cache,
+        separate=cache_url is not None,
     )
-    pubsub_redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=s.ready_timeout_s)
     d = Deps(
         settings=s,
         pool=pool,
         redis=cache,
         pubsub_redis=pubsub_redis,
-        keys=KeyCache(pool, s.key_cache_s),
+        keys=KeyCache(pool, s.key_cache_s, s.key_cache_max),
         limiter=RateLimiter(ScriptRunner(cache)),
         audit=AuditWriter(pool, s.audit_flush_s, s.audit_batch, s.audit_max_pending),
         commands=CommandProducer(s.kafka_bootstrap, s.command_timeout_s),
+        query_cache=query_cache,
+        streams=Slots("event streams", s.sse_max_per_key, s.sse_max_per_worker),
+        exports=Slots("downloads", s.export_max_per_key, s.export_max_per_worker),
     )
+    d.leases = StreamLeases(d.limiter.scripts, s.sse_max_per_key)
     spec = openapi(s)
     spec_body = dumps(spec)
     docs_body = docs_html(spec)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # wrong Redis credentials or a failed TLS handshake stop the start-up, naming the setting
+        await check_async(cache, redis_url, "ITS_REDIS_URL")
+        if cache_url:
+            await check_async(query_cache.client, cache_url, "ITS_API_CACHE_REDIS_URL")
         await pool.open(wait=False)
         d.audit.start()
         try:
@@ -131,6 +166,8 @@ def create_app(settings: ApiSettings | None = None) -> Starlette:
             await d.limiter.scripts.aclose()
             await cache.aclose()
             await pubsub_redis.aclose()
+            if cache_url:
+                await query_cache.aclose()
 
     async def openapi_json(request: Request) -> Response:
         return Response(spec_body, media_type="application/json")
@@ -172,7 +209,10 @@ def create_app(settings: ApiSettings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers=handlers,
-        middleware=[Middleware(Gate, deps=d, templates=templates)],
+        middleware=[
+            Middleware(Gate, deps=d, templates=templates),
+            Middleware(BodyLimit, max_bytes=s.max_body_bytes),  # inside the gate: its refusals are audited
+        ],
     )
     app.state.settings = s
     app.state.openapi = spec

@@ -2,7 +2,9 @@
 
 A worker trusts what it looked up (a key, its scopes and rate, or that the key is unknown) for `key_cache_s`
 seconds, so authentication is not a PostgreSQL round trip per request; a revoked key therefore keeps working for
-at most that long on a worker that had just seen it.
+at most that long on a worker that had just seen it. A key's `expires_at` (wall clock) is checked on every request,
+cached or not. The cache holds at most `max_entries` keys (least recently used dropped first), so a flood of
+made-up key ids costs lookups, never memory.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hmac
 import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,16 +72,20 @@ class _Entry:
     expires: float
     principal: Principal | None  # None: unknown or revoked
     secret_sha256: str
+    expires_at: float | None = None  # the key's own expiry (epoch seconds), None: never
 
 
 class KeyCache:
     """Looks keys up in PostgreSQL and remembers the answer for `ttl_s` seconds."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], ttl_s: float, max_entries: int = 100_000) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], ttl_s: float, max_entries: int = 10_000) -> None:
         self.pool = pool
         self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._entries: dict[str, _Entry] = {}
+        self.max_entries = max(1, max_entries)
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     async def authenticate(self, token: str) -> Principal | None:
         """The key's principal, or None for a malformed, unknown, revoked or wrong token."""
@@ -90,23 +97,30 @@ class KeyCache:
         entry = self._entries.get(key_id)
         if entry is None or entry.expires < now:
             entry = await self._load(key_id, now)
+        else:
+            self._entries.move_to_end(key_id)
         if entry.principal is None or not hmac.compare_digest(entry.secret_sha256, hash_secret(secret)):
+            return None
+        if entry.expires_at is not None and time.time() >= entry.expires_at:
             return None
         return entry.principal
 
     async def _load(self, key_id: str, now: float) -> _Entry:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT name, secret_sha256, scopes, rate_per_minute, revoked_at FROM api_keys WHERE key_id = %s",
+                "SELECT name, secret_sha256, scopes, rate_per_minute, revoked_at, expires_at FROM api_keys"
+                " WHERE key_id = %s",
                 (key_id,),
             )
             row = await cur.fetchone()
         if row is None or row[4] is not None:
             entry = _Entry(now + self.ttl_s, None, "")
         else:
-            name, digest, scopes, rate, _ = row
-            entry = _Entry(now + self.ttl_s, Principal(key_id, name, tuple(scopes), int(rate)), digest)
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()  # a flood of made-up key ids must not grow the cache without bound
+            name, digest, scopes, rate, _, expires_at = row
+            principal = Principal(key_id, name, tuple(scopes), int(rate))
+            entry = _Entry(now + self.ttl_s, principal, digest, expires_at.timestamp() if expires_at else None)
         self._entries[key_id] = entry
+        self._entries.move_to_end(key_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)  # least recently used first
         return entry

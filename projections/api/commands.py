@@ -2,12 +2,18 @@
 its.cameras.v1 keyed by camera_id and answer 202; the projector applies it to the read models like any event.
 
 A body is checked by the typed CameraConfig model of schemas.camera_model (the one the OpenAPI document is
-generated from); a failure is a 422 naming the field.
+generated from); a failure is a 422 naming the field. A source the source policy refuses (schemas/source_policy.py:
+a file, loopback, link-local/metadata, cluster or denied address, a scheme the protocol does not use) is a 422 on
+source_url naming the rule. Credentials in source_url (user:password@, ?token=...) are sealed for ingest into
+source_secret (schemas/credentials.py, ITS_CAMERA_SEAL_PUBLIC_KEY) before the record is written: the topic, the
+read model and every answer hold the URL redacted; no key configured is a 422 naming the setting.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,13 +24,18 @@ from projections import queries
 from projections.api.deps import deps
 from projections.api.encode import json_response
 from projections.api.params import camera_id
+from projections.api.privacy import audit_blur_off, blur_turned_off, purge_headers
 from projections.api.problems import Problem
 from projections.api.producer import KafkaDown
-from projections.api.routes_cameras import not_found
+from projections.api.routes_cameras import check_if_match, not_found
 from schemas.cameras import CameraConfigError, redact, validate_camera
+from schemas.credentials import seal_source
 from schemas.serde import codec
+from schemas.source_policy import SourcePolicy, SourceRefused, check_source
 
 __all__ = ["create_camera", "delete_camera", "patch_camera", "put_camera", "validate_body"]
+
+log = logging.getLogger(__name__)
 
 _MAX_BODY = 256 * 1024
 
@@ -37,17 +48,31 @@ def _invalid(name: str, reason: str, detail: str | None = None) -> Problem:
     )
 
 
-def validate_body(body: Any, path_id: str | None) -> dict[str, Any]:
-    """A complete CameraConfig (updated_at now) from a JSON body, or a 422 naming the bad field."""
+def validate_body(body: Any, path_id: str | None, sealed: str | None = None) -> dict[str, Any]:
+    """A complete CameraConfig (updated_at now; source_secret `sealed`, the stored one kept by a PATCH) from a JSON
+    body, or a 422 naming the bad field."""
     if not isinstance(body, dict):
         raise _invalid("body", "must be a JSON object")
     if "updated_at" in body:
         raise _invalid("updated_at", "is set by the API; leave it out")
+    if "source_secret" in body:
+        raise _invalid("source_secret", "is set by the API from source_url's credentials; leave it out")
+    body = {**body, "source_secret": sealed}
     if path_id is not None and body.setdefault("camera_id", path_id) != path_id:
         raise _invalid("camera_id", f"must be {path_id!r}, the camera of the URL")
     try:
         return dict(validate_camera({**body, "updated_at": datetime.now(UTC)}))
     except CameraConfigError as e:
+        raise _invalid(e.field, e.reason, str(e)) from None
+
+
+async def check_policy(request: Request, cfg: dict[str, Any]) -> None:
+    """A 422 naming the rule when the source policy refuses the camera's source (app.state.source_policy, else
+    ITS_SOURCE_* from the environment); its host is resolved off the event loop."""
+    policy = getattr(request.app.state, "source_policy", None) or SourcePolicy()
+    try:
+        await asyncio.to_thread(check_source, cfg["source_url"], cfg["protocol"], policy)
+    except SourceRefused as e:
         raise _invalid(e.field, e.reason, str(e)) from None
 
 
@@ -67,26 +92,44 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-async def _append(request: Request, cfg: dict[str, Any] | None, cam: str) -> Response:
+async def _append(
+    request: Request,
+    cfg: dict[str, Any] | None,
+    cam: str,
+    headers: list[tuple[str, str | bytes | None]] | None = None,
+) -> Response:
     d = deps(request)
+    if cfg is not None:
+        try:
+            cfg = seal_source(cfg)  # credentials leave only sealed for ingest
+        except CameraConfigError as e:  # CredentialsError, or a redacted URL without its sealed original
+            raise _invalid(e.field, e.reason, str(e)) from None
     value = codec("CameraConfig").encode(cfg) if cfg is not None else None
+    blur_off = cfg is not None and await blur_turned_off(request, cfg)
     try:
-        await d.commands.send(d.settings.cameras_topic, cam, value)
+        await d.commands.send(d.settings.cameras_topic, cam, value, headers)
     except KafkaDown as e:
+        log.warning("camera command not acknowledged", extra={"camera_id": cam, "error": str(e)})
         raise Problem(
             503,
-            f"Kafka did not acknowledge the command for camera {cam!r} ({e}); nothing was changed, retry shortly.",
+            f"Kafka did not acknowledge the command for camera {cam!r}; nothing was changed, retry shortly. "
+            "/ready shows `commands`.",
             headers={"Retry-After": "5"},
         ) from None
+    if blur_off:
+        audit_blur_off(request, cam)
     if cfg is None:
-        return json_response({"accepted": {"camera_id": cam, "deleted": True}}, status=202)
+        accepted = {"camera_id": cam, "deleted": True, "purged": bool(headers)}
+        return json_response({"accepted": accepted}, status=202)
     shown = {**cfg, "source_url": redact(cfg["source_url"]), "updated_at": cfg["updated_at"].isoformat()}
+    shown.pop("source_secret", None)  # sealed for ingest: never answered
     return json_response({"accepted": shown}, status=202)
 
 
 async def create_camera(request: Request) -> Response:
     body = await _body(request)
     cfg = validate_body(body, None)
+    await check_policy(request, cfg)
     d = deps(request)
     async with d.pool.connection() as conn:
         if await queries.camera_config(conn, cfg["camera_id"]) is not None:
@@ -99,7 +142,17 @@ async def create_camera(request: Request) -> Response:
 
 async def put_camera(request: Request) -> Response:
     cam = camera_id(request)
-    cfg = validate_body(await _body(request), cam)
+    body = await _body(request)
+    sealed = None
+    if isinstance(body, dict) and isinstance(body.get("source_url"), str) and "***" in body["source_url"]:
+        # the redacted URL a GET answered: keep the credentials sealed with it
+        async with deps(request).pool.connection() as conn:
+            current = await queries.camera_config(conn, cam)
+        if current is not None and current.get("source_url") == body["source_url"]:
+            sealed = current.get("source_secret")
+    cfg = validate_body(body, cam, sealed)
+    await check_policy(request, cfg)
+    await check_if_match(request, cam)  # If-Match/ETag: a stale tag is a 412
     return await _append(request, cfg, cam)
 
 
@@ -114,16 +167,26 @@ async def patch_camera(request: Request) -> Response:
         current = await queries.camera_config(conn, cam)
     if current is None:
         raise not_found(cam)
+    await check_if_match(request, cam)  # If-Match/ETag: a stale tag is a 412
     current.pop("updated_at", None)
+    if "source_secret" in patch:
+        raise _invalid("source_secret", "is set by the API from source_url's credentials; leave it out")
+    # the sealed credentials go with the stored URL: kept unless the patch gives a new URL
+    sealed = None if "source_url" in patch else current.get("source_secret")
+    current.pop("source_secret", None)
     merged = {k: v for k, v in {**current, **patch}.items() if v is not None or k == "calibration"}
-    cfg = validate_body(merged, cam)
+    cfg = validate_body(merged, cam, sealed)
+    await check_policy(request, cfg)
     return await _append(request, cfg, cam)
 
 
 async def delete_camera(request: Request) -> Response:
+    """A tombstone; with ?purge=true it carries `its-purge: 1` and the projector purges the camera's rows and
+    Redis keys (projections/purge.py)."""
     cam = camera_id(request)
+    headers = purge_headers(request)
     d = deps(request)
     async with d.pool.connection() as conn:
         if not await queries.camera_known(conn, cam):
             raise not_found(cam)
-    return await _append(request, None, cam)
+    return await _append(request, None, cam, headers)

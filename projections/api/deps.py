@@ -12,9 +12,11 @@ from starlette.requests import Request
 
 from projections.api.audit import AuditWriter
 from projections.api.auth import KeyCache
+from projections.api.limits import Slots, StreamLeases
 from projections.api.producer import CommandProducer
 from projections.api.ratelimit import RateLimiter
 from projections.api.settings import ApiSettings
+from projections.rediskit import QueryCache
 
 __all__ = ["Deps", "deps"]
 
@@ -29,7 +31,11 @@ class Deps:
     limiter: RateLimiter
     audit: AuditWriter
     commands: CommandProducer
+    query_cache: QueryCache  # its:qc:* answers; the state instance (`redis`) or one of its own
+    streams: Slots  # open /v1/stream answers, per key and per worker (H5a)
+    exports: Slots  # CSV/Parquet downloads in progress (each holds a pool connection), per key and per worker (H5a)
     in_flight: dict[str, asyncio.Future[bytes]] = field(default_factory=dict)  # single-flight query cache misses
+    leases: StreamLeases | None = None  # event streams per key over all workers (Redis); set by create_app
 
 
 def deps(request: Request) -> Deps:

@@ -4,6 +4,11 @@ A route parses its query as for JSON, then asks `export_response`: None means JS
 `format=json`, and no Accept naming an export type); otherwise the answer is a StreamingResponse whose rows come
 from a server-side cursor (projections.exports) and leave as they are encoded, so memory stays flat however long
 the range. The columns and the SQL are projections.exports', shared with `itscam export`.
+
+A download holds one pool connection until its last byte, so downloads are counted (Deps.exports): at most
+`export_max_per_key` per key and `export_max_per_worker` per worker at once (429 with Retry-After beyond), which
+leaves the rest of the pool to the other routes. Each FETCH is bounded by statement_timeout, and a client that
+stops reading loses the connection after idle_in_transaction_timeout_ms.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from datetime import datetime
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from projections import exports, queries
 from projections.api.deps import Deps, deps
 from projections.api.gate import rate_limited, take_token
+from projections.api.limits import SlotResponse
 from projections.api.params import parse_enum
 from projections.api.routes_cameras import not_found
 
@@ -75,8 +81,17 @@ async def export_response(
             raise not_found(cam)
     query = exports.build_query(what, cam, start, end, bucket, filters)
     name = exports.filename(cam, what, start, end, fmt)
-    return StreamingResponse(
+    key_id = request.scope["state"]["principal"].key_id
+    refused = d.exports.take(key_id)
+    if refused is not None:
+        raise d.exports.refusal(refused)
+
+    async def release() -> None:
+        d.exports.give_back(key_id)
+
+    return SlotResponse(
         _body(d, what, fmt, query),
+        release,
         media_type=exports.MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )

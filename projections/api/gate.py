@@ -16,7 +16,7 @@ from projections.api import metrics as m
 from projections.api.deps import Deps
 from projections.api.problems import UNAVAILABLE, Problem, problem, unavailable_detail
 
-__all__ = ["PUBLIC_PATHS", "Gate", "fused", "rate_limited", "required_scope", "take_token"]
+__all__ = ["PUBLIC_PATHS", "Gate", "fused", "rate_limited", "required_scope", "take_token", "token_of"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def required_scope(method: str, path: str) -> str:
     return "read"
 
 
-def _token(scope: Scope) -> str | None:
+def token_of(scope: Scope) -> str | None:
     """The key of `Authorization: Bearer` (preferred) or `X-API-Key`; "" for another Authorization scheme."""
     api_key = None
     for name, value in scope["headers"]:
@@ -135,7 +135,7 @@ class Gate:
     async def _admit(self, scope: Scope) -> tuple[Any, str | None]:
         """(a problem response to send instead, or None; the key id once the key is known)."""
         path: str = scope["path"]
-        token = _token(scope)
+        token = token_of(scope)
         if not token:
             return problem(
                 path,
@@ -153,7 +153,7 @@ class Gate:
             return problem(
                 path,
                 401,
-                "The API key is unknown, revoked or malformed; check it with `itscam keys list`.",
+                "The API key is unknown, revoked, expired or malformed; check it with `itscam keys list`.",
                 headers={"WWW-Authenticate": 'Bearer realm="itscam", error="invalid_token"'},
             ), None
         needed = required_scope(scope["method"], path)

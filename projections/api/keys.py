@@ -4,6 +4,7 @@ the SHA-256 of the secret stored; revoked keys stay listed. The API reads the ta
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -15,8 +16,10 @@ from projections.errors import ProjectionError
 __all__ = ["create_key", "list_keys", "revoke_key"]
 
 
-def create_key(dsn: str, name: str, scopes: list[str], rate_per_minute: int) -> tuple[str, str]:
-    """(key_id, token) of a new key."""
+def create_key(
+    dsn: str, name: str, scopes: list[str], rate_per_minute: int, expires_at: datetime | None = None
+) -> tuple[str, str]:
+    """(key_id, token) of a new key; from `expires_at` on (if given) the API refuses it."""
     bad = [s for s in scopes if s not in SCOPES]
     if bad or not scopes:
         raise ProjectionError(f"Scopes {bad or scopes} are not valid; use a comma-separated subset of {list(SCOPES)}.")
@@ -25,8 +28,9 @@ def create_key(dsn: str, name: str, scopes: list[str], rate_per_minute: int) -> 
     key_id, secret, token = new_token()
     with psycopg.connect(dsn) as conn:
         conn.execute(
-            "INSERT INTO api_keys (key_id, name, secret_sha256, scopes, rate_per_minute) VALUES (%s, %s, %s, %s, %s)",
-            (key_id, name, hash_secret(secret), scopes, rate_per_minute),
+            "INSERT INTO api_keys (key_id, name, secret_sha256, scopes, rate_per_minute, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (key_id, name, hash_secret(secret), scopes, rate_per_minute, expires_at),
         )
     return key_id, token
 
@@ -34,7 +38,8 @@ def create_key(dsn: str, name: str, scopes: list[str], rate_per_minute: int) -> 
 def list_keys(dsn: str) -> list[dict[str, Any]]:
     with psycopg.connect(dsn, row_factory=dict_row) as conn:
         return conn.execute(
-            "SELECT key_id, name, scopes, rate_per_minute, created_at, revoked_at FROM api_keys ORDER BY created_at"
+            "SELECT key_id, name, scopes, rate_per_minute, created_at, revoked_at, expires_at FROM api_keys"
+            " ORDER BY created_at"
         ).fetchall()
 
 

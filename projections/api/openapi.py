@@ -38,15 +38,28 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "No such camera, incident or route."),
     405: ("MethodNotAllowed", "The path (a path parameter may contain an encoded '/') names another operation."),
     409: ("Conflict", "The camera exists already (POST); use PUT or PATCH."),
-    413: ("TooLarge", "The body is larger than 256 KiB."),
+    412: (
+        "PreconditionFailed",
+        "If-Match names an ETag the camera's configuration no longer has (`current_etag`); GET it again.",
+    ),
+    413: ("TooLarge", "The body is larger than ITS_API_MAX_BODY_BYTES (256 KiB); it was not read."),
     415: ("UnsupportedMediaType", "The body is not application/json."),
     422: ("Unprocessable", "The body is not a valid CameraConfig; `invalid_params` names the field."),
-    429: ("TooManyRequests", "The key is over its rate; retry after Retry-After seconds."),
-    503: ("Unavailable", "PostgreSQL, Redis or Kafka is unavailable; retry shortly."),
+    428: ("PreconditionRequired", "If-Match is required (ITS_API_REQUIRE_IF_MATCH); send the camera's ETag."),
+    429: (
+        "TooManyRequests",
+        "The key is over its rate, or holds the most event streams or downloads allowed (per key or per worker); "
+        "retry after Retry-After seconds.",
+    ),
+    503: (
+        "Unavailable",
+        "PostgreSQL, Redis or (camera commands) Kafka is unavailable, or a query ran past "
+        "ITS_API_STATEMENT_TIMEOUT_MS; retry shortly.",
+    ),
 }
 _READ = (400, 401, 403, 404, 429, 503)
 _LIST = (400, 401, 403, 429, 503)
-_COMMAND = (400, 401, 403, 404, 413, 415, 422, 429, 503)
+_COMMAND = (400, 401, 403, 404, 412, 413, 415, 422, 428, 429, 503)
 _OBJECT: S = {"type": "object"}
 _HTML: S = {"text/html": {"schema": {"type": "string"}}}
 
@@ -115,10 +128,19 @@ def operations(s: ApiSettings) -> list[Op]:
     )
     json_object = {"application/json": {"schema": _OBJECT}}
     sent = "Appended to Kafka."
+    if_match = {
+        "name": "If-Match",
+        "in": "header",
+        "required": s.require_if_match,
+        "schema": {"type": "string"},
+        "description": "The ETag of GET /v1/cameras/{camera_id}: a 412 when the configuration changed since. Without "
+        "it the last writer wins" + (" (required here: 428)." if s.require_if_match else "."),
+    }
     return [
         Op("get", "/health", "health", "Liveness.", None, json_object, "Alive.", errors=()),
-        Op("get", "/ready", "ready", "Readiness: PostgreSQL, Redis and Kafka answer.", None, json_object, "Ready.",
-           errors=(503,)),
+        Op("get", "/ready", "ready", "Readiness of the read path: PostgreSQL and Redis answer (503 otherwise). "
+           "Kafka is checked too but only the camera commands need it: `commands` is `unavailable` while it is "
+           "down. Each check is `ok` or `down`.", None, json_object, "Ready.", errors=(503,)),
         Op("get", "/openapi.json", "openapi", "This document.", None, json_object, "OpenAPI 3.1.0.", errors=()),
         Op("get", "/docs", "docs", "Human-readable reference rendered from this document.", None, _HTML, "HTML.",
            errors=()),
@@ -129,13 +151,16 @@ def operations(s: ApiSettings) -> list[Op]:
         Op("post", "/v1/cameras", "createCamera",
            "Add a camera: appends its CameraConfig to its.cameras.v1; the projector applies it.", "ops", r.Accepted,
            sent, body="CameraConfigBody", status=202, errors=(400, 401, 403, 409, 413, 415, 422, 429, 503)),
-        Op("get", "/v1/cameras/{camera_id}", "getCamera", "One camera.", "read", r.Camera, "The camera.", (cam,)),
+        Op("get", "/v1/cameras/{camera_id}", "getCamera", "One camera. A configured camera's `ETag` header is the "
+           "If-Match of PUT and PATCH.", "read", r.Camera, "The camera.", (cam,)),
         Op("put", "/v1/cameras/{camera_id}", "putCamera", "Replace a camera's configuration (creates it if new).",
-           "ops", r.Accepted, sent, (cam,), body="CameraConfigPut", status=202, errors=_COMMAND),
+           "ops", r.Accepted, sent, (cam, if_match), body="CameraConfigPut", status=202, errors=_COMMAND),
         Op("patch", "/v1/cameras/{camera_id}", "patchCamera", "Change some fields of a camera's stored configuration.",
-           "ops", r.Accepted, sent, (cam,), body="CameraConfigPatch", status=202, errors=_COMMAND),
+           "ops", r.Accepted, sent, (cam, if_match), body="CameraConfigPatch", status=202, errors=_COMMAND),
         Op("delete", "/v1/cameras/{camera_id}", "deleteCamera", "Remove a camera (a tombstone on its.cameras.v1).",
-           "ops", r.AcceptedDelete, sent, (cam,), status=202),
+           "ops", r.AcceptedDelete, sent, (cam, _q("purge", {"type": "string", "enum": ["true", "false"],
+           "default": "false"}, "true: the projector also deletes every read-model row and Redis key of the camera "
+           "(audited); false keeps its history queryable.")), status=202),
         Op("get", "/v1/cameras/{camera_id}/live", "getLive", "Latest frame, status and today's counters (from Redis).",
            "read", r.Live, "Live state.", (cam,)),
         Op("get", "/v1/cameras/{camera_id}/counts", "getCounts",
@@ -178,7 +203,10 @@ def operations(s: ApiSettings) -> list[Op]:
            r.Fleet, "Summary.", errors=(401, 403, 429, 503)),
         Op("get", "/v1/stream", "stream",
            "Server-sent events (`event: detections|count|incident|status`, `data: JSON`) as the projector writes "
-           f"them; a `: heartbeat` comment every {s.sse_heartbeat_s:g} s.", "read",
+           f"them; a `: heartbeat` comment every {s.sse_heartbeat_s:g} s. At most {s.sse_max_per_key} streams per key "
+           f"and {s.sse_max_per_worker} per worker (429); a stream ends (`: closing <reason>`) when its key is revoked "
+           f"or expires, after {s.sse_idle_timeout_s:g} s without an event, or after {s.sse_max_lifetime_s:g} s.",
+           "read",
            {"text/event-stream": {"schema": {"type": "string"}}}, "An endless event stream.",
            (_q("camera_id", {"type": "string", "maxLength": 4096}, "Comma-separated camera ids (all)."),
             _q("types", {"type": "string", "pattern": STREAM_TYPES_PATTERN}, "Comma-separated types (all).")),

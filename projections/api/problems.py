@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from projections.api.encode import dumps
+from schemas.redaction import redact
 
 __all__ = [
     "PROBLEM",
@@ -22,6 +23,7 @@ __all__ = [
     "problem",
     "problem_handler",
     "problem_response",
+    "query_cancelled_handler",
     "unavailable_detail",
     "unavailable_handler",
 ]
@@ -37,9 +39,11 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    412: "Precondition Failed",
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    428: "Precondition Required",
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -74,7 +78,7 @@ def problem(
         "type": type_,
         "title": _TITLES.get(status, "Error"),
         "status": status,
-        "detail": detail,
+        "detail": redact(detail),  # no credential leaves in an answer (a source URL, a DSN in a driver's text)
         "instance": path,
         **extra,
     }
@@ -95,8 +99,22 @@ async def problem_handler(request: Request, exc: Exception) -> Response:
 
 
 def unavailable_detail(exc: BaseException) -> str:
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return QUERY_CANCELLED
     what = "Redis" if isinstance(exc, redis.RedisError) else "PostgreSQL"
     return f"{what} is unavailable; retry shortly. /ready tells which dependency is down."
+
+
+QUERY_CANCELLED = (
+    "The query ran past the API's time limit (ITS_API_STATEMENT_TIMEOUT_MS) and was cancelled; ask for a shorter "
+    "range or a coarser bucket, or retry shortly."
+)
+
+
+async def query_cancelled_handler(request: Request, exc: Exception) -> Response:
+    """statement_timeout (or a cancel) ended a query: the client's 503 to retry, never its SQL or the error text."""
+    log.warning("query cancelled", extra={"path": request.url.path, "error": type(exc).__name__})
+    return problem(request.url.path, 503, QUERY_CANCELLED, headers={"Retry-After": "5"})
 
 
 async def unavailable_handler(request: Request, exc: Exception) -> Response:
@@ -111,4 +129,5 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     PoolTimeout,
     redis.ConnectionError,
     redis.TimeoutError,
+    redis.exceptions.OutOfMemoryError,  # a full noeviction state instance refuses writes: retry, not a 500
 )

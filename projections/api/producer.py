@@ -42,7 +42,9 @@ class CommandProducer:
             assert self._producer is not None
             self._producer.poll(0.1)
 
-    async def send(self, topic: str, key: str, value: bytes | None) -> tuple[int, int]:
+    async def send(
+        self, topic: str, key: str, value: bytes | None, headers: list[tuple[str, str | bytes | None]] | None = None
+    ) -> tuple[int, int]:
         """Append one record and wait for Kafka's acknowledgement: (partition, offset)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[tuple[int, int]] = loop.create_future()
@@ -59,7 +61,7 @@ class CommandProducer:
             loop.call_soon_threadsafe(settle)
 
         try:
-            self._get().produce(topic, key=key.encode(), value=value, on_delivery=report)
+            self._get().produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=report)
         except (KafkaException, BufferError) as e:
             raise KafkaDown(str(e)) from e
         try:

@@ -75,6 +75,7 @@ class Accepted(_Answer):
 class Deleted(_Answer):
     camera_id: str
     deleted: Literal[True]
+    purged: bool = Field(False, description="true for ?purge=true: the camera's rows and Redis keys go too.")
 
 
 class AcceptedDelete(_Answer):

@@ -42,9 +42,9 @@ def _event_filters(request: Request) -> dict[str, str | None]:
 
 
 async def cached(d: Deps, key: str) -> bytes | None:
-    raw = await d.redis.get(key)
+    raw = await d.query_cache.get(key)  # a cache that fails to answer is a miss
     m.QUERY_CACHE.labels("hit" if raw is not None else "miss").inc()
-    return raw.encode() if isinstance(raw, str) else raw
+    return raw
 
 
 async def counts(request: Request) -> Response:
@@ -60,12 +60,16 @@ async def counts(request: Request) -> Response:
     norm = "|".join([cam, bucket, start.isoformat(), end.isoformat(), *(f"{k}={v}" for k, v in filters.items())])
     key = "its:qc:counts:" + hashlib.sha1(norm.encode(), usedforsecurity=False).hexdigest()
     principal = take_token(request.scope)
-    if principal is not None:  # the rate-limit token and the cache lookup in one Redis script
+    if principal is not None and not d.query_cache.separate:  # the token and the cache lookup in one Redis script
         allowed, retry_after, hit = await d.limiter.hit_get(principal.key_id, principal.rate_per_minute, key)
         if not allowed:
             raise rate_limited(principal.key_id, principal.rate_per_minute, retry_after)
         m.QUERY_CACHE.labels("hit" if hit is not None else "miss").inc()
     else:
+        if principal is not None:  # the cache is an instance of its own: the token from the state instance first
+            allowed, retry_after = await d.limiter.hit(principal.key_id, principal.rate_per_minute)
+            if not allowed:
+                raise rate_limited(principal.key_id, principal.rate_per_minute, retry_after)
         hit = await cached(d, key)
     if d.settings.query_cache_s > 0 and hit is not None:
         return Response(hit, media_type="application/json")
@@ -90,7 +94,8 @@ async def _compute_counts(
         closed = end < datetime.now(UTC) - timedelta(minutes=2)
         ttl = d.settings.query_cache_closed_s if closed else d.settings.query_cache_s
         # +-20% jitter, so the answers cached together do not all expire together
-        await d.redis.set(key, body, px=max(1, int(ttl * 1000 * random.uniform(0.8, 1.2))))
+        if not await d.query_cache.set(key, body, px=max(1, int(ttl * 1000 * random.uniform(0.8, 1.2)))):
+            m.QUERY_CACHE.labels("not_stored").inc()  # the cache full or down: served, not kept
     return body
 
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from projections import queries
+from projections.api import metrics as m
 from projections.api.deps import deps
 from projections.api.encode import dumps, json_response, jsonable
 from projections.api.params import (
@@ -64,8 +65,9 @@ async def fleet(request: Request) -> Response:
     async with d.pool.connection() as conn:
         doc = await queries.fleet(conn, datetime.now(UTC))
     body = dumps(doc)
-    if d.settings.query_cache_s > 0:
-        await d.redis.set(key, body, px=int(d.settings.query_cache_s * 1000))
+    px = int(d.settings.query_cache_s * 1000)
+    if d.settings.query_cache_s > 0 and not await d.query_cache.set(key, body, px=px):
+        m.QUERY_CACHE.labels("not_stored").inc()  # the cache full or down: served, not kept
     return Response(body, media_type="application/json")
 
 

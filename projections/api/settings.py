@@ -42,6 +42,13 @@ class ApiSettings(DeployableSettings):
         description="How long a worker trusts an API key it has looked up (or found unknown): a revoked key keeps "
         "working for at most this long.",
     )
+    cache_redis_url: SecretStr | None = Field(
+        None,
+        description="Redis URL of the query cache (its:qc:*), an instance of its own with maxmemory and allkeys-lru "
+        "(the local stack's: redis://127.0.0.1:16380/0). Unset: the cache lives in ITS_REDIS_URL's instance, "
+        "bounded (a TTL on every entry, no writes above half its maxmemory, a refused write is a miss), so "
+        "counters and rate-limit buckets are never evicted for it.",
+    )
     query_cache_s: float = Field(5.0, description="Lifetime of cached counts/fleet responses in Redis (its:qc:*).")
     query_cache_closed_s: float = Field(
         60.0,
@@ -56,3 +63,42 @@ class ApiSettings(DeployableSettings):
     command_timeout_s: float = Field(10.0, description="Longest wait for Kafka to acknowledge a camera command.")
     events_channel: str = Field("its:events", description="Redis pub/sub channel the projector publishes to.")
     sse_heartbeat_s: float = Field(15.0, description="Seconds between SSE heartbeat comments on an idle stream.")
+    sse_max_per_key: int = Field(
+        4, description="Concurrent /v1/stream connections one API key may hold on one worker; a 429 beyond."
+    )
+    sse_max_per_worker: int = Field(
+        256, description="Concurrent /v1/stream connections per worker process; 429 beyond."
+    )
+    sse_idle_timeout_s: float = Field(
+        300.0, description="A stream that delivered no event for this long ends (the client's EventSource reconnects)."
+    )
+    sse_max_lifetime_s: float = Field(3600.0, description="Longest a stream stays open; the client reconnects.")
+    statement_timeout_ms: int = Field(
+        5000,
+        description="PostgreSQL statement_timeout of the API's connections: a query running longer is cancelled and "
+        "answered 503 (0 turns it off).",
+    )
+    idle_in_transaction_timeout_ms: int = Field(
+        60_000,
+        description="PostgreSQL idle_in_transaction_session_timeout of the API's connections: an export whose client "
+        "stops reading for this long loses its connection (0 turns it off).",
+    )
+    export_max_per_key: int = Field(2, description="Concurrent CSV/Parquet downloads per key per worker; 429 beyond.")
+    export_max_per_worker: int = Field(
+        3,
+        description="Concurrent CSV/Parquet downloads per worker process (each holds a pool connection while the "
+        "client reads); keep it below pool_size. 429 beyond.",
+    )
+    max_body_bytes: int = Field(
+        256 * 1024,
+        description="Largest request body: a bigger Content-Length is refused (413) before the body is read, and a "
+        "chunked body is cut off at this size.",
+    )
+    key_cache_max: int = Field(
+        10_000, description="API keys (known or unknown) a worker remembers; the least recently used go beyond."
+    )
+    require_if_match: bool = Field(
+        False,
+        description="PATCH/PUT /v1/cameras/{id} without If-Match answer 428 (default: accepted, last writer wins; "
+        "a stale If-Match is always a 412).",
+    )

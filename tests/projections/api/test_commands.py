@@ -17,6 +17,7 @@ from eventbus.config import consumer_config
 from projections import Projector, ProjectorSettings
 from projections.api import ApiSettings, create_app
 from schemas.cameras import decode_camera
+from schemas.credentials import source_url_for
 from tests.projections.api.conftest import add_camera, is_problem
 
 pytestmark = pytest.mark.integration
@@ -62,14 +63,19 @@ def test_post_put_patch_delete_append_to_the_camera_topic(
     patched = r.json()["accepted"]
     assert (patched["name"], patched["jpeg_quality"], patched["enabled"]) == ("Stored", 70, False)
     assert client.delete(f"/v1/cameras/{cam}", headers=admin).json() == {
-        "accepted": {"camera_id": cam, "deleted": True}
+        "accepted": {"camera_id": cam, "deleted": True, "purged": False}
     }
     recs = _records(api_settings.kafka_bootstrap, api_settings.cameras_topic, 4)
     assert [k for k, _ in recs] == [cam] * 4
     first, put, patch, tomb = (v for _, v in recs)
-    assert first["source_url"] == "rtsp://u:p@cam/1" and first["target_fps"] == 5.0  # credentials kept in Kafka
+    # credentials only sealed for ingest (schemas/credentials.py), never in plaintext on the topic
+    assert first["source_url"] == "rtsp://***@cam/1" and first["target_fps"] == 5.0
+    assert source_url_for(first) == "rtsp://u:p@cam/1"
     assert put["source_url"] == "file.mp4" and put["name"] == ""
-    assert patch["name"] == "Stored" and patch["enabled"] is False and patch["source_url"].startswith("rtsp://user:")
+    assert patch["name"] == "Stored" and patch["enabled"] is False
+    # a legacy read-model row with plaintext credentials: the PATCH seals them
+    assert patch["source_url"] == "rtsp://***@10.0.0.1/stream"
+    assert source_url_for(patch) == "rtsp://user:secret@10.0.0.1/stream"
     assert tomb is None
     is_problem(client.post("/v1/cameras", json={"camera_id": cam, "source_url": "x"}, headers=admin), 409)
 
