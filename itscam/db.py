@@ -21,18 +21,23 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 def _cmd_retention(args: argparse.Namespace) -> int:
     from projections.db import connect
-    from projections.partitions import drop_old_partitions
+    from projections.retention import RetentionSettings, apply_retention
     from projections.settings import ProjectorSettings
 
     s = ProjectorSettings()
+    rs = RetentionSettings()
     dsn = args.dsn or s.pg_dsn.get_secret_value()
     schema = args.schema or s.pg_schema
     with connect(dsn, schema) as conn:
-        res = drop_old_partitions(conn, args.keep_days, dry_run=args.dry_run)
+        rep = apply_retention(conn, rs, detections_days=args.keep_days, dry_run=args.dry_run)
     verb = "would drop" if args.dry_run else "dropped"
-    print(f"partitions ending at or before {res.cutoff.isoformat()}: {verb} {len(res.dropped)}, kept {len(res.kept)}")
-    for name in res.dropped:
+    print(f"frames/detections partitions: {verb} {len(rep.dropped_partitions)}")
+    for name in rep.dropped_partitions:
         print(f"  {verb} {schema}.{name}")
+    for table, n in rep.deleted.items():
+        print(f"  {'would delete' if args.dry_run else 'deleted'} {n} rows of {schema}.{table}")
+    if rep.kept_kinds:
+        print(f"kept for ever (no ITS_RETENTION_*_DAYS set): {', '.join(rep.kept_kinds)}")
     return 0
 
 
@@ -53,10 +58,17 @@ def add_parser(sub: Any) -> None:
     mg.set_defaults(fn=_cmd_migrate)
     rt = actions.add_parser(
         "retention",
-        help="Drop the day partitions of frames/detections older than --keep-days.",
-        description="Drop the day partitions of frames/detections older than --keep-days days.",
+        help="Enforce retention per data kind (frames/detections partitions, events, statistics, audit).",
+        description="Drop the day partitions of frames/detections older than --keep-days days and delete the rows "
+        "of vehicle events, statistics and audit older than their ITS_RETENTION_*_DAYS settings (unset: kept).",
     )
-    rt.add_argument("--keep-days", type=int, required=True, help="Days of frames/detections partitions to keep.")
+    rt.add_argument(
+        "--keep-days",
+        type=int,
+        default=None,
+        help="Days of frames/detections partitions to keep (ITS_RETENTION_DETECTIONS_DAYS). The other kinds follow "
+        "ITS_RETENTION_VEHICLE_EVENTS_DAYS, ITS_RETENTION_STATISTICS_DAYS and ITS_RETENTION_AUDIT_DAYS.",
+    )
     rt.add_argument("--dry-run", action="store_true", help="Only list what would be dropped.")
     rt.set_defaults(fn=_cmd_retention)
     for p in (mg, rt):

@@ -17,7 +17,7 @@ def _cmd(args: argparse.Namespace) -> int:
         for t in CATALOGUE:
             print(
                 f"{t.name:22} partitions={t.partitions:<3} cleanup={t.cleanup_policy:8} "
-                f"retention_ms={t.retention_ms:<11} key={t.key} value={t.value_schema}"
+                f"retention_ms={t.effective_retention_ms:<11} key={t.key} value={t.value_schema}"
             )
         return 0
     bootstrap = args.bootstrap or DeployableSettings().kafka_bootstrap

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from confluent_kafka import Message
 
+from projections.purge import is_purge
 from schemas import SchemaError, codec
 from schemas.events import (
     CameraConfig,
@@ -31,6 +32,7 @@ class CameraChange:
     camera_id: str
     config: CameraConfig | None
     at: datetime
+    purge: bool = False  # a tombstone with the header its-purge: 1 (projections/purge.py)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ def decode_message(msg: Message, kinds: dict[str, str]) -> Batch | Rejected:
                 return Rejected(
                     msg, "tombstone-without-key", SchemaError("A camera tombstone needs the camera id key.")
                 )
-            batch.cameras.append(CameraChange(config["camera_id"] if config else cid, config, _kafka_time(msg)))
+            purge = config is None and is_purge(msg.headers())
+            batch.cameras.append(CameraChange(config["camera_id"] if config else cid, config, _kafka_time(msg), purge))
             return batch
         record: Any = codec(kind).decode(value or b"")
     except (SchemaError, UnicodeDecodeError) as e:

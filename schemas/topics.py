@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "CAMERAS",
@@ -39,6 +40,22 @@ class Topic:
     # and three replicas with min.insync.replicas=2. 0 means the same as `partitions`.
     cluster_partitions: int = 0
     cluster_replication: int = 3
+    # An environment variable that overrides retention_ms where it is applied (`itscam topics apply`): retention
+    # per data kind is a deployment setting (projections/retention.py, docs/operations.md).
+    retention_env: str = ""
+
+    @property
+    def effective_retention_ms(self) -> int:
+        raw = os.environ.get(self.retention_env, "").strip() if self.retention_env else ""
+        if not raw:
+            return self.retention_ms
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{self.retention_env}={raw!r} is not a whole number of milliseconds.") from None
+        if value < 60_000 and value != -1:
+            raise ValueError(f"{self.retention_env}={value}: give at least 60000 ms (one minute), or -1 for ever.")
+        return value
 
     @property
     def partitions_on_cluster(self) -> int:
@@ -47,7 +64,7 @@ class Topic:
     def config(self) -> dict[str, str]:
         cfg = {
             "cleanup.policy": self.cleanup_policy,
-            "retention.ms": str(self.retention_ms),
+            "retention.ms": str(self.effective_retention_ms),
         }
         cfg.update(self.extra_config)
         return cfg
@@ -77,8 +94,11 @@ def _per_camera(name: str, value_schema: str, retention_ms: int, extra_config: d
 
 
 # Frames are big and only needed until inference has read them.
-FRAMES = _per_camera(
-    "its.frames.v1", "FrameCaptured", 2 * 3600 * 1000, extra_config={"max.message.bytes": str(8 * 1024 * 1024)}
+FRAMES = replace(
+    _per_camera(
+        "its.frames.v1", "FrameCaptured", 2 * 3600 * 1000, extra_config={"max.message.bytes": str(8 * 1024 * 1024)}
+    ),
+    retention_env="ITS_RETENTION_FRAMES_MS",
 )
 DETECTIONS = _per_camera("its.detections.v1", "DetectionsProduced", 7 * _DAY_MS)
 DLQ = Topic(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,10 +41,29 @@ def _text(v: bytes | str | None) -> str:
     return v.decode() if isinstance(v, bytes) else (v or "")
 
 
+async def _blurs(d: Any, cam: str) -> bool:
+    """The camera's blur_persons (true unless its configuration says false)."""
+    async with d.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT COALESCE((config->>'blur_persons')::boolean, true) FROM cameras WHERE camera_id = %s", (cam,)
+        )
+        row = await cur.fetchone()
+    return True if row is None else bool(row[0])
+
+
 async def snapshot(request: Request) -> Response:
+    """The camera's latest still. Persons on it are blurred (projections/snapshots.py) unless the camera's
+    blur_persons is false; a still not blurred is served only while the camera's configuration says false."""
     d = deps(request)
     cam = camera_id(request)
-    jpeg, captured_at, seq, width, height = await d.redis.hmget(snapshot_key(cam), list(read_fields))
+    jpeg, captured_at, seq, width, height, blurred = await d.redis.hmget(snapshot_key(cam), list(read_fields))
+    if jpeg is not None and _text(blurred) != "1" and await _blurs(d, cam):
+        # Kept as captured while the camera did not blur; it blurs now: never serve it (the next still is blurred).
+        raise Problem(
+            404,
+            f"Camera {cam!r} blurs persons on its stills and the still kept was taken before that; the next still "
+            "(a few seconds) is served blurred. Retry shortly.",
+        )
     if jpeg is None:
         async with d.pool.connection() as conn:
             known = await queries.camera_known(conn, cam)

@@ -14,12 +14,15 @@ from datetime import UTC, datetime
 
 from schemas import codec
 from schemas.cameras import redact
+from schemas.credentials import UnsealError, source_url_for
 from schemas.events import CameraConfig, CameraStatusChanged, FrameCaptured
+from schemas.source_policy import SourcePolicy
 from streams.ingest import metrics as m
 from streams.ingest.backoff import Backoff
 from streams.ingest.encoder import EncoderPool, encode_frame
 from streams.ingest.errors import SourceError, classify
 from streams.ingest.frames import DecodedFrame
+from streams.ingest.masks import Polygon, privacy_masks
 from streams.ingest.producer import FrameProducer
 from streams.ingest.sampler import FrameSeq
 from streams.ingest.source import ReadStats, SourceSpec, open_source, resolve_protocol
@@ -30,7 +33,17 @@ __all__ = ["CameraRunner", "RunnerContext", "source_spec"]
 log = logging.getLogger(__name__)
 
 # Fields of CameraConfig that change how the camera is read; others (lines, zones, name...) do not restart it.
-READ_FIELDS = ("source_url", "protocol", "target_fps", "max_width", "max_height", "jpeg_quality", "decode", "loop")
+READ_FIELDS = (
+    "source_url",
+    "source_secret",
+    "protocol",
+    "target_fps",
+    "max_width",
+    "max_height",
+    "jpeg_quality",
+    "decode",
+    "loop",
+)
 
 
 @dataclass(frozen=True)
@@ -54,12 +67,15 @@ class RunnerContext:
     once: bool = False  # one-shot: a source that ends is done, not reconnected
     snapshots_topic: str = ""  # a still of the camera every snapshot_interval_s of capture time ("": none)
     snapshot_interval_s: float = 5.0
+    source_policy: SourcePolicy | None = None  # checked at every connect; None: ITS_SOURCE_* from the environment
 
 
 def source_spec(cfg: CameraConfig, ctx: RunnerContext) -> SourceSpec:
+    """How to read the camera; its URL is source_secret unsealed (ITS_INGEST_SEAL_PRIVATE_KEY), UnsealError if that
+    fails, or source_url when nothing is sealed."""
     protocol = resolve_protocol(cfg["source_url"], cfg["protocol"])
     return SourceSpec(
-        url=cfg["source_url"],
+        url=source_url_for(cfg),
         protocol=protocol,
         fps=cfg["target_fps"],
         decode=cfg["decode"],
@@ -70,6 +86,7 @@ def source_spec(cfg: CameraConfig, ctx: RunnerContext) -> SourceSpec:
         read_timeout_s=ctx.read_timeout_s,
         max_lag_s=0.0 if ctx.once else ctx.max_lag_s,
         decode_threads=ctx.decode_threads,
+        policy=ctx.source_policy,
     )
 
 
@@ -96,7 +113,14 @@ class CameraRunner:
         self.ctx = ctx
         self.camera_id = cfg["camera_id"]
         self.source = redact(cfg["source_url"])
-        self.spec = spec or source_spec(cfg, ctx)
+        self.unseal_error: str | None = None  # the sealed credentials do not open: reported, nothing is opened
+        if spec is None:
+            try:
+                spec = source_spec(cfg, ctx)
+            except UnsealError as e:
+                self.unseal_error = str(e)
+                spec = source_spec({**cfg, "source_secret": None}, ctx)  # never opened
+        self.spec = spec
         self.max_frames = max_frames
         self.on_frame = on_frame
         self._stop = threading.Event()
@@ -104,6 +128,7 @@ class CameraRunner:
         self._pending: deque[_Pending] = deque()
         self._queued = False
         self._seq = FrameSeq(anchored=ctx.anchored_seq)
+        self._masks: tuple[CameraConfig | None, tuple[Polygon, ...]] = (None, ())
         self._snapshot_t = -math.inf  # capture time of the last still sent
         self._tracker = StatusTracker(expected_fps=cfg["target_fps"], window_s=ctx.status_window_s)
         self.stats = ReadStats()
@@ -165,10 +190,15 @@ class CameraRunner:
             self._emit(change)
 
     def same_reading(self, cfg: CameraConfig) -> bool:
-        return all(cfg[f] == self.cfg[f] for f in READ_FIELDS)  # type: ignore[literal-required]
+        return all(cfg.get(f) == self.cfg.get(f) for f in READ_FIELDS)
 
     # -- reader thread ----------------------------------------------------------------------------------
     def _run(self) -> None:
+        if self.unseal_error is not None:
+            # Retrying cannot help: the camera waits for a configuration (or a key) it can open.
+            self._failed("unseal_failed", f"Camera {self.camera_id}: {self.unseal_error}")
+            self._stop.wait()
+            return
         backoff = Backoff(self.ctx.backoff_min_s, self.ctx.backoff_max_s)
         while not self._stop.is_set():
             self.stats = stats = ReadStats(on_lag=self._on_lag)
@@ -196,7 +226,8 @@ class CameraRunner:
             except Exception as e:  # a bug or an unexpected driver error must not kill the camera for good
                 log.exception("camera reader failed", extra={"camera_id": self.camera_id})
                 reason, advice = classify(e)
-                self._failed(reason, redact(f"Reading {self.source} failed unexpectedly: {e!r}. {advice}."))
+                # its text may quote what the camera sent: only its type goes on the status (the log has it all)
+                self._failed(reason, f"Reading {self.source} failed unexpectedly ({type(e).__name__}). {advice}.")
             if self._stop.is_set():
                 break
             self.reconnects += 1
@@ -248,6 +279,14 @@ class CameraRunner:
             log.warning(error, extra={"camera_id": self.camera_id, "reason": reason})
             self._emit(change)
 
+    @property
+    def masks(self) -> tuple[Polygon, ...]:
+        """The privacy masks of the current configuration (the fleet swaps `cfg` in place when zones change)."""
+        cfg = self.cfg
+        if self._masks[0] is not cfg:
+            self._masks = (cfg, privacy_masks(cfg["zones"]))
+        return self._masks[1]
+
     # -- encoder pool side ------------------------------------------------------------------------------
     def encode_next(self) -> bool:
         with self._lock:
@@ -269,7 +308,8 @@ class CameraRunner:
             return False
 
     def _encode_and_send(self, item: _Pending) -> None:
-        jpeg, w, h = encode_frame(item.frame, self.cfg["max_width"], self.cfg["max_height"], self.cfg["jpeg_quality"])
+        cfg = self.cfg
+        jpeg, w, h = encode_frame(item.frame, cfg["max_width"], cfg["max_height"], cfg["jpeg_quality"], self.masks)
         seq = self._seq.next(int(item.captured_at.timestamp() * 1000))
         event: FrameCaptured = {
             "camera_id": self.camera_id,
@@ -306,7 +346,7 @@ class CameraRunner:
             "status": change.status,
             "previous": change.previous,
             "reason": change.reason,
-            "error": change.error,
+            "error": redact(change.error) if change.error else change.error,  # never a credential on the topic
             "changed_at": change.at,
             "last_frame_at": self.last_frame_at,
             "measured_fps": round(change.measured_fps, 3),

@@ -10,6 +10,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 import cv2
@@ -17,6 +18,7 @@ import numpy as np
 
 from streams.ingest import metrics as m
 from streams.ingest.frames import DecodedFrame
+from streams.ingest.masks import Polygon, apply_masks
 
 __all__ = ["Encodable", "EncoderPool", "encode_frame", "fit_within"]
 
@@ -35,21 +37,29 @@ def fit_within(width: int, height: int, max_width: int, max_height: int) -> tupl
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
-def encode_frame(df: DecodedFrame, max_width: int, max_height: int, quality: int) -> tuple[bytes, int, int]:
-    """JPEG bytes, width, height of a frame scaled to fit the caps. A JPEG that already fits is passed through."""
+def encode_frame(
+    df: DecodedFrame, max_width: int, max_height: int, quality: int, masks: Sequence[Polygon] = ()
+) -> tuple[bytes, int, int]:
+    """JPEG bytes, width, height of a frame scaled to fit the caps, with the privacy `masks` painted black.
+
+    A JPEG that already fits is passed through untouched only when the camera has no mask; with masks it is
+    decoded, masked and encoded again (a camera's own JPEG never reaches Kafka unmasked).
+    """
     w, h = fit_within(df.width, df.height, max_width, max_height)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality]
     if df.jpeg is not None:
-        if (w, h) == (df.width, df.height):
+        if (w, h) == (df.width, df.height) and not masks:
             return df.jpeg, w, h
         img = cv2.imdecode(np.frombuffer(df.jpeg, np.uint8), cv2.IMREAD_COLOR)
         if img is None:
             raise ValueError(f"the camera sent a JPEG that does not decode ({len(df.jpeg)} bytes)")
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        if img.shape[1] != w or img.shape[0] != h:
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
     else:
         assert df.frame is not None
         # swscale converts and scales in one pass, cheaper than to_ndarray() + cv2.resize()
         img = df.frame.to_ndarray(width=w, height=h, format="bgr24")
+    apply_masks(img, masks)
     ok, buf = cv2.imencode(".jpg", img, params)
     if not ok:
         raise ValueError(f"JPEG encoding failed for a {w}x{h} frame")

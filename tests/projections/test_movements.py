@@ -97,6 +97,13 @@ def test_the_newest_still_of_each_camera_is_kept_in_redis_for_the_ttl(
             }
         )
 
+    # these cameras keep stills as captured (blur_persons false; blurring has its own tests in tests/security)
+    with psycopg.connect(pg_dsn) as conn:
+        conn.execute(
+            "INSERT INTO cameras (camera_id, config)"
+            " SELECT c, '{\"blur_persons\": false}'::jsonb FROM unnest(%s::text[]) c",
+            (cams,),
+        )
     # stills are never replayed: one sent before the projector starts is not kept (it seeks to the end)
     produce(bootstrap, snaps, [(cams[0].encode(), still(cams[0], 9))])
     s = _settings(bootstrap, pg_dsn, stack.redis_url, unique, movements_topic="", snapshots_topic=snaps)
@@ -123,5 +130,6 @@ def test_the_newest_still_of_each_camera_is_kept_in_redis_for_the_ttl(
         assert 0 < r.ttl(snapshot_key(cam)) <= 120
     with psycopg.connect(pg_dsn) as conn:  # stills never reach PostgreSQL
         assert conn.execute("SELECT count(*) FROM frames WHERE camera_id = ANY(%s)", (cams,)).fetchone() == (0,)
+        conn.execute("DELETE FROM cameras WHERE camera_id = ANY(%s)", (cams,))
     r.delete(*(snapshot_key(c) for c in cams))
     r.close()

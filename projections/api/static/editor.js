@@ -337,7 +337,7 @@ export class Editor {
       const input = $("#zone-name-input");
       if (document.activeElement !== input) input.value = z.name;
       $("#zone-id").textContent = z.zone_id;
-      $("#zone-kind").value = ["approach", "occupancy", "stop"].includes(z.kind) ? z.kind : "approach";
+      $("#zone-kind").value = ["approach", "occupancy", "stop", "privacy"].includes(z.kind) ? z.kind : "approach";
     }
     $("#calib-props").hidden = this.tool !== "calibrate" && !this.calibration;
   }

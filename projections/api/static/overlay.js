@@ -68,7 +68,39 @@ function drawLine(ctx, line, w, h, selected) {
   label(ctx, line.name || line.line_id, ax + (bx - ax) * 0.15, ay + (by - ay) * 0.15 - 16, color);
 }
 
+/** A privacy mask: ingest paints it black before encoding, so it is drawn opaque black, hatched. */
+function drawPrivacy(ctx, zone, w, h, selected) {
+  const path = () => {
+    ctx.beginPath();
+    zone.points.forEach((p, i) => (i ? ctx.lineTo(p.x * w, p.y * h) : ctx.moveTo(p.x * w, p.y * h)));
+    ctx.closePath();
+  };
+  ctx.save();
+  path();
+  ctx.fillStyle = "#000000";
+  ctx.fill();
+  ctx.clip();
+  ctx.strokeStyle = "rgba(255, 255, 255, 0.22)";
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (let d = -h; d < w; d += 12) {
+    ctx.moveTo(d, h);
+    ctx.lineTo(d + h, 0);
+  }
+  ctx.stroke();
+  ctx.restore();
+  ctx.strokeStyle = selected ? SELECTED : "#f8f9fa";
+  ctx.lineWidth = selected ? 3 : 2;
+  path();
+  ctx.stroke();
+  if (selected) for (const p of zone.points) handle(ctx, p.x * w, p.y * h, SELECTED);
+  const cx = zone.points.reduce((s, p) => s + p.x, 0) / zone.points.length;
+  const cy = zone.points.reduce((s, p) => s + p.y, 0) / zone.points.length;
+  label(ctx, `${zone.name || zone.zone_id} (privacy mask)`, cx * w, cy * h, selected ? SELECTED : "#f8f9fa");
+}
+
 function drawZone(ctx, zone, w, h, selected) {
+  if (zone.kind === "privacy") return drawPrivacy(ctx, zone, w, h, selected);
   const base = ZONE[zone.kind] || "#adb5bd";
   const color = selected ? SELECTED : base;
   ctx.strokeStyle = color;

@@ -9,7 +9,7 @@ Stable hooks of the page (data-testid):
   data-line-id / data-zone-id)
 - line: line-props, line-id, line-name-input, line-direction (data-direction LEFT_TO_RIGHT | RIGHT_TO_LEFT),
   line-flip, line-one-way, line-delete
-- zone: zone-props, zone-id, zone-name-input, zone-kind (approach | occupancy | stop), zone-delete
+- zone: zone-props, zone-id, zone-name-input, zone-kind (approach | occupancy | stop | privacy), zone-delete
 - calibration: calib-props, calib-x-{0..3}, calib-y-{0..3} (ground metres), calib-img-{0..3},
   calib-preview (data-mpp-centre, data-mpp-near, data-mpp-far: metres per pixel), calib-message, calib-reset,
   calib-remove
@@ -220,7 +220,7 @@ def seeded(pg_dsn: str, stack: StackSettings) -> Iterator[Seeded]:
         r.hset(
             f"its:snap:{cam}",
             mapping={"jpeg": jpeg, "captured_at": now.isoformat(), "frame_seq": 4000 + seq, "width": 1280,
-                     "height": 720, "at_us": int(now.timestamp() * 1e6)},
+                     "height": 720, "at_us": int(now.timestamp() * 1e6), "blurred": "1"},
         )  # fmt: skip
     try:
         yield Seeded(draw, counted, incident)

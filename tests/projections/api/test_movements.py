@@ -103,7 +103,7 @@ def test_snapshot_serves_the_kept_still_with_its_frame_headers(
             "image": jpeg,
             "source": "file",
         }
-        write_snapshots(r, [frame], 60)  # type: ignore[list-item]
+        write_snapshots(r, [frame], 60, blurred=True)  # type: ignore[list-item]
         got = client.get(f"/v1/cameras/{cam}/snapshot.jpg", headers=read)
         assert got.status_code == 200 and got.content == jpeg
         assert got.headers["content-type"] == "image/jpeg" and got.headers["cache-control"] == "no-store"

@@ -168,3 +168,63 @@ def test_without_a_picture_it_says_so_and_a_422_is_shown_next_to_the_editor(
     status = _el(browser, "save-status")
     _wait(browser, "the 422", lambda _: status.get_attribute("data-state") == "invalid")
     assert "lines[0].name" in _el(browser, "editor-problems").text
+
+
+_DARK_SHARE = """
+const [c, x0, y0, x1, y1] = arguments;
+const ctx = c.getContext('2d');
+const r = c.width / c.getBoundingClientRect().width;
+const [a, b] = [Math.round(x0 * c.width), Math.round(y0 * c.height)];
+const d = ctx.getImageData(a, b, Math.max(1, Math.round((x1 - x0) * c.width)),
+                           Math.max(1, Math.round((y1 - y0) * c.height))).data;
+let dark = 0, n = 0;
+for (let i = 0; i < d.length; i += 4) {
+  n++;
+  if (d[i + 3] > 250 && d[i] < 60 && d[i + 1] < 60 && d[i + 2] < 60) dark++;
+}
+return r > 0 ? dark / n : 0;
+"""
+
+
+def test_draw_a_privacy_mask_shown_black_and_saved_as_a_privacy_zone(api: Api, seeded: Seeded, browser: Any) -> None:
+    """A privacy mask is drawn like a zone (kind "privacy"); the editor paints it opaque black (hatched) over the
+    picture, and it is saved as a zone of kind privacy (ingest blacks it out before encoding)."""
+    from selenium.webdriver.support.ui import Select
+
+    cam = seeded.draw
+    _open(browser, api, api.ops, cam)
+    _picture_shown(browser)
+    _click(browser, "tool-zone")
+    pts = [_click_at(browser, *p) for p in [(0.1, 0.1), (0.4, 0.1), (0.4, 0.4), (0.1, 0.4)]]
+    _click_at(browser, 0.1, 0.1)  # close it on its first point
+    assert _el(browser, "zone-id").text == "zone-1"
+    _type(browser, "zone-name-input", "Windows")
+    Select(_el(browser, "zone-kind")).select_by_value("privacy")
+    canvas = _el(browser, "editor-canvas")
+    # inside the mask, away from its label and edges: (almost) all black, the hatching a few thin lines
+    _wait(
+        browser,
+        "the mask painted black",
+        lambda _: browser.execute_script(_DARK_SHARE, canvas, 0.14, 0.13, 0.36, 0.2) > 0.6,
+    )
+    outside = browser.execute_script(_DARK_SHARE, canvas, 0.6, 0.6, 0.9, 0.9)
+    assert outside < 0.5, outside  # the picture shows through the rest of the canvas
+    assert "privacy" in _el(browser, "item-list").text
+    _click(browser, "editor-save")
+    _saved(browser)
+    [zone] = _camera(api, cam)["config"]["zones"]
+    assert (zone["zone_id"], zone["name"], zone["kind"]) == ("zone-1", "Windows", "privacy")
+    for q, (x, y) in zip(zone["points"], pts, strict=True):
+        assert abs(q["x"] - x) <= 0.01 and abs(q["y"] - y) <= 0.01, (zone, pts)
+    # reopened, the saved mask is still drawn black and its kind shown as privacy
+    _open(browser, api, api.read, cam)
+    _picture_shown(browser)
+    canvas = _el(browser, "editor-canvas")
+    _wait(
+        browser,
+        "the saved mask painted black",
+        lambda _: browser.execute_script(_DARK_SHARE, canvas, 0.14, 0.13, 0.36, 0.2) > 0.6,
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert _el(browser, "stage").screenshot(str(ARTIFACTS / "page-privacy-mask.png"))
+    assert console_problems(browser) == []
