@@ -1,5 +1,5 @@
-"""`itscam k8s render|validate|topics`: the Kubernetes overlays rendered and validated offline, and the KafkaTopics
-generated from the catalogue (deploy/kube)."""
+"""`itscam k8s render|validate|topics|users`: the Kubernetes overlays rendered and validated offline, the KafkaTopics
+generated from the catalogue and the KafkaUsers from the Kafka identities (deploy/kube)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from deploy.kube.kafkausers import USERS, USERS_FILE, render_users
 from deploy.kube.render import OVERLAYS, TARGETS, render_text
 from deploy.kube.tools import KubeToolError
 from deploy.kube.topics import MIN_INSYNC_REPLICAS, TOPICS_FILE, render_topics
@@ -32,6 +33,27 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     if args.write:
         TOPICS_FILE.write_text(text)
         print(f"wrote {TOPICS_FILE} ({len(CATALOGUE)} KafkaTopics)")
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    text = render_users()
+    if args.check:
+        current = USERS_FILE.read_text() if USERS_FILE.exists() else ""
+        if current != text:
+            print(
+                f"itscam k8s users: {USERS_FILE} differs from the Kafka identities (eventbus/identities.py): "
+                "run `itscam k8s users --write` and commit the file.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{USERS_FILE}: up to date ({len(USERS)} users)")
+        return 0
+    if args.write:
+        USERS_FILE.write_text(text)
+        print(f"wrote {USERS_FILE} ({len(USERS)} KafkaUsers)")
         return 0
     sys.stdout.write(text)
     return 0
@@ -65,7 +87,7 @@ def add_parser(sub: Any) -> None:
         "k8s",
         help="Kubernetes: render and validate deploy/k8s offline, generate the KafkaTopics.",
         description="Render the Kustomize overlays, validate them offline (strict schemas, Pod Security "
-        '"restricted", checkov) and generate parts of deploy/k8s from the code.',
+        '"restricted", checkov, egress) and generate parts of deploy/k8s from the code (KafkaTopics, KafkaUsers).',
     )
     k8s_sub = k8s.add_subparsers(dest="k8s_command", required=True, metavar="K8S_COMMAND")
     rp = k8s_sub.add_parser("render", help="Print an overlay's manifests (kustomize build).")
@@ -83,6 +105,7 @@ def add_parser(sub: Any) -> None:
     vp.add_argument("--no-checkov", action="store_true", help="Skip checkov (the slowest part, ~30 s).")
     vp.set_defaults(fn=_cmd_validate)
     _add_topics_parser(k8s_sub)
+    _add_users_parser(k8s_sub)
 
 
 def _add_topics_parser(k8s_sub: Any) -> None:
@@ -98,3 +121,18 @@ def _add_topics_parser(k8s_sub: Any) -> None:
     mode.add_argument("--write", action="store_true", help="Write deploy/k8s/base/data/kafka-topics.yaml.")
     mode.add_argument("--check", action="store_true", help="Exit 1 when the committed file is out of date.")
     tp.set_defaults(fn=_cmd_topics)
+
+
+def _add_users_parser(k8s_sub: Any) -> None:
+    """Add `itscam k8s users [--write|--check]` to the `k8s` group."""
+    up = k8s_sub.add_parser(
+        "users",
+        help="Print, write or check the Strimzi KafkaUsers generated from the Kafka identities.",
+        description="Without flags: print one KafkaUser (SCRAM-SHA-512, simple authorization) per identity of "
+        f"eventbus/identities.py, plus KEDA's lag reader. --write: write {USERS_FILE.name} in deploy/k8s/base/data. "
+        "--check: exit 1 when that file differs from the identities.",
+    )
+    mode = up.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="Write deploy/k8s/base/data/kafka-users.yaml.")
+    mode.add_argument("--check", action="store_true", help="Exit 1 when the committed file is out of date.")
+    up.set_defaults(fn=_cmd_users)

@@ -1,6 +1,7 @@
 """Offline validation of rendered manifests: strict schemas (core kinds with those the kubernetes-validate package
 bundles, custom resources with kubeconform against ../shared/k8s-crd-schemas), checkov with the project's justified
-skips (deploy/kube/checkov.yaml), and `problems()`, which adds Pod Security and the generated KafkaTopics."""
+skips (deploy/kube/checkov.yaml), and `problems()`, which adds Pod Security, the generated KafkaTopics and KafkaUsers
+and the egress checks."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.kube.kafkausers import USERS_FILE, render_users
+from deploy.kube.netcheck import egress_problems
 from deploy.kube.podsecurity import WORKLOAD_KINDS, violations
-from deploy.kube.render import TARGETS, render_text
+from deploy.kube.render import CLUSTER_WIDE, TARGETS, render_text
 from deploy.kube.tools import KubeToolError, tool
 from deploy.kube.topics import TOPICS_FILE, render_topics
 
@@ -165,16 +168,22 @@ def checkov(files: dict[str, str] | None = None, *, directory: Path | None = Non
 
 
 def problems(targets: tuple[str, ...] = TARGETS, *, run_checkov: bool = True) -> list[str]:
-    """Every problem in the rendered targets: schemas (strict), Pod Security "restricted" and ours, checkov, and
-    whether the KafkaTopics are those the catalogue generates. Empty when all is well."""
+    """Every problem in the rendered targets: schemas (strict), Pod Security "restricted" and ours, checkov, whether
+    the KafkaTopics and KafkaUsers are those the catalogue and the identities generate, and egress that reaches the
+    metadata endpoint or the cluster networks by address (deploy/kube/netcheck.py). Empty when all is well."""
     import yaml
 
     found: list[str] = []
     if TOPICS_FILE.read_text() != render_topics():
         found.append(f"{TOPICS_FILE} is out of date with schemas/topics.py: run itscam k8s topics --write")
+    if USERS_FILE.read_text() != render_users():
+        found.append(f"{USERS_FILE} is out of date with eventbus/identities.py: run itscam k8s users --write")
     texts = {t: render_text(t) for t in targets}
     for target, text in texts.items():
         found += [f"[{target}] schema: {e}" for e in kubeconform(text)]
+        if target != CLUSTER_WIDE:
+            docs = [d for d in yaml.safe_load_all(text) if d]
+            found += [f"[{target}] egress: {e}" for e in egress_problems(docs)]
         for doc in yaml.safe_load_all(text):
             if doc and doc.get("kind") in WORKLOAD_KINDS:
                 found += [f"[{target}] pod security: {v}" for v in violations(doc)]

@@ -110,9 +110,11 @@ def test_lag_thresholds_follow_from_the_measured_rates(rendered: dict[str, Manif
 def test_the_trigger_authentication_uses_the_strimzi_cluster_ca(find: Find) -> None:
     for overlay in OVERLAYS:
         (auth,) = find(overlay, "TriggerAuthentication", "its-kafka-tls")
-        assert auth["spec"]["secretTargetRef"] == [
-            {"parameter": "ca", "name": "its-kafka-cluster-ca-cert", "key": "ca.crt"}
+        assert {"parameter": "ca", "name": "its-kafka-cluster-ca-cert", "key": "ca.crt"} in auth["spec"][
+            "secretTargetRef"
         ]
+        # and SCRAM-SHA-512 as KafkaUser its-keda (tests/deploy/kube/test_kafka_users.py)
+        assert {"parameter": "password", "name": "its-keda", "key": "password"} in auth["spec"]["secretTargetRef"]
 
 
 def test_scale_targets_are_rendered_deployments_scaled_once(rendered: dict[str, Manifests], find: Find) -> None:

@@ -59,7 +59,8 @@ def test_kafka_is_kraft_with_node_pools_and_the_contract_listeners(find: Find, o
     ann = kafka["metadata"]["annotations"]
     assert ann["strimzi.io/kraft"] == "enabled" and ann["strimzi.io/node-pools"] == "enabled"
     listeners = {(x["name"], x["port"], x["tls"]) for x in kafka["spec"]["kafka"]["listeners"]}
-    assert listeners == {("plain", 9092, False), ("tls", 9093, True)}, f"{overlay}: Kafka listeners {listeners}"
+    # 9092 for the apps (in the mesh), 9093 for KEDA (outside it): both TLS + SCRAM-SHA-512 (test_kafka_users.py)
+    assert listeners == {("scram", 9092, True), ("tls", 9093, True)}, f"{overlay}: Kafka listeners {listeners}"
     assert "kafkaExporter" in kafka["spec"], f"{overlay}: Kafka its-kafka needs kafkaExporter (lag metrics)"
     roles = {p["metadata"]["name"]: p["spec"]["roles"] for p in find(overlay, "KafkaNodePool")}
     assert roles == {"controller": ["controller"], "broker": ["broker"]}

@@ -48,6 +48,7 @@ POSTGRES = Endpoint("postgres", {"cnpg.io/cluster": "its-postgres", "cnpg.io/ins
 POSTGRES_REPLICA = Endpoint("postgres replica", {"cnpg.io/cluster": "its-postgres", "cnpg.io/instanceRole": "replica"})
 REDIS = Endpoint("redis", {"app.kubernetes.io/name": "redis", "redis-role": "master"})
 REDIS_REPLICA = Endpoint("redis replica", {"app.kubernetes.io/name": "redis", "redis-role": "replica"})
+REDIS_CACHE = Endpoint("redis cache", {"app.kubernetes.io/name": "redis-cache"})
 SENTINEL = app("redis-sentinel")
 PG_DUMP, REDIS_BACKUP, DB_RETENTION = app("pg-dump"), app("redis-backup"), app("db-retention")
 MONITORING = Endpoint("prometheus", {"app.kubernetes.io/name": "prometheus"}, "monitoring")
@@ -66,6 +67,7 @@ REQUIRED: list[tuple[Endpoint, Endpoint, int, str]] = [
     (API, POSTGRES, 5432, "the API reads the read models"),
     (PROJECTOR, POSTGRES, 5432, "the projector writes the read models"),
     (API, REDIS, 6379, "the API reads Redis"),
+    (API, REDIS_CACHE, 6379, "the API's query cache"),
     (PROJECTOR, REDIS, 6379, "the projector writes Redis"),
     (INGEST, CAMERA, 554, "ingest reads RTSP cameras"),
     (INGEST, CAMERA, 443, "ingest reads HTTPS cameras"),
@@ -91,6 +93,7 @@ REQUIRED: list[tuple[Endpoint, Endpoint, int, str]] = [
 FORBIDDEN: list[tuple[Endpoint, Endpoint, int, str]] = [
     (INFERENCE, POSTGRES, 5432, "inference has no business with PostgreSQL"),
     (INGEST, REDIS, 6379, "ingest has no business with Redis"),
+    (PROJECTOR, REDIS_CACHE, 6379, "only the API uses the query cache"),
     (ANALYTICS, POSTGRES, 5432, "analytics writes Kafka only"),
     (INFERENCE, CAMERA, 554, "only ingest talks to cameras"),
     (NGINX, PROJECTOR, 9090, "the Ingress reaches the API only"),

@@ -99,17 +99,74 @@ def test_relabels_only_the_pods_whose_role_is_wrong_fake_kubernetes_api(
 
     def fake_kubernetes_api(method: str, path: str, body: Any = None) -> Any:
         calls.append((method, path, body))
-        if method == "GET":
-            assert "labelSelector=app.kubernetes.io%2Fname%3Dredis" in path
-            return {"items": [{"metadata": {"name": n, "labels": lbl}} for n, lbl in pods.items()]}
+        if method == "GET":  # one pod by name: the Role grants get on these names, never list
+            assert "?" not in path, f"the labeller lists pods ({path}): its Role allows get by name only"
+            name = path.rsplit("/", 1)[1]
+            return {"metadata": {"name": name, "labels": pods[name]}}
         return {}
 
     changed = lab["relabel"](
         "its-redis-1.its-redis-headless.its-camera-ai.svc.cluster.local", "its-camera-ai", fake_kubernetes_api
     )
     assert changed == {"its-redis-0": "replica", "its-redis-1": "master"}
+    gets = [p for m, p, _ in calls if m == "GET"]
+    assert gets == [f"/api/v1/namespaces/its-camera-ai/pods/{n}" for n in pods]
     patches = [(p, b) for m, p, b in calls if m == "PATCH"]
     assert patches == [
         ("/api/v1/namespaces/its-camera-ai/pods/its-redis-0", {"metadata": {"labels": {"redis-role": "replica"}}}),
         ("/api/v1/namespaces/its-camera-ai/pods/its-redis-1", {"metadata": {"labels": {"redis-role": "master"}}}),
     ]
+
+
+def test_a_missing_pod_is_skipped(rendered: dict[str, Manifests], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import urllib.error
+
+    lab = _labeler(rendered, {"REDIS_PODS": "its-redis-0,its-redis-1"}, monkeypatch)
+
+    def fake_kubernetes_api(method: str, path: str, body: Any = None) -> Any:
+        if path.endswith("its-redis-1") and method == "GET":
+            raise urllib.error.HTTPError(path, 404, "Not Found", {}, io.BytesIO())  # type: ignore[arg-type]
+        return {"metadata": {"name": "its-redis-0", "labels": {"redis-role": "master"}}}
+
+    assert lab["relabel"]("its-redis-0.x", "ns", fake_kubernetes_api) == {}
+
+
+@pytest.mark.parametrize("overlay", ["dev", "staging", "prod"])
+def test_the_labeller_may_get_and_patch_only_the_redis_pods(rendered: dict[str, Manifests], overlay: str) -> None:
+    """RBAC: get/patch on pods, in its namespace (a Role, no ClusterRole), only the StatefulSet's pods by name."""
+    docs = rendered[overlay]
+    (redis,) = [d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "its-redis"]
+    names = [f"its-redis-{i}" for i in range(redis["spec"]["replicas"])]
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "its-redis-sentinel"]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "resourceNames": names, "verbs": ["get", "patch"]}
+    ], f"{overlay}: Role its-redis-sentinel must be get/patch on {names} only"
+    bindings = [d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    mine = [b for b in bindings if any(s.get("name") == "its-redis-sentinel" for s in b.get("subjects", []))]
+    assert [(b["kind"], b["roleRef"]["kind"], b["roleRef"]["name"]) for b in mine] == [
+        ("RoleBinding", "Role", "its-redis-sentinel")
+    ]
+    assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    (sentinel,) = [d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "its-redis-sentinel"]
+    (labeler,) = [c for c in sentinel["spec"]["template"]["spec"]["containers"] if c["name"] == "labeler"]
+    env = {e["name"]: e.get("value") for e in labeler.get("env", [])}
+    assert env["REDIS_PODS"].split(",") == names, f"{overlay}: the labeller's REDIS_PODS must be the Role's names"
+
+
+def test_an_admission_policy_keeps_the_labeller_to_its_one_label(rendered: dict[str, Manifests]) -> None:
+    docs = rendered["cluster-wide"]
+    (policy,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"]
+    (binding,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["resourceRules"] == [
+        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods"]}
+    ]
+    (cond,) = spec["matchConditions"]
+    assert "':its-redis-sentinel'" in cond["expression"] and "request.namespace" in cond["expression"]
+    rules = " ".join(v["expression"] for v in spec["validations"])
+    for must in ("'redis-role'", "object.spec == oldObject.spec", "annotations", "'master', 'replica'", "'redis'"):
+        assert must in rules, f"the policy no longer checks {must}"

@@ -61,6 +61,11 @@ def test_names_are_unique(overlay: str, rendered: dict[str, Manifests]) -> None:
 
 def test_cluster_wide_objects_have_no_namespace(rendered: dict[str, Manifests]) -> None:
     objs = rendered[CLUSTER_WIDE]
-    assert {d["kind"] for d in objs} == {"StorageClass", "ClusterIssuer"}
+    assert {d["kind"] for d in objs} == {
+        "StorageClass",
+        "ClusterIssuer",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     for d in objs:
         assert "namespace" not in d["metadata"], f"{d['kind']}/{d['metadata']['name']} is cluster-scoped"

@@ -15,10 +15,13 @@ from starlette.routing import Route
 
 from deploy.kube import OVERLAYS
 from deploy.kube.podsecurity import pod_spec_of as pod_spec
+from eventbus.config import KafkaSecurity
 from inference.settings import InferenceSettings
 from itscam.main import build_parser
 from projections.api.settings import ApiSettings
 from projections.settings import ProjectorSettings
+from schemas.credentials import PRIVATE_KEY_ENV, PUBLIC_KEY_ENV
+from schemas.source_policy import SourcePolicy
 from streams.analytics.settings import AnalyticsSettings
 from streams.ingest.settings import IngestSettings
 from tests.deploy.kube.conftest import Manifests
@@ -39,6 +42,12 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "analytics": AnalyticsSettings,
     "projector": ProjectorSettings,
 }
+# Settings classes every deployable shares besides its own (the Kafka client's identity), and those of the two that
+# take camera sources (the source policy) and the sealing key each one gets (ingest: private, API: public).
+SHARED_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
+    x: (KafkaSecurity, SourcePolicy) if x in ("ingest", "api") else (KafkaSecurity,) for x in SETTINGS
+}
+SEAL_KEY = {"ingest": PRIVATE_KEY_ENV, "api": PUBLIC_KEY_ENV}
 # The deployables that read PostgreSQL and Redis (their DSN/URL come from Secret its-app-secrets).
 NEEDS_STORES = ("api", "projector")
 CASES = [(overlay, x) for overlay in OVERLAYS for x in SETTINGS]
@@ -105,13 +114,20 @@ def provided_env(find: Find, overlay: str, x: str) -> dict[str, str]:
     return env
 
 
+def read_names(x: str) -> set[str]:
+    """Every environment variable deployable `x` reads: its settings class's, the shared classes' and its seal key."""
+    names = env_names(SETTINGS[x]).union(*(env_names(c) for c in SHARED_SETTINGS[x]))
+    return names | ({SEAL_KEY[x]} if x in SEAL_KEY else set())
+
+
 @pytest.mark.parametrize(("overlay", "x"), CASES)
 def test_env_names_are_settings(find: Find, overlay: str, x: str) -> None:
     cls = SETTINGS[x]
-    unknown = sorted(set(provided_env(find, overlay, x)) - env_names(cls))
+    unknown = sorted(set(provided_env(find, overlay, x)) - read_names(x))
     assert not unknown, (
-        f"overlay {overlay}: its-{x} sets {unknown}, which {cls.__name__} does not read: rename them to the class's "
-        f"variables ({sorted(env_names(cls))}) in deploy/k8s/base/workloads/{x}/config.env or the overlay"
+        f"overlay {overlay}: its-{x} sets {unknown}, which {cls.__name__} (nor KafkaSecurity, SourcePolicy, the seal "
+        f"key) does not read: rename them to the class's variables ({sorted(env_names(cls))}) in "
+        f"deploy/k8s/base/workloads/{x}/config.env or the overlay"
     )
 
 
@@ -321,3 +337,24 @@ def test_least_privilege_and_availability(find: Find, overlay: str, x: str) -> N
     assert {"topology.kubernetes.io/zone", "kubernetes.io/hostname"} <= keys, (
         f"overlay {overlay}: its-{x} must spread over zones and hosts (topologySpreadConstraints)"
     )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_ingest_gets_the_private_seal_key(find: Find, overlay: str) -> None:
+    """Ingest opens sealed camera credentials with the private key, mounted from its own Secret; the API gets the
+    public key only; no other deployable gets either (schemas/credentials.py)."""
+    for x in SETTINGS:
+        env = provided_env(find, overlay, x)
+        assert (PRIVATE_KEY_ENV in env) == (x == "ingest"), f"overlay {overlay}: its-{x} and {PRIVATE_KEY_ENV}"
+        assert (PUBLIC_KEY_ENV in env) == (x == "api"), f"overlay {overlay}: its-{x} and {PUBLIC_KEY_ENV}"
+        volumes = pod_spec(deployment(find, overlay, x)).get("volumes", [])
+        mounted = {v["secret"]["secretName"] for v in volumes if "secret" in v}
+        assert ("its-camera-seal-private" in mounted) == (x == "ingest"), f"overlay {overlay}: its-{x} mounts {mounted}"
+    key_path = provided_env(find, overlay, "ingest")[PRIVATE_KEY_ENV]
+    c = container(find, overlay, "ingest")
+    (mount,) = [m for m in c["volumeMounts"] if key_path.startswith(m["mountPath"].rstrip("/") + "/")]
+    assert mount.get("readOnly") is True
+    volumes = {v["name"]: v for v in pod_spec(deployment(find, overlay, "ingest"))["volumes"]}
+    assert volumes[mount["name"]]["secret"]["secretName"] == "its-camera-seal-private"
+    api_env = {e["name"]: e for e in container(find, overlay, "api").get("env", [])}
+    assert api_env[PUBLIC_KEY_ENV]["valueFrom"]["secretKeyRef"]["name"] == "its-camera-seal-public"
