@@ -91,10 +91,13 @@ async function request(path, params, init) {
   return r;
 }
 
-/** GET `path` as JSON. */
+/** GET `path` as JSON; an answer with an ETag (a camera's configuration) carries it as a non-enumerable `etag`. */
 export async function api(path, params = {}) {
   const r = await request(path, params, { headers: authHeaders("application/json") });
-  return r.json();
+  const doc = await r.json();
+  const tag = r.headers.get("ETag");
+  if (tag && doc && typeof doc === "object") Object.defineProperty(doc, "etag", { value: tag });
+  return doc;
 }
 
 /** GET `path` as a blob, with the response (for its headers). */
@@ -103,9 +106,9 @@ export async function apiBlob(path, params = {}, accept = "*/*") {
   return { blob: await r.blob(), response: r };
 }
 
-/** PATCH/POST/PUT `body` as JSON; the JSON answer. */
-export async function apiSend(method, path, body) {
-  const headers = { ...authHeaders("application/json"), "Content-Type": "application/json" };
+/** PATCH/POST/PUT `body` as JSON (with `extra` headers, e.g. If-Match); the JSON answer. */
+export async function apiSend(method, path, body, extra = {}) {
+  const headers = { ...authHeaders("application/json"), "Content-Type": "application/json", ...extra };
   const r = await request(path, {}, { method, headers, body: JSON.stringify(body) });
   return r.json();
 }

@@ -74,6 +74,7 @@ export class CameraView {
     const st = this.doc.status;
     if (st?.width > 0 && st?.height > 0) this.setDims(st.width, st.height);
     this.editor.load(id, this.doc.config || {}, true);
+    this.editor.etag = this.doc.etag || null; // sent as If-Match, so a concurrent edit is not overwritten
     this.syncLineSelect();
     this.exports.resetRange();
     $("#camera-view").scrollIntoView({ block: "start" });

@@ -33,6 +33,7 @@ function status(text, state) {
 export async function reload(ed) {
   const doc = await api(`/v1/cameras/${encodeURIComponent(ed.camera)}`);
   ed.load(ed.camera, doc.config || {}, true);
+  ed.etag = doc.etag || null;
   status("", "clean");
   problems([]);
   return doc;
@@ -60,7 +61,8 @@ export async function save(ed, body = bodyOf(ed)) {
   problems([]);
   status("saving…", "saving");
   try {
-    await apiSend("PATCH", `/v1/cameras/${encodeURIComponent(cam)}`, body);
+    const ifMatch = ed.etag ? { "If-Match": ed.etag } : {};
+    await apiSend("PATCH", `/v1/cameras/${encodeURIComponent(cam)}`, body, ifMatch);
   } catch (e) {
     failed(e);
     return;
@@ -80,6 +82,7 @@ export async function save(ed, body = bodyOf(ed)) {
     ]);
     if (doc && got === want) {
       if (!ed.dirty) ed.load(cam, cfg, true);
+      ed.etag = doc.etag || null;
       status("saved — the analytics stage applies it to the next frames", "saved");
       ed.onSaved(doc);
       return;
@@ -94,6 +97,9 @@ function failed(e) {
     const params = e.body.invalid_params || [];
     problems([e.detail, ...params.map((p) => `${p.name}: ${p.reason}`)]);
     status("not saved: the API refused the configuration (422)", "invalid");
+  } else if (e instanceof ApiError && e.status === 412) {
+    problems([`Someone else changed this camera since it was opened (412): ${e.detail} Reload it, then redo the edit.`]);
+    status("not saved: the camera changed meanwhile", "conflict");
   } else if (e instanceof ApiError && e.status === 403) {
     problems([`This key may only read (403): ${e.detail} Saving needs a key with the ops scope.`]);
     status("not saved: the key is read-only", "forbidden");

@@ -228,3 +228,43 @@ def test_draw_a_privacy_mask_shown_black_and_saved_as_a_privacy_zone(api: Api, s
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert _el(browser, "stage").screenshot(str(ARTIFACTS / "page-privacy-mask.png"))
     assert console_problems(browser) == []
+
+
+def test_a_camera_changed_elsewhere_since_it_was_opened_is_not_overwritten(
+    api: Api, seeded: Seeded, browser: Any
+) -> None:
+    """The page sends the ETag of the configuration it opened as If-Match: when another editor saved meanwhile,
+    the API answers 412 and the page says so instead of overwriting their edit."""
+    import httpx
+
+    cam = seeded.draw
+    _open(browser, api, api.ops, cam)
+    _picture_shown(browser)
+    opened = httpx.get(f"{api.url}/v1/cameras/{cam}", headers={"Authorization": f"Bearer {api.read}"}, timeout=10)
+    etag = opened.headers["ETag"]
+    # another editor renames the camera; wait until the registry applied it (its ETag moves on)
+    r = httpx.patch(
+        f"{api.url}/v1/cameras/{cam}",
+        json={"name": f"renamed {time.time()}"},
+        headers={"Authorization": f"Bearer {api.ops}", "If-Match": etag},
+        timeout=10,
+    )
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        now = httpx.get(f"{api.url}/v1/cameras/{cam}", headers={"Authorization": f"Bearer {api.read}"}, timeout=10)
+        if now.headers.get("ETag") != etag:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("the rename was not applied within 40 s")
+    lines_before = _camera(api, cam)["config"]["lines"]
+    _click(browser, "tool-line")
+    _click_at(browser, 0.2, 0.6)
+    _click_at(browser, 0.7, 0.6)
+    _click(browser, "editor-save")
+    status = _el(browser, "save-status")
+    _wait(browser, "the 412", lambda _: status.get_attribute("data-state") == "conflict")
+    assert "412" in _el(browser, "editor-problems").text
+    time.sleep(1.0)  # nothing was sent: the registry still holds the other editor's version
+    assert _camera(api, cam)["config"]["lines"] == lines_before
