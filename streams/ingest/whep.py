@@ -45,6 +45,7 @@ import httpx
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from schemas.redaction import redact
 from schemas.source_policy import SourcePolicy, SourceRefused, check_host
 from streams.ingest._whep_policy import checked_candidates, local_why, same_origin
 from streams.ingest.errors import SourceError
@@ -62,12 +63,6 @@ _CANCEL_WAIT_S = 1.0
 _MAX_REDIRECTS = 3
 
 
-def _redact(url: str) -> str:
-    """`url` without credentials: user:password@ and a ?token= value are masked."""
-    url = re.sub(r"//[^/@]+@", "//***@", url)
-    return re.sub(r"([?&]token=)[^&#]*", r"\1***", url)
-
-
 @dataclass(frozen=True)
 class _Endpoint:
     url: str  # what is requested: http(s), no credentials, no token
@@ -76,7 +71,7 @@ class _Endpoint:
 
 
 def _endpoint(url: str) -> _Endpoint:
-    shown = _redact(url)
+    shown = redact(url)
     parts = urlsplit(url)
     scheme = _SCHEMES.get(parts.scheme.lower())
     try:
