@@ -73,6 +73,20 @@ def _allow_source(src: str, live: bool) -> None:
         raise DemoError(str(e)) from None
 
 
+def _use_stack_seal_keys() -> None:
+    """Unless the user set them, seal and open camera credentials (a live URL with user:password@) with the local
+    stack's key pair, which `itscam stack up` makes once and keeps (deploy/stack/seal.py)."""
+    from deploy.stack import StackSettings
+    from deploy.stack.seal import ensure_seal_keys
+    from schemas.credentials import PRIVATE_KEY_ENV, PUBLIC_KEY_ENV
+
+    if os.environ.get(PUBLIC_KEY_ENV) or os.environ.get(PRIVATE_KEY_ENV):
+        return
+    private, public = ensure_seal_keys(StackSettings())
+    os.environ[PUBLIC_KEY_ENV] = str(public)
+    os.environ[PRIVATE_KEY_ENV] = str(private)
+
+
 def _demo_token(dsn: str) -> str:
     """A read-only key for this demo run (`itscam keys revoke` it, or leave it: it only reads)."""
     from projections import migrate
@@ -123,6 +137,7 @@ def run_demo(
         raise DemoError(f"{src} is a live camera and never ends: with ONCE=1 also give MAX_FRAMES=N.")
     src = src if live else str(Path(src).absolute())  # not resolve(): a link keeps its own name
     _allow_source(src, live)
+    _use_stack_seal_keys()
     cam = camera_id or f"{camera_id_for(src)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     hand = None if live else ground_truth(_shared_data() / "ground_truth.json", src)
     line_list = lines_arg(lines) if lines is not None else ([hand.line] if hand is not None else [])

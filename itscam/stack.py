@@ -22,6 +22,10 @@ def _cmd(args: argparse.Namespace) -> int:
             svc.up()
             print(f"{svc.name:9} {svc.status()}")
         print(f"data and logs: {s.home}")
+        from deploy.stack.seal import ensure_seal_keys
+
+        private, public = ensure_seal_keys(s)
+        print(f"camera credential sealing: ITS_CAMERA_SEAL_PUBLIC_KEY={public} ITS_INGEST_SEAL_PRIVATE_KEY={private}")
         if s.kafka_secure or (s.home / "kafka" / "secure").exists():
             print(f"Kafka identities (ITS_KAFKA_* settings per deployable): {s.home / 'secrets' / 'kafka'}/<name>.env")
     elif args.action == "down":

@@ -115,3 +115,20 @@ def test_client_settings_carry_the_identity_from_the_environment(
         security_protocol="SASL_PLAINTEXT", sasl_username="u", sasl_password="p", sasl_password_file=None
     ).faust_credentials()
     assert (creds.username, creds.password, creds.mechanism.value) == ("u", "p", "SCRAM-SHA-512")
+
+
+def test_the_seal_key_pair_is_made_once_private_and_kept(tmp_path: Path) -> None:
+    """`itscam stack up` makes the camera-credential key pair once (0600, folder 0700) and never replaces it: the
+    compacted camera topic keeps records sealed for it."""
+    from deploy.stack.seal import ensure_seal_keys
+    from schemas.credentials import load_private_key, load_public_key, seal, unseal
+
+    s = StackSettings(home=tmp_path / "stack")
+    private, public = ensure_seal_keys(s)
+    assert (private.stat().st_mode & 0o777, public.stat().st_mode & 0o777) == (0o600, 0o600)
+    assert private.parent.stat().st_mode & 0o777 == 0o700
+    first = (private.read_text(), public.read_text())
+    assert ensure_seal_keys(s) == (private, public)
+    assert (private.read_text(), public.read_text()) == first
+    sealed = seal("rtsp://u:p@cam/x", load_public_key(str(public)), "cam-1")
+    assert unseal(sealed, load_private_key(str(private)), "cam-1") == "rtsp://u:p@cam/x"
