@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from projections import queries
+from projections.api import versions
 from projections.api.deps import deps
 from projections.api.encode import json_response
 from projections.api.params import camera_id
@@ -129,7 +130,6 @@ async def _append(
 async def create_camera(request: Request) -> Response:
     body = await _body(request)
     cfg = validate_body(body, None)
-    await check_policy(request, cfg)
     d = deps(request)
     async with d.pool.connection() as conn:
         if await queries.camera_config(conn, cfg["camera_id"]) is not None:
@@ -137,7 +137,8 @@ async def create_camera(request: Request) -> Response:
                 409,
                 f"Camera {cfg['camera_id']!r} exists; change it with PUT or PATCH /v1/cameras/{cfg['camera_id']}.",
             )
-    return await _append(request, cfg, cfg["camera_id"])
+    tag = await check_if_match(request, cfg["camera_id"], cfg["updated_at"])  # no If-Match: claims the version
+    return await _append_claimed(request, cfg, cfg["camera_id"], tag)
 
 
 async def put_camera(request: Request) -> Response:
@@ -151,9 +152,8 @@ async def put_camera(request: Request) -> Response:
         if current is not None and current.get("source_url") == body["source_url"]:
             sealed = current.get("source_secret")
     cfg = validate_body(body, cam, sealed)
-    await check_policy(request, cfg)
-    await check_if_match(request, cam)  # If-Match/ETag: a stale tag is a 412
-    return await _append(request, cfg, cam)
+    tag = await check_if_match(request, cam, cfg["updated_at"])  # If-Match/ETag: a stale tag is a 412
+    return await _append_claimed(request, cfg, cam, tag)
 
 
 async def patch_camera(request: Request) -> Response:
@@ -167,7 +167,6 @@ async def patch_camera(request: Request) -> Response:
         current = await queries.camera_config(conn, cam)
     if current is None:
         raise not_found(cam)
-    await check_if_match(request, cam)  # If-Match/ETag: a stale tag is a 412
     current.pop("updated_at", None)
     if "source_secret" in patch:
         raise _invalid("source_secret", "is set by the API from source_url's credentials; leave it out")
@@ -176,8 +175,18 @@ async def patch_camera(request: Request) -> Response:
     current.pop("source_secret", None)
     merged = {k: v for k, v in {**current, **patch}.items() if v is not None or k == "calibration"}
     cfg = validate_body(merged, cam, sealed)
-    await check_policy(request, cfg)
-    return await _append(request, cfg, cam)
+    tag = await check_if_match(request, cam, cfg["updated_at"])  # If-Match/ETag: a stale tag is a 412
+    return await _append_claimed(request, cfg, cam, tag)
+
+
+async def _append_claimed(request: Request, cfg: dict[str, Any], cam: str, tag: str) -> Response:
+    """Send a camera command whose version `tag` was claimed; a refusal (policy, Kafka) gives the tag back."""
+    try:
+        await check_policy(request, cfg)
+        return await _append(request, cfg, cam)
+    except BaseException:
+        await versions.release(deps(request), cam, tag)
+        raise
 
 
 async def delete_camera(request: Request) -> Response:
@@ -189,4 +198,6 @@ async def delete_camera(request: Request) -> Response:
     async with d.pool.connection() as conn:
         if not await queries.camera_known(conn, cam):
             raise not_found(cam)
-    return await _append(request, None, cam, headers)
+    answer = await _append(request, None, cam, headers)
+    await versions.forget(deps(request), cam)
+    return answer

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from projections import queries
+from projections.api import versions
 from projections.api.deps import deps
 from projections.api.encode import json_response
 from projections.api.params import camera_id, decode_cursor, encode_cursor, parse_int
@@ -38,18 +39,18 @@ def etag_of(cam: str, updated_at: datetime | str) -> str:
 _MICRO = datetime.resolution
 
 
-async def check_if_match(request: Request, cam: str) -> None:
-    """The precondition of PUT/PATCH: 412 when If-Match names none of the current configuration's tags (or `*`
-    and the camera has no configuration), 428 when it is missing and ITS_API_REQUIRE_IF_MATCH is set."""
+async def check_if_match(request: Request, cam: str, updated_at: datetime) -> str:
+    """The precondition of PUT/PATCH, checked and claimed in one step (projections/api/versions.py): 412 when
+    If-Match names none of the camera's current tags (the last accepted command's, else the read model's; `*`: any
+    configuration), 428 when it is missing and ITS_API_REQUIRE_IF_MATCH is set. Returns the new tag claimed for the
+    command (configuration `updated_at`); `versions.release` it if the command is not sent."""
     d = deps(request)
     header = request.headers.get("if-match")
-    if header is None:
-        if d.settings.require_if_match:
-            raise Problem(
-                428,
-                f"Send If-Match with the ETag of GET /v1/cameras/{cam}, so a concurrent edit is not overwritten.",
-            )
-        return
+    if header is None and d.settings.require_if_match:
+        raise Problem(
+            428,
+            f"Send If-Match with the ETag of GET /v1/cameras/{cam}, so a concurrent edit is not overwritten.",
+        )
     async with d.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT config_updated_at FROM cameras WHERE camera_id = %s AND deleted_at IS NULL"
@@ -57,15 +58,17 @@ async def check_if_match(request: Request, cam: str) -> None:
             (cam,),
         )
         row = await cur.fetchone()
-    current = etag_of(cam, row[0]) if row else None
-    tags = {t.strip() for t in header.split(",") if t.strip()}
-    if current is not None and ("*" in tags or current in tags):
-        return
+    stored = etag_of(cam, row[0]) if row else None
+    tags = None if header is None else {t.strip() for t in header.split(",") if t.strip()}
+    new_tag = etag_of(cam, updated_at)
+    current = await versions.claim(d, cam, new_tag, stored, tags)
+    if current is None:
+        return new_tag
     raise Problem(
         412,
         f"Camera {cam!r} changed since the ETag sent in If-Match (or has no configuration); GET it again, reapply "
         "the edit and send the new ETag.",
-        current_etag=current,
+        current_etag=current or None,
     )
 
 

@@ -102,3 +102,9 @@ class ApiSettings(DeployableSettings):
         description="PATCH/PUT /v1/cameras/{id} without If-Match answer 428 (default: accepted, last writer wins; "
         "a stale If-Match is always a 412).",
     )
+    command_tag_ttl_s: int = Field(
+        600,
+        ge=1,
+        description="How long the ETag of a camera's last accepted command is kept in Redis, so If-Match holds "
+        "while the projector has not applied it yet (longer than the projector's worst lag).",
+    )

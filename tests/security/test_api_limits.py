@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import redis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.testclient import TestClient
@@ -28,6 +29,7 @@ from projections.api import ApiSettings, create_app
 from projections.api.deps import deps
 from projections.api.keys import create_key
 from projections.api.limits import Slots, StreamLeases, lease_key
+from schemas.source_policy import SourcePolicy
 from tests.projections.api.conftest import add_camera, api_env, free_port, is_problem, running_api
 
 pytestmark = pytest.mark.integration
@@ -341,6 +343,44 @@ def test_a_stale_if_match_is_412(settings: ApiSettings, keys: Callable[..., str]
         is_problem(c.patch(f"/v1/cameras/{cam}", json={"enabled": False}, headers=ops), 428)
     with psycopg.connect(pg_dsn) as conn:
         conn.execute("DELETE FROM cameras WHERE camera_id = %s", (cam,))
+
+
+def test_two_editors_with_the_same_etag_inside_the_projectors_lag_one_wins(
+    settings: ApiSettings, keys: Callable[..., str], pg_dsn: str, unique: str
+) -> None:
+    """The read model shows a command only once the projector applied it: two editors holding the same ETag who
+    both send within that window must not both pass. The first claims the new version (Redis, atomically), the
+    second gets 412 with the first's tag; a command refused later (here by the source policy) gives its claim back."""
+    from projections.api.routes_cameras import etag_of
+
+    cam = f"cam-{unique}"
+    with psycopg.connect(pg_dsn) as conn:
+        add_camera(conn, cam)
+    ops = _bearer(keys("ops"))
+    try:
+        with TestClient(create_app(settings)) as c:
+            etag = c.get(f"/v1/cameras/{cam}", headers=ops).headers["etag"]
+            # a refused command (a loopback source under a strict policy) releases what it claimed
+            c.app.state.source_policy = SourcePolicy(allow_loopback=False)
+            r = c.patch(
+                f"/v1/cameras/{cam}", json={"source_url": "rtsp://127.0.0.1/x"}, headers={**ops, "If-Match": etag}
+            )
+            assert is_problem(r, 422)
+            c.app.state.source_policy = None
+            first = c.patch(f"/v1/cameras/{cam}", json={"name": "first"}, headers={**ops, "If-Match": etag})
+            assert first.status_code == 202, first.text
+            mine = etag_of(cam, first.json()["accepted"]["updated_at"])
+            second = c.patch(f"/v1/cameras/{cam}", json={"name": "second"}, headers={**ops, "If-Match": etag})
+            assert is_problem(second, 412)["current_etag"] == mine
+            # the first editor's tag holds for its next edit, before the projector applied anything
+            again = c.patch(f"/v1/cameras/{cam}", json={"name": "first again"}, headers={**ops, "If-Match": mine})
+            assert again.status_code == 202, again.text
+    finally:
+        with psycopg.connect(pg_dsn) as conn:
+            conn.execute("DELETE FROM cameras WHERE camera_id = %s", (cam,))
+        r = redis.Redis.from_url(str(settings.redis_url.get_secret_value()))
+        r.delete(f"its:cfgtag:{cam}")
+        r.close()
 
 
 # -- keys that expire, a bounded key cache ----------------------------------------------------------------------
