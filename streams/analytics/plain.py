@@ -70,9 +70,17 @@ def need_str(v: Any, what: str = "value") -> str:
     return v
 
 
+#: most items of any one list in a state (tracks, trail points, lines, recent frames): far above what a camera
+#: holds (hundreds of tracks, a trail of one speed horizon), low enough that a crafted record cannot make the worker
+#: spend seconds rebuilding millions of objects
+MAX_LIST_ITEMS = 100_000
+
+
 def need_list(v: Any, what: str = "value") -> list[Any]:
     if not isinstance(v, list):
         raise StateDecodeError(f"{what}: expected a list, found {type(v).__name__}")
+    if len(v) > MAX_LIST_ITEMS:
+        raise StateDecodeError(f"{what}: {len(v)} items, more than the {MAX_LIST_ITEMS} a state may hold")
     return v
 
 

@@ -87,6 +87,8 @@ def test_load_state_refuses_garbage_and_bombs() -> None:
         b"\x02" + zlib.compress(msgpack.packb(plain) + b"trailing"),
         b"\x02" + zlib.compress(b"\x00" * (80 * 1024 * 1024)),  # inflates past MAX_STATE_BYTES
         b"\x02" + zlib.compress(msgpack.packb(msgpack.ExtType(1, b"x"))),
+        # small on the wire, but millions of objects to rebuild: refused by the per-list cap
+        b"\x02" + zlib.compress(msgpack.packb({**plain, "recent": [0] * 1_000_000})),
     ]
     for data in cases:
         with pytest.raises(StateDecodeError):
