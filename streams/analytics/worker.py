@@ -34,7 +34,15 @@ def run(s: AnalyticsSettings) -> int:
     s.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(s, cameras, partitions)
     log.info("analytics: %d partitions, store %s, data %s", partitions, s.store_url(), s.data_dir)
-    worker = faust.Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+    # Faust (mode) replaces the root handlers with its own plain console handler: give it ours back, so the
+    # worker's lines stay JSON and redacted (itscam/logs.py) like every other deployable's.
+    ours = list(logging.getLogger().handlers)
+    keep = {"version": 1, "disable_existing_loggers": False, "root": {"level": "INFO", "handlers": []}}
+    if ours:
+        app.conf.loghandlers = ours  # faust.Worker hands the app's loghandlers to mode
+    worker = faust.Worker(
+        app, loglevel="INFO", quiet=True, redirect_stdouts=False, logging_config=keep if ours else None
+    )
     code = 0
     try:
         worker.execute_from_commandline()

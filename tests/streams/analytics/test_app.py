@@ -6,6 +6,7 @@ and the co-partitioning check. Expected events come from the same logic run in-p
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -223,6 +224,11 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_counted(
     want = sorted(rec["event_id"] for kind, rec in _reference(clean, {"good": good}) if kind == "vehicle")
     got = analytics.committed("veh", expect=len(want), timeout=30)
     assert sorted(e["event_id"] for e in got) == want and len(want) == 4
+    # Faust's lines go through our JSON, redacting formatter too (it used to swap in its own console handler);
+    # librdkafka's own stderr lines (%N|...) are not Python logging
+    lines = [ln for ln in analytics.log.read_text().splitlines() if ln.strip() and not ln.startswith("%")]
+    assert [ln for ln in lines if not ln.startswith("{")] == []
+    assert any(json.loads(ln)["logger"].startswith("faust") for ln in lines)
 
 
 def test_a_camera_reconfigured_mid_stream_counts_on_its_new_line_from_the_next_frame(
