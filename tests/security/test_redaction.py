@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
@@ -52,6 +53,11 @@ secret_names = st.sampled_from(
         "credential",
         "client_secret",
         "X-Goog-Signature",
+        "passphrase",
+        "pw",
+        "loginpas",
+        "passcode",
+        "x-api-key",
     ]
 )
 plain_params = st.lists(st.tuples(st.sampled_from(["x", "channel", "subtype", "fps"]), labels), max_size=2)
@@ -112,6 +118,49 @@ def test_no_secret_survives_and_host_and_path_do(u: tuple[str, list[str], str, s
         assert "***" in out
 
 
+@settings(max_examples=300)
+@given(urls())
+def test_a_percent_encoded_url_loses_its_secrets(u: tuple[str, list[str], str, str]) -> None:
+    """A URL inside another URL's query value (`?next=rtsp%3A%2F%2Fu%3Ap%40h...`)."""
+    url, found, host, _ = u
+    encoded = quote(url, safe="")
+    out = redact(f"GET /login?next={encoded}&x=1 failed")
+    for secret in found:
+        assert quote(secret, safe="") not in out, (encoded, out)
+    assert quote(host, safe="") in out and out.endswith("&x=1 failed")
+    assert redact(out) == out
+
+
+assignments = st.sampled_from(["{}={}", "{} = {}", "{}: {}", "{}:{}", "  {}: {}\n", "{{'{}': '{}'}}", '"{}": "{}"'])
+
+
+@settings(max_examples=300)
+@given(secret_names, query_secrets, assignments)
+def test_a_named_secret_never_survives(name: str, value: str, shape: str) -> None:
+    """name=value, name = value, name: value (YAML, a header, free text), JSON and Python reprs."""
+    if shape.strip().startswith("{}:") and name.lower() in ("key", "sig", "auth"):
+        return  # a bare `key:` is too often a plain word
+    text = "cfg " + shape.format(name, value) + " end"
+    out = redact(text)
+    assert value not in out, (text, out)
+    assert redact(out) == out
+
+
+@settings(max_examples=200)
+@given(users, secrets_, hosts, st.sampled_from(["turn", "turns", "stun", "stuns"]))
+def test_turn_and_stun_uris_lose_their_credentials(user: str, pw: str, host: str, scheme: str) -> None:
+    out = redact(f"ice server {scheme}:{user}:{pw}@{host}:3478?transport=udp")
+    assert pw not in out and f"{scheme}:***@{host}:3478" in out
+
+
+@settings(max_examples=200)
+@given(users, secrets_, hosts)
+def test_a_json_escaped_quote_in_userinfo_stays_hidden(user: str, pw: str, host: str) -> None:
+    text = json.dumps({"source": f'rtsp://{user}:{pw}"x@{host}/s'})
+    out = redact(text)
+    assert pw not in out and f"rtsp://***@{host}/s" in out
+
+
 @settings(max_examples=400)
 @given(urls(), contexts)
 def test_redaction_is_idempotent(u: tuple[str, list[str], str, str], context: str) -> None:
@@ -154,6 +203,28 @@ def test_any_text_is_idempotent(text: str) -> None:
         ("ValueError('token=abc')", "ValueError('token=***"),
         ("whep://cam/x#auth=zz", "whep://cam/x#auth=***"),
         ("camera c1 at rtsp://cam.example/stream is ONLINE", "camera c1 at rtsp://cam.example/stream is ONLINE"),
+        # the security review's misses
+        ("password = secret", "password = ***"),
+        ("host=db password = s3cret dbname=its", "host=db password = *** dbname=its"),
+        ("password: hunter2", "password: ***"),
+        ("db:\n  password: hunter2\n  user: its", "db:\n  password: ***\n  user: its"),
+        ("x-api-key: abc123", "x-api-key: ***"),
+        ("X-Api-Key: <value>", "X-Api-Key: <value>"),
+        ("X-API-Key: its_0123456789ab_" + "a" * 30, "X-API-Key: ***"),
+        ("turn:user:pass@turn.example:3478", "turn:***@turn.example:3478"),
+        ("stun:u:p@ss@stun.example", "stun:***@stun.example"),
+        ("turn:turn.example:3478?transport=udp", "turn:turn.example:3478?transport=udp"),
+        ('"rtsp://u:p\\"w@h"', '"rtsp://***@h"'),
+        ('{"source": "rtsp://u:p\\"w@h/s"}', '{"source": "rtsp://***@h/s"}'),
+        ("rtsp%3A%2F%2Fu%3Ap%40h", "rtsp%3A%2F%2F***%40h"),
+        ("/x?next=rtsp%3a%2f%2fu%3Ap%2Fq%40h%2Fs&y=1", "/x?next=rtsp%3a%2f%2f***%40h%2Fs&y=1"),
+        ("/x?next=http%3A%2F%2Fh%2F%40user", "/x?next=http%3A%2F%2Fh%2F%40user"),
+        ("/x?next=%2Fs%3Ftoken%3Dabc%26x%3D1", "/x?next=%2Fs%3Ftoken%3D***%26x%3D1"),
+        ("srt://cam:9000?passphrase=abc", "srt://cam:9000?passphrase=***"),
+        ("rtsp://cam/s?pw=abc", "rtsp://cam/s?pw=***"),
+        ("rtsp://cam/s?loginpas=abc", "rtsp://cam/s?loginpas=***"),
+        ("rtsp://cam/s?passcode=1&x=2", "rtsp://cam/s?passcode=***&x=2"),
+        ("partition key: 3, session: 4", "partition key: 3, session: 4"),
     ],
 )
 def test_known_shapes(text: str, expected: str) -> None:
@@ -161,7 +232,22 @@ def test_known_shapes(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["a://" * 50_000, "a" * 200_000, " " + "a" * 200_000 + "=", "a://b/" * 30_000 + "@", "Bearer " * 30_000]
+    "text",
+    [
+        "a://" * 50_000,
+        "a" * 200_000,
+        " " + "a" * 200_000 + "=",
+        "a://b/" * 30_000 + "@",
+        "Bearer " * 30_000,
+        "a%3A%2F%2F" * 20_000,
+        "a%3A%2F%2F" + "b" * 200_000 + "%40",
+        "turn:" * 40_000,
+        "turn:" + "a" * 200_000 + "@",
+        " password:" * 20_000,
+        " pass" * 40_000 + ":",
+        "a://" + "\\a" * 100_000 + "@",
+        "%3Fpass" * 30_000,
+    ],
 )
 def test_a_long_hostile_text_costs_linear_time(text: str) -> None:
     """A quadratic pattern would take minutes on these 200 kB; the bound is generous for a shared machine."""
