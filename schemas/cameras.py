@@ -8,9 +8,12 @@ calibration), the projector (the cameras read model) and `itscam cameras list`.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
+from urllib.parse import quote, urlsplit
 
 from pydantic import ValidationError
 
@@ -30,6 +33,7 @@ __all__ = [
     "PROTOCOLS",
     "CameraConfigError",
     "camera_config",
+    "check_source_url",
     "decode_camera",
     "general_position",
     "redact",
@@ -71,6 +75,7 @@ def validate_camera(cfg: Mapping[str, Any]) -> CameraConfig:
         raise CameraConfigError(*describe(cfg, e.errors(include_url=False)[0])) from None
     out = cast(CameraConfig, model.model_dump())
     cid = out["camera_id"]
+    check_source_url(out["source_url"], cid)
     seen: set[str] = set()
     for line in out["lines"]:
         if (line["x1"], line["y1"]) == (line["x2"], line["y2"]):
@@ -117,6 +122,48 @@ def validate_camera(cfg: Mapping[str, Any]) -> CameraConfig:
                     "has three points on one line",
                 )
     return out
+
+
+# a scheme of two or more characters (`C:` is a drive letter): the source is a URL, not a path
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]+:")
+# not allowed unencoded in a URL (RFC 3986), and where a credential's redaction in a text would stop
+_URL_UNSAFE = frozenset('"<>\\`')
+_ENCODE_REASON = "holds a character that must be percent-encoded"
+
+
+def check_source_url(url: str, camera_id: str = "") -> None:
+    """Raise CameraConfigError (field source_url) when `url` cannot be split unambiguously into the parts that
+    hold credentials: a control character anywhere; in a URL also whitespace, `"`, `<`, `>`, a backslash or a
+    backtick (all must be percent-encoded), a port that is not a number (an unencoded ':', '/', '?' or '#' in a
+    password) or an '@' after a '?' or '#' that ends the host (an unencoded '?' or '#' in a password). A bare
+    path may hold spaces. The message never repeats the URL (it may hold a password)."""
+    who = f"Camera {camera_id}: " if camera_id else ""
+    is_url = _SCHEME.match(url) is not None
+    for i, ch in enumerate(url):
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or (is_url and (ch in _URL_UNSAFE or ch.isspace())):
+            shown = repr(ch) if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
+            raise CameraConfigError(
+                f"{who}source_url holds {shown} at character {i + 1}, which a camera URL may not hold unencoded; "
+                f"percent-encode it ({quote(ch, safe='')}), in a user name or password too.",
+                "source_url",
+                _ENCODE_REASON,
+            )
+    if not is_url:
+        return
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError: not a number (or out of range)
+        ambiguous = "@" not in parts.netloc and not parts.path and "@" in parts.query + parts.fragment
+    except ValueError:
+        ambiguous = True
+    if ambiguous:
+        raise CameraConfigError(
+            f"{who}source_url's host part (after '//', up to the first '/', '?' or '#') is not host[:port] with a "
+            "port 0-65535: a ':', '/', '?', '#' or '@' in the user name or password must be percent-encoded (%3A, "
+            "%2F, %3F, %23, %40).",
+            "source_url",
+            "has a host part that is not host[:port]",
+        )
 
 
 def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
