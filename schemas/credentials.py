@@ -3,9 +3,19 @@
 A camera source URL may carry credentials (`rtsp://user:password@cam/stream`, `...?token=...`). The writers of
 CameraConfig (the API's camera commands, `itscam cameras add|update`, the demo) call `seal_source(cfg)`: the
 original URL is sealed into `source_secret` for the ingest workers' public key and `source_url` keeps only the
-redacted URL (`rtsp://***@cam/stream?token=***`). The compacted camera topic, the projector's read model and
-every answer of the API therefore hold no credential; only a process holding the ingest private key can open it
-(`source_url_for(cfg)`).
+URL as `display_url` shows it (`rtsp://***@cam/stream?token=***`). The compacted camera topic, the projector's
+read model and every answer of the API therefore hold no credential; only a process holding the ingest private
+key can open it (`source_url_for(cfg)`).
+
+What is sealed is decided by the URL's structure, not by recognising secret names: a URL is sealed when it has a
+user or password (any text before an '@' in its host part), a query string, a fragment or `;name=value` path
+parameters (camera query parameters are very often tokens; sealing a harmless one costs nothing), or when it is
+an RTMP URL with a path (the stream key is the last path segment). `display_url` shows userinfo as `***`, every
+query, fragment and path-parameter value as `***` (names kept), an RTMP URL as `rtmp://host/***`, and then
+applies `redact()` too (a '@' in the path). A token that is a plain path segment of another scheme
+(`https://cdn/<token>/index.m3u8`) is not recognised. `check_source_url` (schemas/cameras.py) refuses, before
+writing, the URLs whose parts cannot be told apart (unencoded quotes, spaces, '<', '>', backslashes, control
+characters, an unencoded '?', '#' or '/' in a password); display_url shows one (a legacy record) as `scheme://***`.
 
 Sealing is ECIES over X25519: an ephemeral key pair per seal, ECDH with the ingest public key, HKDF-SHA256 to a
 256-bit key, AES-256-GCM with the camera id as associated data (a sealed URL moved onto another camera does not
@@ -26,6 +36,7 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,7 +49,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.cameras import CameraConfigError
+from schemas.cameras import CameraConfigError, check_source_url
 from schemas.errors import SchemaError
 from schemas.redaction import MASK, redact
 
@@ -50,6 +61,7 @@ __all__ = [
     "CredentialsError",
     "SealSettings",
     "UnsealError",
+    "display_url",
     "generate_keypair",
     "has_credentials",
     "key_id",
@@ -144,10 +156,10 @@ def load_public_key(value: str | None = None) -> X25519PublicKey:
         return X25519PublicKey.from_public_bytes(_key_bytes(value, PUBLIC_KEY_ENV))
     except KeyError:
         raise CredentialsError(
-            f"The source URL holds credentials (user:password@ or a secret query parameter), which are only "
-            f"stored sealed, and {PUBLIC_KEY_ENV} is not set. Make a key pair with `{KEYGEN_COMMAND}`: set "
-            f"{PUBLIC_KEY_ENV} for the API and CLI and {PRIVATE_KEY_ENV} for ingest; or give a URL without "
-            "credentials."
+            "The source URL may hold credentials (a user or password, a query string, a fragment, path parameters "
+            f"or an RTMP stream key), which are only stored sealed, and {PUBLIC_KEY_ENV} is not set. Make a key "
+            f"pair with `{KEYGEN_COMMAND}`: set {PUBLIC_KEY_ENV} for the API and CLI and {PRIVATE_KEY_ENV} for "
+            "ingest; or give a URL without any of these."
         ) from None
     except ValueError as e:
         raise CredentialsError(str(e)) from None
@@ -223,21 +235,72 @@ def unseal(sealed: str, private: X25519PrivateKey, context: str) -> str:
         ) from None
 
 
+#: schemes whose path is a stream key (`rtmp://host/app/<key>`)
+_RTMP = frozenset({"rtmp", "rtmps", "rtmpe", "rtmpt", "rtmpte", "rtmpts"})
+_PARAM_NAME = re.compile(r"[A-Za-z0-9_.~\-\[\]]{1,64}")
+_PATH_PARAM = re.compile(r";([^;/=]*)=([^;/]+)")
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*:)?(//[^/]*)?(.*)", re.DOTALL)
+
+
+def _mask_params(text: str) -> str:
+    """`a=1&b&c=` -> `a=***&***&c=`: every value masked, a name kept when it looks like one."""
+    out = []
+    for part in text.split("&"):
+        name, eq, value = part.partition("=")
+        if not part or (eq and not value and _PARAM_NAME.fullmatch(name)):
+            out.append(part)
+        elif eq and _PARAM_NAME.fullmatch(name):
+            out.append(f"{name}={MASK}")
+        else:
+            out.append(MASK)
+    return "&".join(out)
+
+
+def display_url(url: str) -> str:
+    """`url` as it may be stored, published and answered: userinfo, every query/fragment/path-parameter value and
+    an RTMP stream key replaced by ***, then redact()ed; a URL whose parts cannot be told apart (check_source_url
+    refuses it) as `scheme://***`. Showing a shown URL again changes nothing."""
+    try:
+        check_source_url(url)
+    except CameraConfigError:
+        head = _URL.match(url)
+        return f"{head.group(1)}//{MASK}" if head and head.group(1) else MASK
+    rest, hash_, fragment = url.partition("#")
+    rest, qmark, query = rest.partition("?")
+    m = _URL.fullmatch(rest)
+    assert m is not None  # every group is optional and the last takes anything
+    scheme, authority, path = m.group(1) or "", m.group(2) or "", m.group(3)
+    if "@" in authority:
+        authority = f"//{MASK}@{authority.rpartition('@')[2]}"
+    if scheme[:-1].lower() in _RTMP and (path.strip("/") or qmark or hash_):
+        return redact(f"{scheme}{authority}/{MASK}")
+    out = scheme + authority + _PATH_PARAM.sub(lambda p: f";{p.group(1)}={MASK}", path)
+    if qmark:
+        out += "?" + _mask_params(query)
+    if hash_:
+        out += "#" + _mask_params(fragment)
+    return redact(out)
+
+
 def has_credentials(url: str) -> bool:
-    """Whether `url` holds anything redact() hides (userinfo, a secret query parameter, a token)."""
-    return redact(url) != url
+    """Whether `url` may hold a credential, decided by its structure (userinfo, a query, a fragment, path
+    parameters, an RTMP stream key) and by redact(): whether display_url changes it. A URL display_url already
+    gave (its parts ***) holds none."""
+    return display_url(url) != url
 
 
 def seal_source(cfg: Mapping[str, Any], public_key: str | None = None) -> dict[str, Any]:
-    """`cfg` ready to publish: if its source_url holds credentials, the URL is sealed into source_secret (with
-    `public_key`, default ITS_CAMERA_SEAL_PUBLIC_KEY) and source_url keeps the redacted URL. A URL without
-    credentials keeps the source_secret it came with (a PATCH that leaves the URL alone). CredentialsError when a
-    URL holds credentials and no key is configured."""
+    """`cfg` ready to publish: if its source_url may hold credentials (has_credentials), the URL is sealed into
+    source_secret (with `public_key`, default ITS_CAMERA_SEAL_PUBLIC_KEY) and source_url keeps display_url's form.
+    A URL without credentials keeps the source_secret it came with (a PATCH that leaves the URL alone).
+    CredentialsError when a URL holds credentials and no key is configured. The writers validate the URL first
+    (validate_camera: check_source_url); one that fails it (a legacy record) is sealed and shown as `scheme://***`."""
     out = dict(cfg)
     url = out["source_url"]
-    if has_credentials(url):
+    shown = display_url(url)
+    if shown != url:
         out["source_secret"] = seal(url, load_public_key(public_key), out["camera_id"])
-        out["source_url"] = redact(url)
+        out["source_url"] = shown
     else:
         out.setdefault("source_secret", None)
         if MASK in url and not out["source_secret"]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -19,6 +20,8 @@ from typing import Any
 import psycopg
 import pytest
 from confluent_kafka import Consumer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from deploy.stack.settings import StackSettings
@@ -30,8 +33,11 @@ from schemas import codec
 from schemas.cameras import camera_config, decode_camera
 from schemas.credentials import (
     PUBLIC_KEY_ENV,
+    CredentialsError,
     UnsealError,
+    display_url,
     generate_keypair,
+    has_credentials,
     load_private_key,
     seal,
     seal_source,
@@ -303,3 +309,169 @@ def test_a_redacted_url_without_its_sealed_original_is_refused() -> None:
     assert e.value.field == "source_url"
     kept = seal_source({"camera_id": "c1", "source_url": URL})
     assert seal_source(kept) == kept  # the redacted URL with its sealed original: written as it is
+
+
+# -- what is sealed is decided by the URL's structure, not by recognising secret names (security review) --
+
+_SAFE = "abcdefghijklmnopqrstuvwxyz0123456789"
+# unreserved and sub-delims, ':' and '@' (the last '@' ends userinfo), and percent-encoded bytes
+_USERINFO = st.text(_SAFE + "ABCXY!$&'()*+,;=~-._:@", min_size=1, max_size=16) | st.just("%22%20%3C%3F%23%2F")
+_VALUE = st.text(_SAFE + "ABCXY!$'()*+,;~-._:@/?", min_size=0, max_size=16)
+_NAME = st.text(_SAFE + "_-.", min_size=1, max_size=8)
+
+
+@st.composite
+def _camera_urls(draw: st.DrawFn) -> tuple[str, str, str, list[str]]:
+    """(url, host, path, its secrets): each secret starts with "Zq", which nothing else holds."""
+    scheme = draw(st.sampled_from(["rtsp", "rtsps", "http", "https", "whep", "wheps", "srt"]))
+    host = draw(st.sampled_from(["10.1.1.4", "cam.example", "[2001:db8::1]"]))
+    port = draw(st.sampled_from(["", ":554", ":9000"]))
+    path = draw(st.sampled_from(["/", "/stream", "/live/ch1/main", "/a/index.m3u8"]))  # no path and a later @: refused
+    found: list[str] = []
+    userinfo = ""
+    if draw(st.booleans()):
+        secret = "Zq" + draw(_USERINFO)
+        found.append(secret)
+        userinfo = draw(st.sampled_from(["", "admin:", "user.name:"])) + secret + "@"
+    params = []
+    for _ in range(draw(st.integers(0, 3))):
+        secret = "Zq" + draw(_VALUE)
+        found.append(secret)
+        params.append(secret if draw(st.booleans()) else f"{draw(_NAME)}={secret}")
+    query = "?" + "&".join(params) if params else ""
+    fragment = ""
+    if draw(st.booleans()):
+        secret = "Zq" + draw(_VALUE).replace("?", "")
+        found.append(secret)
+        fragment = "#" + secret
+    return f"{scheme}://{userinfo}{host}{port}{path}{query}{fragment}", host, path, found
+
+
+@settings(max_examples=300, deadline=None)
+@given(_camera_urls())
+def test_any_userinfo_query_or_fragment_is_sealed_and_never_shown(u: tuple[str, str, str, list[str]]) -> None:
+    url, host, path, found = u
+    cfg = seal_source({"camera_id": "c1", **camera_config("c1", url)})  # validated as the writers do
+    shown = cfg["source_url"]
+    assert "Zq" not in shown, (url, shown)
+    assert host in shown and path in shown
+    if found:
+        assert cfg["source_secret"] and source_url_for(cfg) == url
+        assert not has_credentials(shown) and display_url(shown) == shown
+        assert seal_source(cfg) == cfg  # the shown URL with its sealed original: written as it is
+    else:
+        assert shown == url and not cfg["source_secret"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # the review's leaks: names the redactor did not know
+        ("srt://10.1.1.4:9000?passphrase=Zqs3cret", "srt://10.1.1.4:9000?passphrase=***"),
+        ("rtsp://cam/s?pw=Zqs3cret", "rtsp://cam/s?pw=***"),
+        ("rtsp://cam/s?loginpas=Zqs3cret", "rtsp://cam/s?loginpas=***"),
+        ("rtsp://cam/s?channel=1&Zqs3cret", "rtsp://cam/s?channel=***&***"),
+        ("rtsp://cam/s?a%20b=Zqs3cret", "rtsp://cam/s?***"),
+        ("http://cam/snap.jpg#Zqs3cret", "http://cam/snap.jpg#***"),
+        ("rtsp://cam/s;session=Zqs3cret", "rtsp://cam/s;session=***"),
+        ("rtsp://admin:pa%22Zqs3cret@cam/s", "rtsp://***@cam/s"),
+        ("rtsp://Zqtoken@cam/s", "rtsp://***@cam/s"),
+        # RTMP: the stream key is the path
+        ("rtmp://live.example/app/Zqs3cret", "rtmp://live.example/***"),
+        ("rtmps://u:Zqs3cret@live.example:443/app/Zqkey?x=Zq1", "rtmps://***@live.example:443/***"),
+    ],
+)
+def test_what_is_sealed_is_decided_by_structure(url: str, shown: str) -> None:
+    cfg = seal_source({"camera_id": "c1", "source_url": url})
+    assert cfg["source_url"] == shown and "Zq" not in shown
+    assert source_url_for(cfg) == url
+    assert seal_source(cfg) == cfg
+
+
+@pytest.mark.parametrize("url", ["http://cam/mjpeg", "rtsp://10.1.1.4:554/stream", "/data/clip.mp4", "rtmp://h"])
+def test_a_url_without_userinfo_query_or_fragment_is_not_sealed(url: str) -> None:
+    assert not has_credentials(url) and seal_source({"camera_id": "c1", "source_url": url})["source_secret"] is None
+
+
+def test_a_legacy_url_whose_parts_cannot_be_told_apart_is_shown_as_scheme_only() -> None:
+    """A record written before validation refused it: sealed, and nothing of it shown."""
+    for url in ('rtsp://admin:pa"ss@cam/s', "rtsp://u:p?ss@cam/s", "rtsp://admin:a/b:c@cam/s"):
+        cfg = seal_source({"camera_id": "c1", "source_url": url})
+        assert cfg["source_url"] == "rtsp://***" and source_url_for(cfg) == url
+
+
+def test_any_query_without_a_sealing_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PUBLIC_KEY_ENV)
+    with pytest.raises(CredentialsError, match=PUBLIC_KEY_ENV):
+        seal_source({"camera_id": "c1", "source_url": "http://cam/mjpeg?fps=10"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        'rtsp://admin:pa"ss@10.1.1.4/s',
+        "rtsp://admin:pa ss@10.1.1.4/s",
+        "rtsp://admin:pa<ss@10.1.1.4/s",
+        "rtsp://admin:pa\\ss@10.1.1.4/s",
+        "rtsp://admin:pa?ss@10.1.1.4/s",
+    ],
+)
+def test_the_api_refuses_an_unencoded_url_naming_the_field(
+    client: TestClient, admin: dict[str, str], unique: str, url: str
+) -> None:
+    r = client.post("/v1/cameras", json={"camera_id": f"cred-{unique}", "source_url": url}, headers=admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["invalid_params"][0]["name"] == "source_url" and "percent-encode" in r.text
+    assert "ss@" not in r.text
+
+
+def test_the_api_seals_a_passphrase_it_does_not_recognise(
+    client: TestClient, admin: dict[str, str], unique: str
+) -> None:
+    body = {
+        "camera_id": f"cred-{unique}",
+        "source_url": "srt://10.1.1.4:9000?passphrase=Zqs3cret",
+        "protocol": "FFMPEG",
+    }
+    r = client.post("/v1/cameras", json=body, headers=admin)
+    assert r.status_code == 202, r.text
+    assert "Zq" not in r.text and r.json()["accepted"]["source_url"] == "srt://10.1.1.4:9000?passphrase=***"
+
+
+# -- itscam secrets keygen --out --
+
+
+def _keygen(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "itscam", "secrets", "keygen", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_keygen_writes_new_private_files_in_a_private_directory(tmp_path: Path) -> None:
+    out = tmp_path / "keys" / "seal"
+    res = _keygen("--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    for name in ("seal.key", "seal.pub"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o600
+    key = (out / "seal.key").read_text()
+    again = _keygen("--out", str(out))
+    assert again.returncode == 2 and "--force" in again.stderr and (out / "seal.key").read_text() == key
+
+
+def test_keygen_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    out, target = tmp_path / "keys", tmp_path / "elsewhere"
+    out.mkdir()
+    target.write_text("precious\n")
+    (out / "seal.key").symlink_to(target)
+    res = _keygen("--out", str(out))
+    assert res.returncode == 2 and "exists" in res.stderr
+    assert target.read_text() == "precious\n" and not (out / "seal.pub").exists()
+    forced = _keygen("--out", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert target.read_text() == "precious\n"  # the link was replaced, not followed
+    assert not (out / "seal.key").is_symlink() and stat.S_IMODE((out / "seal.key").stat().st_mode) == 0o600
