@@ -12,13 +12,24 @@ A camera URL is attacker-controlled data for anyone holding an `ops` key, so a s
   unspecified (0.0.0.0, ::), multicast, reserved, loopback (unless ITS_SOURCE_ALLOW_LOOPBACK), in
   ITS_SOURCE_CLUSTER_CIDRS or ITS_SOURCE_DENY_CIDRS, or outside ITS_SOURCE_ALLOW_CIDRS when that list is set.
 
-A host name that does not resolve when the camera is written is accepted (a camera may be registered before its DNS
-record exists): the ingest worker resolves and checks it again at every connect, and refuses then.
+Host names must be ASCII (an internationalised name is given in its punycode, xn--, form): resolvers and URL parsers
+disagree on how to map other spellings (fullwidth dots, IDNA 2003 vs 2008), and the name checked must be the name
+connected to.
+
+A host name that does not resolve when the camera is written (API, CLI: `check_source` without `connect`) is accepted
+(a camera may be registered before its DNS record exists). The ingest worker resolves and checks it again at every
+connect (`connect=True`, `pin`, `pinned_url`) and refuses a name that does not resolve then (rule unresolved); it
+connects to the very address it checked (the host name goes only into the Host header and TLS SNI), so a second DNS
+answer (rebinding) never decides where a connection goes.
+
+Refusal messages (422 bodies, camera status) never say which address a name resolved to (that would make the API a
+DNS oracle for the inside of the network); the address is logged on the server side.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import socket
@@ -36,11 +47,17 @@ __all__ = [
     "SourcePolicy",
     "SourceRefused",
     "check_address",
+    "check_file",
     "check_source",
+    "host_address",
     "is_live",
+    "pin",
+    "pinned_url",
     "resolve_protocol",
     "source_path",
 ]
+
+_log = logging.getLogger(__name__)
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -160,6 +177,11 @@ def _literal(host: str) -> IP | None:
     return None
 
 
+def host_address(host: str) -> IP | None:
+    """`host` as an address when it is one (in any spelling a resolver takes as one), None for a name."""
+    return _literal(host)
+
+
 def _plain(ip: IP) -> IP:
     """The IPv4 address an IPv6 address carries (mapped, compatible, NAT64, 6to4), else `ip` itself."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -177,8 +199,10 @@ def _in(ip: IP, nets: Iterable[Net]) -> bool:
 
 
 def _refuse(what: str, ip: IP, rule: str, why: str) -> SourceRefused:
+    """The refusal; the address goes to the server's log only (the message is shown to API clients and in status)."""
     fix = _FIX.get(rule, "this is never a camera")
-    return SourceRefused(f"Camera source {what} resolves to {ip}, {why}: refused (rule {rule}; {fix}).", rule)
+    _log.warning("source policy: %s resolves to %s: refused (rule %s)", what, ip, rule)
+    return SourceRefused(f"Camera source {what} resolves to {why}: refused (rule {rule}; {fix}).", rule)
 
 
 def check_address(host: str, ip: str | IP, policy: SourcePolicy, what: str | None = None) -> None:
@@ -195,14 +219,15 @@ def check_address(host: str, ip: str | IP, policy: SourcePolicy, what: str | Non
         raise _refuse(what, addr, "multicast", "a multicast address")
     if addr.is_loopback and not policy.allow_loopback:
         raise _refuse(what, addr, "loopback", "a loopback address")
-    if addr.is_reserved or (isinstance(addr, ipaddress.IPv4Address) and addr == ipaddress.IPv4Address(0xFFFFFFFF)):
+    broadcast = isinstance(addr, ipaddress.IPv4Address) and addr == ipaddress.IPv4Address(0xFFFFFFFF)
+    if (addr.is_reserved and not addr.is_loopback) or broadcast:  # ::1 sits in the reserved ::/8
         raise _refuse(what, addr, "reserved", "a reserved address")
     if _in(addr, policy.cluster_cidrs):
-        raise _refuse(what, addr, "cluster_cidr", "inside the cluster")
+        raise _refuse(what, addr, "cluster_cidr", "an address inside the cluster")
     if _in(addr, policy.deny_cidrs):
-        raise _refuse(what, addr, "deny_cidr", "in a denied network")
+        raise _refuse(what, addr, "deny_cidr", "an address in a denied network")
     if policy.allow_cidrs and not addr.is_loopback and not _in(addr, policy.allow_cidrs):
-        raise _refuse(what, addr, "allow_cidrs", "outside every allowed camera network")
+        raise _refuse(what, addr, "allow_cidrs", "an address outside every allowed camera network")
 
 
 def resolve(host: str, port: int | None) -> list[IP]:
@@ -217,9 +242,17 @@ def resolve(host: str, port: int | None) -> list[IP]:
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
-def check_host(host: str, port: int | None, policy: SourcePolicy, *, what: str, resolve_names: bool = True) -> int:
-    """Check every address of `host`; return how many were checked (0: a name that does not resolve, or not
-    resolved)."""
+def checked_addresses(
+    host: str, port: int | None, policy: SourcePolicy, *, what: str, resolve_names: bool = True
+) -> list[IP]:
+    """Every address of `host` (resolved once, now), each checked; empty for a name that does not resolve (or is not
+    resolved). A non-ASCII name is refused (rule host): give its punycode (xn--) form."""
+    if not host.isascii():
+        raise SourceRefused(
+            f"Camera source {what} has a host name that is not ASCII: refused (rule host; give an internationalised "
+            "name in its punycode form, xn--...).",
+            "host",
+        )
     literal = _literal(host)
     name = host.lower().rstrip(".")
     if literal is None and (name in ("localhost", "localhost.localdomain") or name.endswith(".localhost")):
@@ -227,7 +260,60 @@ def check_host(host: str, port: int | None, policy: SourcePolicy, *, what: str, 
     addrs = [literal] if literal is not None else (resolve(host, port) if resolve_names else [])
     for ip in addrs:
         check_address(host, ip, policy, what)
-    return len(addrs)
+    return addrs
+
+
+def check_host(host: str, port: int | None, policy: SourcePolicy, *, what: str, resolve_names: bool = True) -> int:
+    """Check every address of `host`; return how many were checked (0: a name that does not resolve, or not
+    resolved)."""
+    return len(checked_addresses(host, port, policy, what=what, resolve_names=resolve_names))
+
+
+def _unresolved(what: str) -> SourceRefused:
+    return SourceRefused(
+        f"Camera source {what} does not resolve: refused at connect (rule unresolved; check the host name in DNS, or "
+        "give the camera's address).",
+        "unresolved",
+    )
+
+
+def pin(host: str, port: int | None, policy: SourcePolicy, *, what: str) -> IP:
+    """The address to connect to for `host`: resolved once, every address checked, the first one (in resolver order)
+    returned. Connect to exactly this address, never to the name. SourceRefused (rule unresolved) when the name does
+    not resolve."""
+    addrs = checked_addresses(host, port, policy, what=what)
+    if not addrs:
+        raise _unresolved(what)
+    return addrs[0]
+
+
+def _ip_host(ip: IP) -> str:
+    return f"[{ip}]" if ip.version == 6 else str(ip)
+
+
+def pinned_url(url: str, policy: SourcePolicy, *, what: str | None = None) -> tuple[str, str]:
+    """`url` with its host replaced by the checked address (`pin`), userinfo, port, path and query kept; and the
+    host as given (host[:port], for a Host header and TLS SNI). SourceRefused when refused or unresolved."""
+    what = what or redact(url)
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise SourceRefused(f"Camera source {what} has an invalid host or port: refused (rule host).", "host") from None
+    if not host or "://" not in url:
+        raise SourceRefused(f"Camera source {what} names no host: refused (rule host).", "host")
+    ip = pin(host, port, policy, what=what)
+    head, _, rest = url.partition("://")
+    assert rest.startswith(parts.netloc), url  # urlsplit keeps the netloc as written
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}{at}{_ip_host(ip)}" + (f":{port}" if port is not None else "")
+    return f"{head}://{netloc}{rest[len(parts.netloc) :]}", hostport
+
+
+def check_file(path: str, policy: SourcePolicy, shown: str) -> str:
+    """The real path of local file `path` (symlinks resolved) when the policy allows it; SourceRefused otherwise."""
+    _check_file(path, policy, shown)
+    return os.path.realpath(path)
 
 
 def _check_file(path: str, policy: SourcePolicy, shown: str) -> None:
@@ -249,11 +335,14 @@ def _check_file(path: str, policy: SourcePolicy, shown: str) -> None:
     )
 
 
-def check_source(url: str, protocol: str = "AUTO", policy: SourcePolicy | None = None, *, resolve: bool = True) -> str:
+def check_source(
+    url: str, protocol: str = "AUTO", policy: SourcePolicy | None = None, *, resolve: bool = True, connect: bool = False
+) -> str:
     """Raise SourceRefused when `url` (read as `protocol`) may not be opened; return the concrete protocol.
 
-    Host names are resolved (`resolve`) and every address is checked; a name that does not resolve is accepted
-    here and checked again at connect time."""
+    Host names are resolved (`resolve`) and every address is checked. On the write path (API, CLI) a name that does
+    not resolve is accepted, to be checked again at connect time; at connect (`connect=True`, the ingest worker) it
+    is refused (rule unresolved)."""
     policy = policy if policy is not None else SourcePolicy()
     shown = redact(url)
     proto = resolve_protocol(url, protocol)
@@ -279,5 +368,6 @@ def check_source(url: str, protocol: str = "AUTO", policy: SourcePolicy | None =
         ) from None
     if not host:
         raise SourceRefused(f"Camera source {shown} names no host: refused (rule host).", "host")
-    check_host(host, port, policy, what=shown, resolve_names=resolve)
+    if check_host(host, port, policy, what=shown, resolve_names=resolve or connect) == 0 and connect:
+        raise _unresolved(shown)
     return proto
