@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from schemas.source_policy import SourcePolicy, SourceRefused, check_host
+from schemas.source_policy import SourcePolicy, SourceRefused, checked_addresses
 from streams.ingest.errors import SourceError
 
 __all__ = ["checked_candidates", "local_why", "same_origin"]
@@ -32,7 +32,9 @@ def local_why(error: BaseException) -> str:
 def checked_candidates(answer: str, policy: SourcePolicy, shown: str) -> str:
     """`answer` (an SDP) without the ICE candidates the policy refuses or that name a host that does not resolve;
     SourceError (refused_by_policy) when it named some and none is left. A server must not steer our STUN and media
-    packets at the metadata endpoint or a cluster address. Blocking (DNS): run it off the event loop."""
+    packets at the metadata endpoint or a cluster address. A candidate given by name is kept with the address that
+    was checked in its place, so aiortc never resolves the name again (DNS rebinding). Blocking (DNS): run it off the
+    event loop."""
     kept: list[str] = []
     refused: SourceRefused | None = None
     for line in answer.splitlines(keepends=True):
@@ -40,8 +42,11 @@ def checked_candidates(answer: str, policy: SourcePolicy, shown: str) -> str:
         if line.startswith("a=candidate:") and len(fields) >= 6:
             try:
                 port = int(fields[5]) if fields[5].isdigit() else None
-                if check_host(fields[4], port, policy, what=f"ICE candidate of {shown}") == 0:
+                addrs = checked_addresses(fields[4], port, policy, what=f"ICE candidate of {shown}")
+                if not addrs:
                     continue  # a name that does not resolve (e.g. mDNS .local): cannot be checked, not used
+                if str(addrs[0]) != fields[4]:  # a name, or an odd spelling: the checked address instead
+                    line = line.replace(f" {fields[4]} ", f" {addrs[0]} ", 1)
             except SourceRefused as e:
                 refused = refused or e
                 continue

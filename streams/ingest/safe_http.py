@@ -1,11 +1,17 @@
-"""HTTP for FFmpeg's HTTP-based demuxers (MJPEG over HTTP, HLS), opened by us so the source policy holds at every hop.
+"""HTTP for FFmpeg's HTTP-based demuxers (MJPEG over HTTP, HLS), and local files, opened by us so the source policy
+holds at every hop.
 
 PyAV's `io_open` hook routes every open FFmpeg makes for such a container through `SafeOpener`: the camera URL itself,
-every redirect, every HLS variant playlist, playlist reload, key and segment. Each target must be http(s) and every
-address its host resolves to is checked with `check_address` before a connection is made; redirects are followed by
-hand (at most `max_redirects`), each target checked the same way. FFmpeg's own http protocol (which follows redirects
-to anywhere and opens whatever a playlist names) is never used. A refused open is remembered in `refused`, so the
-reader can report `refused_by_policy` instead of a generic read error.
+every redirect, every HLS variant playlist, playlist reload, key and segment. Each target must be http(s); its host
+is resolved once and every address checked (`schemas.source_policy.pinned_url`), and the connection is made to the
+checked address itself, the name going only into the Host header and TLS SNI (`pinned_request`): httpx never resolves
+the name again, so DNS rebinding cannot move the connection. A name that does not resolve is refused (rule
+unresolved). Redirects are followed by hand (at most `max_redirects`), each target checked the same way. FFmpeg's
+own http protocol (which follows redirects to anywhere and opens whatever a playlist names) is never used. A refused
+open is remembered in `refused`, so the reader can report `refused_by_policy` instead of a generic read error.
+
+FILE sources go through `FileOpener` the same way: a playlist (or concat list, image sequence) under an allowed
+directory cannot name a file outside the allowed directories, nor any other scheme.
 
 No remote bytes reach messages: failures are reported by HTTP status code only. TLS certificates are not verified
 (as FFmpeg's default, tls_verify=0): cameras mostly carry self-signed certificates.
@@ -14,13 +20,31 @@ No remote bytes reach messages: failures are reported by HTTP status code only. 
 from __future__ import annotations
 
 import errno
+import re
+from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from schemas.source_policy import SourcePolicy, SourceRefused, check_host
+from schemas.source_policy import SourcePolicy, SourceRefused, check_file, host_address, pinned_url, source_path
 
-__all__ = ["SafeOpener"]
+__all__ = ["FileOpener", "SafeOpener", "pinned_request"]
+
+_SCHEME_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+_AVIO_FLAG_WRITE = 2
+
+
+def pinned_request(url: str, policy: SourcePolicy, *, what: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """What httpx must request to reach http(s) `url` at the address the policy checked: the URL with the host
+    replaced by that address, the Host header and the request extensions (TLS SNI: the name, so a certificate is
+    still checked against it where the client verifies). SourceRefused when the policy refuses or the name does not
+    resolve."""
+    ip_url, hostport = pinned_url(url, policy, what=what)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    tls = parts.scheme.lower() == "https"
+    extensions: dict[str, Any] = {"sni_hostname": host} if tls and host_address(host) is None else {}
+    return ip_url, {"Host": hostport}, extensions
 
 
 class _Body:
@@ -71,7 +95,8 @@ class SafeOpener:
     def close(self) -> None:
         self._client.close()
 
-    def _check(self, url: str) -> None:
+    def _check(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The pinned request for `url` (see `pinned_request`); OSError(EACCES) when the policy refuses it."""
         parts = urlsplit(url)
         try:
             if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -80,16 +105,17 @@ class SafeOpener:
                     "scheme",
                 )
             shown = f"{parts.scheme}://{parts.hostname}"
-            check_host(parts.hostname, parts.port, self.policy, what=f"(nested open of) {shown}")
+            return pinned_request(url, self.policy, what=f"(nested open of) {shown}")
         except SourceRefused as e:
             self.refused = self.refused or e
             raise OSError(errno.EACCES, f"refused by the source policy (rule {e.rule})") from None
 
     def __call__(self, url: str, flags: int = 0, options: dict[str, str] | None = None) -> _Body:
         for _ in range(self.max_redirects + 1):
-            self._check(url)
+            ip_url, headers, extensions = self._check(url)
             try:
-                response = self._client.send(self._client.build_request("GET", url), stream=True)
+                request = self._client.build_request("GET", ip_url, headers=headers, extensions=extensions)
+                response = self._client.send(request, stream=True)
             except httpx.TimeoutException as e:
                 raise OSError(errno.ETIMEDOUT, "connection timed out") from e
             except httpx.ConnectError as e:
@@ -113,3 +139,45 @@ class SafeOpener:
                 raise OSError(errno.EIO, f"HTTP {code}")
             return _Body(response)
         raise OSError(errno.ELOOP, f"more than {self.max_redirects} redirects")
+
+
+class FileOpener:
+    """`io_open` for PyAV for FILE sources: every open FFmpeg makes (the clip itself, and whatever an HLS playlist, a
+    concat list or an image sequence under the allowed directories names) must be a local path whose real path
+    (symlinks resolved) is under ITS_SOURCE_FILE_DIRS, checked before anything is opened. Another scheme is refused
+    (a custom `io_open` replaces FFmpeg's protocol layer, so its protocol_whitelist no longer applies: this is it)."""
+
+    def __init__(self, policy: SourcePolicy) -> None:
+        self.policy = policy
+        self.refused: SourceRefused | None = None
+        self._files: list[BinaryIO] = []
+
+    def close(self) -> None:
+        """Close every file opened (after the container: FFmpeg does not always hand the main one back)."""
+        for f in self._files:
+            f.close()
+        self._files.clear()
+
+    def _path(self, url: str) -> str:
+        if url.startswith("file://"):
+            return source_path(url)
+        if url.startswith("file:"):
+            return url[len("file:") :]
+        if (scheme := _SCHEME_PREFIX.match(url)) is not None:
+            raise SourceRefused(
+                f"A nested open of {scheme.group(1)}: (not a local file) was refused (rule scheme).", "scheme"
+            )
+        return url
+
+    def __call__(self, url: str, flags: int = 0, options: dict[str, str] | None = None) -> BinaryIO:
+        try:
+            if flags & _AVIO_FLAG_WRITE:
+                raise SourceRefused("A nested open for writing was refused (rule scheme).", "scheme")
+            real = check_file(self._path(url), self.policy, "(nested open of) a local file")
+        except SourceRefused as e:
+            self.refused = self.refused or e
+            raise OSError(errno.EACCES, f"refused by the source policy (rule {e.rule})") from None
+        f = open(real, "rb")  # noqa: SIM115 - closed by close()
+        self._files = [x for x in self._files if not x.closed]
+        self._files.append(f)
+        return f

@@ -20,10 +20,18 @@ import av
 
 from schemas.cameras import redact
 from schemas.jpeg import jpeg_size
-from schemas.source_policy import SourcePolicy, SourceRefused, check_source, is_live, resolve_protocol, source_path
+from schemas.source_policy import (
+    SourcePolicy,
+    SourceRefused,
+    check_source,
+    is_live,
+    pinned_url,
+    resolve_protocol,
+    source_path,
+)
 from streams.ingest.errors import SourceError, classify
 from streams.ingest.frames import DecodedFrame
-from streams.ingest.safe_http import SafeOpener
+from streams.ingest.safe_http import FileOpener, SafeOpener
 from streams.ingest.sampler import FpsSampler
 
 __all__ = [
@@ -37,12 +45,15 @@ __all__ = [
 ]
 
 #: FFmpeg protocols each camera protocol may use (protocol_whitelist): no file:, concat:, subfile:, data:, pipe: ...
+#: rtp and udp only for RTSP over UDP: elsewhere an SDP (an RTSP DESCRIBE answer, a probed stream) could make FFmpeg
+#: open rtp://<any address> or udp:// without asking us. RTSP in the generic FFMPEG protocol is read over TCP.
+#: HTTP(S) and FILE sources are opened through our own io_open (SafeOpener, FileOpener), which checks every open.
 _WHITELIST = {
     "RTSP_TCP": "rtsp,rtsps,tcp,tls",
     "RTSP_UDP": "rtsp,rtsps,rtp,udp,tcp,tls",
     "HTTP_MJPEG": "http,https,tcp,tls",
     "HLS": "http,https,tcp,tls,crypto",
-    "FFMPEG": "http,https,rtsp,rtsps,rtmp,rtmps,srt,rtp,udp,tcp,tls",
+    "FFMPEG": "http,https,rtsp,rtsps,rtmp,rtmps,srt,tcp,tls",
     "FILE": "file",
 }
 
@@ -86,6 +97,8 @@ def _ffmpeg_options(protocol: str, spec: SourceSpec) -> tuple[str | None, dict[s
         return None, {**allow, "rtsp_transport": transport, "timeout": us}
     if protocol == "HTTP_MJPEG":
         return "mpjpeg", {**allow, "timeout": us}
+    if protocol == "FFMPEG" and spec.url.lower().startswith(("rtsp://", "rtsps://")):
+        return None, {**allow, "rtsp_transport": "tcp", "timeout": us}  # no rtp/udp in its whitelist
     if protocol in ("HLS", "FFMPEG"):
         return None, {**allow, "timeout": us} if _http(spec.url) else allow
     return None, allow
@@ -96,10 +109,11 @@ def _http(url: str) -> bool:
 
 
 def _policy_check(spec: SourceSpec, protocol: str) -> SourcePolicy:
-    """The policy of `spec`, after checking its source with it (DNS resolved now: at every connect)."""
+    """The policy of `spec`, after checking its source with it (DNS resolved now: at every connect; a name that
+    does not resolve is refused, rule unresolved)."""
     policy = spec.policy if spec.policy is not None else SourcePolicy()
     try:
-        check_source(spec.url, protocol, policy)
+        check_source(spec.url, protocol, policy, connect=True)
     except SourceRefused as e:
         raise SourceError(str(e), "refused_by_policy") from None
     return policy
@@ -138,17 +152,33 @@ def open_source(
     yield from _read_ffmpeg(spec, protocol, stop, stats, policy)
 
 
-def _refused(opener: SafeOpener | None) -> SourceError | None:
+def _refused(opener: SafeOpener | FileOpener | None) -> SourceError | None:
     """The policy refusal behind `e` (an open of a redirect or nested URL the policy refused), if that is it."""
     if opener is None or opener.refused is None:
         return None
     return SourceError(f"{opener.refused}", "refused_by_policy")
 
 
-def _open(spec: SourceSpec, protocol: str, opener: SafeOpener | None) -> av.container.InputContainer:
+def _target(spec: SourceSpec, protocol: str, policy: SourcePolicy) -> str:
+    """What FFmpeg is given to open. A file: its real path (the one the policy checked). HTTP(S): the URL (every hop
+    is pinned by SafeOpener). RTSP, RTMP, SRT: the URL with its host replaced by the address the policy checked just
+    now, so FFmpeg never resolves the name itself (DNS rebinding). TLS (rtsps, rtmps) is not verified by FFmpeg, as
+    before; with an address it sends no SNI name."""
+    if protocol == "FILE":
+        return "file:" + os.path.realpath(source_path(spec.url))
+    if _http(spec.url):
+        return spec.url
+    try:
+        return pinned_url(spec.url, policy, what=redact(spec.url))[0]
+    except SourceRefused as e:
+        raise SourceError(str(e), "refused_by_policy") from None
+
+
+def _open(
+    spec: SourceSpec, protocol: str, opener: SafeOpener | FileOpener | None, policy: SourcePolicy
+) -> av.container.InputContainer:
     fmt, options = _ffmpeg_options(protocol, spec)
-    # A file is opened by its real path (the one the policy checked), through FFmpeg's file protocol only.
-    url = "file:" + os.path.realpath(source_path(spec.url)) if protocol == "FILE" else spec.url
+    url = _target(spec, protocol, policy)
     timeout = (spec.open_timeout_s, spec.read_timeout_s)
     try:
         return av.open(url, format=fmt, options=options, timeout=timeout, io_open=opener)
@@ -165,10 +195,15 @@ def _open(spec: SourceSpec, protocol: str, opener: SafeOpener | None) -> av.cont
 def _read_ffmpeg(
     spec: SourceSpec, protocol: str, stop: threading.Event, stats: ReadStats, policy: SourcePolicy
 ) -> Iterator[DecodedFrame]:
-    # HTTP-based demuxers open through SafeOpener: every hop (redirects, playlists, segments) checked by the policy.
-    opener = SafeOpener(policy, spec.open_timeout_s, spec.read_timeout_s) if _http(spec.url) else None
+    # HTTP-based demuxers open through SafeOpener: every hop (redirects, playlists, segments) checked by the policy;
+    # files through FileOpener: whatever a playlist or list file names must be under the allowed directories too.
+    opener: SafeOpener | FileOpener | None = None
+    if _http(spec.url):
+        opener = SafeOpener(policy, spec.open_timeout_s, spec.read_timeout_s)
+    elif protocol == "FILE":
+        opener = FileOpener(policy)
     try:
-        container = _open(spec, protocol, opener)
+        container = _open(spec, protocol, opener, policy)
     except BaseException:
         if opener is not None:
             opener.close()

@@ -16,7 +16,10 @@ Credentials never appear in log lines or error messages (`user:pass@` becomes `*
 and nothing the server sent is copied into them (HTTP status codes and sizes only).
 
 Source policy: redirects are not followed automatically; at most `_MAX_REDIRECTS` are followed by hand, each target
-(and the session URL DELETEd on close) checked with `schemas.source_policy` first. The Authorization header goes only
+(and the session URL DELETEd on close) checked with `schemas.source_policy` first and connected to at the very address
+checked (Host header and TLS SNI carry the name, so certificates are still verified against it): a second DNS answer
+never decides where a request goes, and a name that does not resolve is refused (rule unresolved). ICE candidates of
+the answer are checked and given to aiortc as the checked address. The Authorization header goes only
 to the origin (scheme, host, port) of the configured endpoint: a redirect or a `Location` on another origin gets none.
 
 Threading: aiortc is asyncio, our ingest is threads. `open_whep` runs one asyncio loop per source in a
@@ -38,6 +41,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import av
@@ -46,10 +50,11 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from schemas.redaction import redact
-from schemas.source_policy import SourcePolicy, SourceRefused, check_host
+from schemas.source_policy import SourcePolicy, SourceRefused
 from streams.ingest._whep_policy import checked_candidates, local_why, same_origin
 from streams.ingest.errors import SourceError
 from streams.ingest.frames import DecodedFrame
+from streams.ingest.safe_http import pinned_request
 
 __all__ = ["open_whep"]
 
@@ -241,8 +246,10 @@ class _WhepSession:
         """The endpoint's Authorization header, only for its own origin."""
         return dict(self._ep.headers) if same_origin(url, self._ep.url) else {}
 
-    async def _allowed(self, url: str) -> None:
-        """Raise SourceError (refused_by_policy) when the policy refuses `url`'s scheme or any address of its host."""
+    async def _allowed(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """What to request for `url` (the URL at the checked address, Host header, TLS SNI: `pinned_request`); raise
+        SourceError (refused_by_policy) when the policy refuses its scheme or any address of its host, or the name
+        does not resolve."""
         parts = urlsplit(url)
         try:
             if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -252,18 +259,22 @@ class _WhepSession:
                     "scheme",
                 )
             what = f"{parts.scheme}://{parts.hostname} (WHEP, from {self._ep.shown})"
-            await asyncio.to_thread(check_host, parts.hostname, parts.port, self._policy, what=what)
+            return await asyncio.to_thread(pinned_request, url, self._policy, what=what)
         except SourceRefused as e:
             raise SourceError(str(e), reason="refused_by_policy") from None
 
-    async def _send(self, http: httpx.AsyncClient, url: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    async def _send(
+        self, http: httpx.AsyncClient, url: str, content: bytes, headers: dict[str, str]
+    ) -> tuple[httpx.Response, str]:
         """POST `content` to `url`, following at most _MAX_REDIRECTS redirects by hand (the offer is POSTed again
-        to each target), every hop checked by the policy first."""
+        to each target), every hop checked by the policy first; the response and the URL (by name) it came from."""
         for _ in range(_MAX_REDIRECTS + 1):
-            await self._allowed(url)
-            response = await http.post(url, content=content, headers={**headers, **self._headers_for(url)})
+            ip_url, host, extensions = await self._allowed(url)
+            response = await http.post(
+                ip_url, content=content, headers={**headers, **self._headers_for(url), **host}, extensions=extensions
+            )
             if not (response.is_redirect and "location" in response.headers):
-                return response
+                return response, url
             url = urljoin(url, response.headers["location"])
         raise SourceError(
             f"WHEP endpoint {self._ep.shown} redirected more than {_MAX_REDIRECTS} times; give the final endpoint URL.",
@@ -281,7 +292,7 @@ class _WhepSession:
         offer = pc.localDescription
         headers = {"Content-Type": "application/sdp", "Accept": "application/sdp"}
         try:
-            response = await self._send(http, self._ep.url, offer.sdp.encode(), headers)
+            response, answered_by = await self._send(http, self._ep.url, offer.sdp.encode(), headers)
         except httpx.TimeoutException as e:
             raise SourceError(
                 f"WHEP endpoint {shown} did not answer within {timeout:g} s ({type(e).__name__}). Check the host and "
@@ -313,7 +324,7 @@ class _WhepSession:
                 reason="not_found" if status == 404 else "bad_stream",
             )
         if location := response.headers.get("location"):
-            self._location = urljoin(str(response.url), location)
+            self._location = urljoin(answered_by, location)
         else:
             _log.info("WHEP %s gave no Location: the session cannot be DELETEd on close", shown)
 
@@ -415,10 +426,10 @@ class _WhepSession:
         if self._location is None:
             return
         try:
-            await self._allowed(self._location)
+            ip_url, host, extensions = await self._allowed(self._location)
             # Authorization only to the endpoint's own origin; no redirect followed for a DELETE.
-            headers = self._headers_for(self._location)
-            response = await http.delete(self._location, headers=headers, timeout=_DELETE_TIMEOUT_S)
+            headers = {**self._headers_for(self._location), **host}
+            response = await http.delete(ip_url, headers=headers, timeout=_DELETE_TIMEOUT_S, extensions=extensions)
         except SourceError as e:
             _log.warning("WHEP %s: session not DELETEd: %s", self._ep.shown, e)
             return
