@@ -68,11 +68,13 @@ class _Server(socketserver.ThreadingTCPServer):
 
     def __init__(self, owner: Canary) -> None:
         self.owner = owner
-        super().__init__((owner.host, 0), _Handler)
+        super().__init__((owner.host, owner.port), _Handler)
 
 
 class Canary:
-    """Counts connections (`count`) and HTTP requests (`requests`) on `host`:`port` (a free port)."""
+    """Counts connections (`count`) and HTTP requests (`requests`) on `host`:`port` (a free port unless `port` is
+    given: e.g. the port of another canary, on another loopback address, to stand for where a re-resolved name would
+    lead)."""
 
     def __init__(
         self,
@@ -81,6 +83,7 @@ class Canary:
         status: int = 404,
         body: bytes | Any = b"",
         headers: dict[str, str] | None = None,
+        port: int = 0,
     ) -> None:
         self.host = host
         self.status = status
@@ -89,7 +92,7 @@ class Canary:
         self.lock = threading.Lock()
         self.connections = 0
         self.requests: list[CanaryRequest] = []
-        self.port = 0
+        self.port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -6,6 +6,8 @@ refuse; FFmpeg's HLS reader and the WHEP client never reach a denied address, wh
 WHEP's Authorization goes only to its own origin. A canary (tests/security/canary.py) counts what must never happen.
 
 Two loopback addresses stand for "allowed origin" and "denied address": 127.0.0.1 and 127.0.0.2 (ITS_SOURCE_DENY_CIDRS).
+DNS rebinding is played by a name (camera.test) the policy's resolver sees at 127.0.0.1 and every other resolver at
+127.0.0.2, with canaries on the same port at both: only a connection to the checked address reaches the first.
 """
 
 from __future__ import annotations
@@ -383,3 +385,192 @@ def test_whep_ice_candidates_at_refused_addresses_are_not_used() -> None:
         for _ in open_whep(f"{origin.url}whep", connect_timeout=3, policy=DENY_2):
             break
     assert e.value.reason == "refused_by_policy" and "ICE candidate" in str(e.value)
+
+
+# -- one name, one answer: what is checked is what is connected to (DNS rebinding, spelling differentials) -----------
+REBOUND = "camera.test"  # checked: 127.0.0.1 (allowed); any second lookup: 127.0.0.2 (denied), as a rebinding DNS
+
+
+@pytest.fixture
+def rebinding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy's resolver sees REBOUND at 127.0.0.1; every other resolver (httpx, FFmpeg via glibc is not reached:
+    .test does not resolve there at all) gets 127.0.0.2, where a denied canary listens."""
+    import socket
+
+    from schemas import source_policy
+
+    real_resolve, real_getaddrinfo = source_policy.resolve, socket.getaddrinfo
+
+    def resolve(host: str, port: int | None) -> list[Any]:
+        return [source_policy.host_address("127.0.0.1")] if host == REBOUND else real_resolve(host, port)
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        rebound = host in (REBOUND, REBOUND.encode())  # anyio passes the IDNA-encoded bytes
+        return real_getaddrinfo("127.0.0.2" if rebound else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(source_policy, "resolve", resolve)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.usefixtures("rebinding")
+def test_http_connects_to_the_address_the_policy_checked_with_the_name_as_host() -> None:
+    with Canary() as origin, Canary("127.0.0.2", port=origin.port) as denied:
+        url = f"http://{REBOUND}:{origin.port}/video.mjpg"
+        err = _read(SourceSpec(url, protocol="HTTP_MJPEG", policy=DENY_2, open_timeout_s=3))
+        assert denied.count == 0, "the connection went where a second DNS answer said"
+        assert [r.headers.get("Host") for r in origin.requests] == [f"{REBOUND}:{origin.port}"]
+        assert err.reason == "not_found"  # the origin's 404: it was reached, at the checked address
+
+
+@pytest.mark.usefixtures("rebinding")
+def test_whep_connects_to_the_address_the_policy_checked_with_the_name_as_host() -> None:
+    with Canary(status=500) as origin, Canary("127.0.0.2", port=origin.port) as denied:
+        with pytest.raises(SourceError) as e:
+            for _ in open_whep(f"whep://{REBOUND}:{origin.port}/whep", connect_timeout=3, policy=DENY_2):
+                break
+        assert denied.count == 0, "the WHEP POST went where a second DNS answer said"
+        assert [(r.method, r.headers.get("Host")) for r in origin.requests] == [("POST", f"{REBOUND}:{origin.port}")]
+        assert "HTTP 500" in str(e.value)
+
+
+@pytest.mark.usefixtures("rebinding")
+def test_ffmpeg_rtsp_connects_to_the_address_the_policy_checked() -> None:
+    # FFmpeg resolves with glibc, where camera.test does not exist: only a connect to the checked address reaches it.
+    with Canary() as camera:
+        url = f"rtsp://admin:pw@{REBOUND}:{camera.port}/cam"
+        _read(SourceSpec(url, protocol="RTSP_TCP", policy=SourcePolicy(allow_loopback=True), open_timeout_s=3))
+        assert camera.count >= 1, "FFmpeg did not connect to the checked address"
+
+
+def test_a_name_that_does_not_resolve_is_refused_at_connect() -> None:
+    name = "camera-not-yet-in-dns.invalid"
+    check_source(f"rtsp://{name}/cam", "AUTO", STRICT)  # the write path accepts it
+    with pytest.raises(SourceRefused) as e:
+        check_source(f"rtsp://{name}/cam", "AUTO", STRICT, connect=True)
+    assert e.value.rule == "unresolved"
+    for url, protocol in (
+        (f"rtsp://{name}:554/cam", "RTSP_TCP"),
+        (f"http://{name}/video.mjpg", "HTTP_MJPEG"),
+        (f"srt://{name}:9000", "FFMPEG"),
+    ):
+        err = _read(SourceSpec(url, protocol=protocol, policy=STRICT, open_timeout_s=3))
+        assert err.reason == "refused_by_policy" and "rule unresolved" in str(err), (url, err)
+    with pytest.raises(SourceError) as w:
+        for _ in open_whep(f"whep://{name}/whep", connect_timeout=3, policy=STRICT):
+            break
+    assert w.value.reason == "refused_by_policy" and "rule unresolved" in str(w.value)
+
+
+def test_a_redirect_to_a_name_that_does_not_resolve_is_refused() -> None:
+    with Canary(status=302, headers={"Location": "http://camera-not-yet-in-dns.invalid/x.mjpg"}) as origin:
+        err = _read(SourceSpec(f"{origin.url}video.mjpg", protocol="HTTP_MJPEG", policy=DENY_2, open_timeout_s=3))
+    assert err.reason == "refused_by_policy" and "rule unresolved" in str(err)
+
+
+def test_host_names_must_be_ascii_punycode_is_accepted() -> None:
+    fullwidth_localhost = "\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54"
+    ideographic_dots = "127\u30020\u30020\u30021"  # IDNA maps these to 127.0.0.1
+    for url in (
+        "rtsp://kämera.example/cam",
+        f"http://{fullwidth_localhost}/",
+        f"http://{ideographic_dots}/",
+        "whep://cämera.test/whep",
+    ):
+        with pytest.raises(SourceRefused) as e:
+            check_source(url, "AUTO", STRICT)
+        assert e.value.rule == "host" and "xn--" in str(e.value), url
+    check_source("rtsp://xn--kmera-gra.invalid/cam", "AUTO", STRICT)
+
+
+def test_refusals_never_say_where_a_name_resolves(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from schemas import source_policy
+
+    names = {"meta.test": "169.254.169.254", "svc.test": "10.100.3.4", "lo.test": "127.0.0.9"}
+    monkeypatch.setattr(source_policy, "resolve", lambda host, port: [source_policy.host_address(names[host])])
+    policy = SourcePolicy(allow_loopback=False, cluster_cidrs=["10.100.0.0/16"])
+    caplog.set_level("INFO", logger="schemas.source_policy")
+    for (name, ip), rule in zip(names.items(), ("metadata", "cluster_cidr", "loopback"), strict=True):
+        with pytest.raises(SourceRefused) as e:
+            check_source(f"rtsp://{name}/cam", "AUTO", policy)
+        assert e.value.rule == rule and ip not in str(e.value) and ip not in e.value.reason, e.value
+        assert ip in caplog.text  # the operator still sees it, in the server's log
+    err = _read(SourceSpec("rtsp://svc.test/cam", protocol="RTSP_TCP", policy=policy, open_timeout_s=3))
+    assert err.reason == "refused_by_policy" and "10.100.3.4" not in str(err)
+
+
+def test_ffmpeg_gets_rtp_and_udp_only_for_rtsp_over_udp() -> None:
+    from streams.ingest.source import _ffmpeg_options
+
+    def options(url: str, protocol: str) -> dict[str, str]:
+        return _ffmpeg_options(protocol, SourceSpec(url, protocol=protocol))[1]
+
+    for url, protocol in (
+        ("rtsp://cam/s", "FFMPEG"),
+        ("rtmp://cam/app/s", "FFMPEG"),
+        ("srt://cam:9000", "FFMPEG"),
+        ("rtsp://cam/s", "RTSP_TCP"),
+        ("http://cam/s.mjpg", "HTTP_MJPEG"),
+        ("http://cam/s.m3u8", "HLS"),
+    ):
+        allowed = set(options(url, protocol)["protocol_whitelist"].split(","))
+        assert not allowed & {"rtp", "udp", "file", "concat", "subfile", "data", "pipe"}, (url, protocol, allowed)
+    assert options("rtsp://cam/s", "FFMPEG")["rtsp_transport"] == "tcp"
+    assert options("rtsp://cam/s", "RTSP_TCP")["rtsp_transport"] == "tcp"
+    assert {"rtp", "udp"} <= set(options("rtsp://cam/s", "RTSP_UDP")["protocol_whitelist"].split(","))
+
+
+# -- FILE sources: what a file names is checked like the file ---------------------------------------------------------
+def test_a_playlist_under_an_allowed_directory_cannot_read_other_local_files(tmp_path: Path) -> None:
+    allowed, outside = tmp_path / "clips", tmp_path / "outside"
+    allowed.mkdir()
+    outside.mkdir()
+    fifo = outside / "segment.ts"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+
+    def writer() -> None:  # blocks until someone opens the FIFO for reading
+        with open(fifo, "wb"):
+            opened.set()
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    playlist = allowed / "index.m3u8"
+    # (FFmpeg itself refuses segments such as /etc/hostname by extension; a .ts outside the directory it would open.)
+    playlist.write_bytes(_playlist(str(fifo)))
+    policy = SourcePolicy(allow_files=True, file_dirs=[str(allowed)])
+    try:
+        err = _read(SourceSpec(str(playlist), policy=policy, open_timeout_s=3))
+        assert not opened.wait(0.5), "FFmpeg opened the file outside the allowed directory that the playlist named"
+        assert err.reason == "refused_by_policy" and "rule file_dir" in str(err), err
+    finally:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # release the writer
+        t.join(5)
+        os.close(fd)
+
+
+def test_a_playlist_under_an_allowed_directory_still_plays_its_own_segments(tmp_path: Path) -> None:
+    import av
+
+    with av.open(str(CLIP)) as inp, av.open(str(tmp_path / "seg0.ts"), "w") as out:
+        stream = inp.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        for n, packet in enumerate(inp.demux(stream)):
+            if packet.dts is None or n > 60:
+                continue
+            packet.stream = copy
+            out.mux(packet)
+    (tmp_path / "index.m3u8").write_bytes(_playlist("seg0.ts"))
+    policy = SourcePolicy(allow_files=True, file_dirs=[str(tmp_path)])
+    spec = SourceSpec(str(tmp_path / "index.m3u8"), policy=policy, fps=0, decode="ALL")
+    assert next(iter(open_source(spec)), None) is not None
+
+
+@pytest.mark.usefixtures("rebinding")
+def test_whep_ice_candidates_given_by_name_are_used_at_the_checked_address() -> None:
+    from streams.ingest._whep_policy import checked_candidates
+
+    answer = f"v=0\r\na=candidate:1 1 udp 2130706431 {REBOUND} 9999 typ host\r\n"
+    kept = checked_candidates(answer, DENY_2, "whep://x")
+    assert "127.0.0.1 9999 typ host" in kept and REBOUND not in kept  # aiortc never resolves the name again
