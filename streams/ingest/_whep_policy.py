@@ -46,7 +46,8 @@ def checked_candidates(answer: str, policy: SourcePolicy, shown: str) -> str:
                 if not addrs:
                     continue  # a name that does not resolve (e.g. mDNS .local): cannot be checked, not used
                 if str(addrs[0]) != fields[4]:  # a name, or an odd spelling: the checked address instead
-                    line = line.replace(f" {fields[4]} ", f" {addrs[0]} ", 1)
+                    end = line[len(line.rstrip("\r\n")) :]
+                    line = " ".join([*fields[:4], str(addrs[0]), *fields[5:]]) + end
             except SourceRefused as e:
                 refused = refused or e
                 continue
