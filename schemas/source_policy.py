@@ -300,11 +300,10 @@ def pinned_url(url: str, policy: SourcePolicy, *, what: str | None = None) -> tu
         host, port = parts.hostname, parts.port
     except ValueError:
         raise SourceRefused(f"Camera source {what} has an invalid host or port: refused (rule host).", "host") from None
-    if not host or "://" not in url:
+    head, _, rest = url.partition("://")
+    if not host or not rest.startswith(parts.netloc):  # urlsplit keeps the netloc as written, right after "://"
         raise SourceRefused(f"Camera source {what} names no host: refused (rule host).", "host")
     ip = pin(host, port, policy, what=what)
-    head, _, rest = url.partition("://")
-    assert rest.startswith(parts.netloc), url  # urlsplit keeps the netloc as written
     userinfo, at, hostport = parts.netloc.rpartition("@")
     netloc = f"{userinfo}{at}{_ip_host(ip)}" + (f":{port}" if port is not None else "")
     return f"{head}://{netloc}{rest[len(parts.netloc) :]}", hostport
