@@ -58,7 +58,8 @@ def _bootstrap(args: argparse.Namespace) -> str:
 
 def cmd_cameras(args: argparse.Namespace) -> int:
     from eventbus.registry import put_camera, read_cameras, remove_camera
-    from schemas.cameras import CameraConfigError, camera_config, redact
+    from schemas.cameras import CameraConfigError, camera_config
+    from schemas.credentials import display_url
     from schemas.source_policy import check_source
 
     bootstrap, topic = _bootstrap(args), args.topic
@@ -68,7 +69,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
             rows = [
                 {
                     **{k: v for k, v in c.items() if k != "source_secret"},  # sealed for ingest: never shown
-                    "source_url": redact(c["source_url"]),
+                    "source_url": display_url(c["source_url"]),
                     "updated_at": c["updated_at"].isoformat(),
                 }
                 for c in cams.values()
@@ -79,7 +80,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
         for c in cams.values():
             print(
                 f"{c['camera_id']:24} {('yes' if c['enabled'] else 'no'):7} {c['target_fps']:5g} {c['protocol']:10} "
-                f"{c['decode']:9} {len(c['lines']):5}  {redact(c['source_url'])}"
+                f"{c['decode']:9} {len(c['lines']):5}  {display_url(c['source_url'])}"
             )
         print(f"{len(cams)} camera(s) in {topic}")
         return 0
@@ -112,7 +113,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
         cfg = camera_config(cid, merged.pop("source_url"), **{k: v for k, v in merged.items() if k != "camera_id"})
     check_source(cfg["source_url"], cfg["protocol"])  # SourceRefused (a CameraConfigError) names the rule
     put_camera(bootstrap, cfg, topic)
-    print(f"{args.action}{'d' if args.action == 'update' else 'ed'} {cid}: {redact(cfg['source_url'])}")
+    print(f"{args.action}{'d' if args.action == 'update' else 'ed'} {cid}: {display_url(cfg['source_url'])}")
     return 0
 
 

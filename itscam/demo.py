@@ -122,7 +122,8 @@ def run_demo(
     from itscam.demo_camera import ground_truth, lines_arg, register_camera
     from itscam.demo_report import Api, page_link
     from projections.api import ApiSettings
-    from streams.ingest import IngestSettings, camera_id_for, is_live, redact
+    from schemas.credentials import display_url
+    from streams.ingest import IngestSettings, camera_id_for, is_live
 
     # Ctrl-C and SIGTERM both stop the demo and its stages cleanly (also when started from a script, where
     # SIGINT may be inherited as ignored).
@@ -162,7 +163,7 @@ def run_demo(
         where = "" if line_list else " with no counting line"
         if hand is not None and lines is None:
             where = f" with the hand-count line of {hand.clip} from ground_truth.json"
-        print(f"stages up; streaming {redact(src)} as camera {cam!r}{where}", flush=True)
+        print(f"stages up; streaming {display_url(src)} as camera {cam!r}{where}", flush=True)
         print(f"analyst page: {page_link(base, cam)}", flush=True)
         cmd = ["ingest", "--source", src, "--camera-id", cam]
         cmd += ["--realtime"] if realtime else []
@@ -212,7 +213,7 @@ def _run_to_completion(
     once: bool,
 ) -> dict[str, Any]:
     from itscam.demo_report import print_report, read_back, summary_fields, throughput
-    from streams.ingest import redact
+    from schemas.credentials import display_url
 
     before = {name: scrape(port) for name, port in ports.items()}
     res = subprocess.run([sys.executable, "-m", "itscam", *cmd], capture_output=True, text=True, check=False)
@@ -252,7 +253,7 @@ def _run_to_completion(
         model = model_direct(src, n, pipeline_fps)
         phases.mark("model direct")
     return {
-        "source": redact(src),
+        "source": display_url(src),
         "camera_id": cam,
         "frames": camdoc["frames"],
         "frames_produced": n,

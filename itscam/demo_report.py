@@ -274,9 +274,9 @@ def print_report(report: dict[str, Any], hand: HandCount | None, rates: dict[str
 
 def no_line_hint(source: str, cam: str, api_url: str) -> str:
     """How to count vehicles on a source that has no counting line."""
-    from schemas.cameras import redact
+    from schemas.credentials import display_url
 
-    source = redact(source)
+    source = display_url(source)
     page = f"{api_url}/ui#key=<that key>&camera={quote(cam, safe='')}"
     return (
         f"\nno counting line: {source} is not in ground_truth.json and --lines gave none, so no vehicles are counted. "

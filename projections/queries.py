@@ -14,7 +14,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from projections.writers.cameras import STATUS_COLUMNS
-from schemas.cameras import redact
+from schemas.credentials import display_url
 
 __all__ = [
     "BUCKETS",
@@ -61,10 +61,10 @@ def _iso(v: Any) -> Any:
 def _camera_doc(r: dict[str, Any]) -> dict[str, Any]:
     doc = {k: _iso(v) for k, v in r.items() if not k.startswith("s_")}
     if doc["source_url"] is not None:
-        doc["source_url"] = redact(doc["source_url"])
+        doc["source_url"] = display_url(doc["source_url"])
     cfg = doc["config"]
     if isinstance(cfg, dict) and isinstance(cfg.get("source_url"), str):
-        cfg = {**cfg, "source_url": redact(cfg["source_url"])}
+        cfg = {**cfg, "source_url": display_url(cfg["source_url"])}
         cfg.pop("source_secret", None)  # sealed for ingest: never answered
         doc["config"] = cfg
     status = None

@@ -14,7 +14,7 @@ from schemas.errors import ItsCameraError
 
 PACKAGES = ("schemas", "eventbus", "streams", "inference", "projections", "deploy", "itscam")
 # Not errors but the API's way of answering with problem+json (a Starlette HTTPException the app renders).
-RESPONSES = {"projections.api.problems.Problem"}
+RESPONSES = {"projections.api.problems.Problem", "projections.api.limits.BodyTooLarge"}
 
 
 def _our_exceptions() -> dict[str, type[BaseException]]:

@@ -29,8 +29,8 @@ from projections.api.privacy import audit_blur_off, blur_turned_off, purge_heade
 from projections.api.problems import Problem
 from projections.api.producer import KafkaDown
 from projections.api.routes_cameras import check_if_match, not_found
-from schemas.cameras import CameraConfigError, redact, validate_camera
-from schemas.credentials import seal_source
+from schemas.cameras import CameraConfigError, validate_camera
+from schemas.credentials import display_url, seal_source
 from schemas.serde import codec
 from schemas.source_policy import SourcePolicy, SourceRefused, check_source
 
@@ -122,7 +122,7 @@ async def _append(
     if cfg is None:
         accepted = {"camera_id": cam, "deleted": True, "purged": bool(headers)}
         return json_response({"accepted": accepted}, status=202)
-    shown = {**cfg, "source_url": redact(cfg["source_url"]), "updated_at": cfg["updated_at"].isoformat()}
+    shown = {**cfg, "source_url": display_url(cfg["source_url"]), "updated_at": cfg["updated_at"].isoformat()}
     shown.pop("source_secret", None)  # sealed for ingest: never answered
     return json_response({"accepted": shown}, status=202)
 

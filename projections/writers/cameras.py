@@ -15,9 +15,8 @@ from typing import Any, cast
 import psycopg
 
 from projections.batch import CameraChange
-from schemas.credentials import CredentialsError, has_credentials, seal_source
+from schemas.credentials import CredentialsError, display_url, has_credentials, seal_source
 from schemas.events import CameraConfig, CameraStatusChanged
-from schemas.redaction import redact
 
 __all__ = ["STATUS_COLUMNS", "write_camera_changes", "write_statuses"]
 
@@ -60,7 +59,7 @@ def stored_config(cfg: CameraConfig) -> CameraConfig:
     try:
         return cast(CameraConfig, seal_source(cfg))
     except CredentialsError:  # no sealing key here: keep no credential at all
-        return {**cfg, "source_url": redact(cfg["source_url"])}
+        return {**cfg, "source_url": display_url(cfg["source_url"])}
 
 
 def write_camera_changes(cur: Cursor, changes: list[CameraChange]) -> None:

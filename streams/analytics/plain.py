@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from streams.errors import StreamError
+
 __all__ = [
     "StateDecodeError",
     "array_from",
@@ -33,7 +35,7 @@ _DTYPES = {"<f4", "<f8", "<i4", "<i8"}
 _MAX_ELEMENTS = 1 << 20
 
 
-class StateDecodeError(ValueError):
+class StateDecodeError(StreamError, ValueError):
     """A changelog record that is not a camera state this version can read (the reason, never its bytes)."""
 
 

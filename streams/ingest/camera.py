@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from schemas import codec
 from schemas.cameras import redact
-from schemas.credentials import UnsealError, source_url_for
+from schemas.credentials import UnsealError, display_url, source_url_for
 from schemas.events import CameraConfig, CameraStatusChanged, FrameCaptured
 from schemas.source_policy import SourcePolicy
 from streams.ingest import metrics as m
@@ -112,7 +112,7 @@ class CameraRunner:
         self.cfg = cfg
         self.ctx = ctx
         self.camera_id = cfg["camera_id"]
-        self.source = redact(cfg["source_url"])
+        self.source = display_url(cfg["source_url"])
         self.unseal_error: str | None = None  # the sealed credentials do not open: reported, nothing is opened
         if spec is None:
             try:

@@ -24,7 +24,7 @@ _CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (
         ("401", "unauthorized", "403", "forbidden", "authorization"),
         "unauthorized",
-        "The camera rejected the credentials: check the user and password in the source URL",
+        "The camera rejected the credentials; check the user and password in the source URL",
     ),
     (
         ("connection refused",),

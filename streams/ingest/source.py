@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import av
 
 from schemas.cameras import redact
+from schemas.credentials import display_url
 from schemas.jpeg import jpeg_size
 from schemas.source_policy import (
     SourcePolicy,
@@ -119,6 +120,13 @@ def _policy_check(spec: SourceSpec, protocol: str) -> SourcePolicy:
     return policy
 
 
+def _shown(text: str, url: str) -> str:
+    """A message about camera `url` as it may leave the worker: the URL as stored and shown (display_url: userinfo,
+    query values and stream keys masked, whatever their names), then the one redaction for anything else in it
+    (FFmpeg's own text can repeat the URL)."""
+    return redact(text.replace(url, display_url(url)))
+
+
 def _why(e: BaseException) -> str:
     """The driver's reason without the errno noise and the repeated file name."""
     return str(getattr(e, "strerror", None) or e)
@@ -169,7 +177,7 @@ def _target(spec: SourceSpec, protocol: str, policy: SourcePolicy) -> str:
     if _http(spec.url):
         return spec.url
     try:
-        return pinned_url(spec.url, policy, what=redact(spec.url))[0]
+        return pinned_url(spec.url, policy, what=display_url(spec.url))[0]
     except SourceRefused as e:
         raise SourceError(str(e), "refused_by_policy") from None
 
@@ -188,7 +196,7 @@ def _open(
         reason, advice = classify(e)
         # FFmpeg's message repeats the URL, credentials included: redact the whole text
         raise SourceError(
-            redact(f"Cannot open camera source {spec.url} ({protocol}): {_why(e)}. {advice}."), reason
+            _shown(f"Cannot open camera source {spec.url} ({protocol}): {_why(e)}. {advice}.", spec.url), reason
         ) from e
 
 
@@ -212,7 +220,7 @@ def _read_ffmpeg(
     try:
         if not container.streams.video:
             raise SourceError(
-                f"Camera source {redact(spec.url)} has no video stream (streams: "
+                f"Camera source {display_url(spec.url)} has no video stream (streams: "
                 f"{[s.type for s in container.streams]}): point it at the camera's video stream.",
                 "not_video",
             )
@@ -335,7 +343,7 @@ def _read_ffmpeg(
             raise refused
         if live:
             raise SourceError(
-                f"Camera source {redact(spec.url)} ended the stream; it is retried with backoff.", "ended"
+                f"Camera source {display_url(spec.url)} ended the stream; it is retried with backoff.", "ended"
             )
     except SourceError:
         if (refused := _refused(opener)) is not None:  # e.g. "no video stream": every segment was refused
@@ -345,7 +353,9 @@ def _read_ffmpeg(
         if (refused := _refused(opener)) is not None:
             raise refused from None
         reason, advice = classify(e)
-        raise SourceError(redact(f"Reading camera source {spec.url} failed: {_why(e)}. {advice}."), reason) from e
+        raise SourceError(
+            _shown(f"Reading camera source {spec.url} failed: {_why(e)}. {advice}.", spec.url), reason
+        ) from e
     finally:
         container.close()
         if opener is not None:

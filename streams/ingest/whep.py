@@ -49,7 +49,7 @@ import httpx
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from schemas.redaction import redact
+from schemas.credentials import display_url
 from schemas.source_policy import SourcePolicy, SourceRefused
 from streams.ingest._whep_policy import checked_candidates, local_why, same_origin
 from streams.ingest.errors import SourceError
@@ -76,7 +76,7 @@ class _Endpoint:
 
 
 def _endpoint(url: str) -> _Endpoint:
-    shown = redact(url)
+    shown = display_url(url)
     parts = urlsplit(url)
     scheme = _SCHEMES.get(parts.scheme.lower())
     try:

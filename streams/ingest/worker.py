@@ -13,12 +13,13 @@ from pathlib import Path
 from prometheus_client import start_http_server
 
 from schemas.cameras import camera_config
+from schemas.credentials import display_url
 from streams.ingest.camera import CameraRunner, source_spec
 from streams.ingest.encoder import EncoderPool
 from streams.ingest.errors import IngestError
 from streams.ingest.fleet import frame_producer, runner_context
 from streams.ingest.settings import IngestSettings
-from streams.ingest.source import is_live, redact
+from streams.ingest.source import is_live
 
 __all__ = ["IngestResult", "IngestWorker", "camera_id_for"]
 
@@ -78,7 +79,7 @@ class IngestWorker:
     def run(self) -> IngestResult:
         if self.s.metrics_port:
             start_http_server(self.s.metrics_port, addr=self.s.metrics_host)
-        source = redact(self.s.source)
+        source = display_url(self.s.source)
         log.info("ingest started", extra={"camera_id": self.camera_id, "source": source, "fps": self.s.fps})
         self.runner.start()
         self.runner.join()

@@ -475,3 +475,23 @@ def test_keygen_never_writes_through_a_symlink(tmp_path: Path) -> None:
     assert forced.returncode == 0, forced.stderr
     assert target.read_text() == "precious\n"  # the link was replaced, not followed
     assert not (out / "seal.key").is_symlink() and stat.S_IMODE((out / "seal.key").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "rtsp://127.0.0.1:1/stream?k=zz-secret-zz",  # a parameter name the redactor does not know
+        "http://127.0.0.1:1/video.mjpg?session=a&x=zz-secret-zz",
+        "rtsp://admin:zz-secret-zz@127.0.0.1:1/stream",
+    ],
+)
+def test_a_camera_that_cannot_be_opened_says_so_without_its_credentials(url: str) -> None:
+    """The error (which becomes the camera's status text and a log line) shows the URL as stored (display_url):
+    whatever the secret parameter is called, its value is not in it; FFmpeg's own text is redacted too."""
+    from streams.ingest.errors import SourceError
+    from streams.ingest.source import SourceSpec, open_source
+
+    with pytest.raises(SourceError) as err:
+        next(iter(open_source(SourceSpec(url=url, fps=1, open_timeout_s=3))))
+    assert "zz-secret-zz" not in str(err.value)
+    assert "127.0.0.1" in str(err.value)  # it still names the camera

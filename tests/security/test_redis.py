@@ -203,6 +203,10 @@ def test_cache_flood_in_the_state_instance_stays_bounded(
         with contextlib.suppress(redis.ResponseError):
             for i in range(1000):
                 state.set(f"filler:{i}", os.urandom(32 * 1024))
+        # the fill can stop a few KB short (a refused 32 KB argument frees its buffer): lower the ceiling under what
+        # is used, so every write is refused from here on, whatever its size
+        used = int(state.info("memory")["used_memory"])
+        state.config_set("maxmemory", str(used - 512 * 1024))
 
         async def write_full() -> bool:
             qc = QueryCache(async_client(f"redis://127.0.0.1:{port}/0"), separate=True)  # no guard: Redis refuses
