@@ -84,6 +84,8 @@ def cmd_cameras(args: argparse.Namespace) -> int:
             )
         print(f"{len(cams)} camera(s) in {topic}")
         return 0
+    if args.action == "reseal":
+        return _reseal(bootstrap, topic)
     cid = args.camera_id
     if args.action == "remove":
         if cid not in read_cameras(bootstrap, topic) and not args.force:
@@ -114,6 +116,21 @@ def cmd_cameras(args: argparse.Namespace) -> int:
     check_source(cfg["source_url"], cfg["protocol"])  # SourceRefused (a CameraConfigError) names the rule
     put_camera(bootstrap, cfg, topic)
     print(f"{args.action}{'d' if args.action == 'update' else 'ed'} {cid}: {display_url(cfg['source_url'])}")
+    return 0
+
+
+def _reseal(bootstrap: str, topic: str) -> int:
+    """Rewrite every camera whose record still holds its credentials in plaintext (written before they were
+    sealed) as a sealed record: the compacted topic then keeps only the sealed one. Nothing else changes."""
+    from eventbus.registry import put_camera, read_cameras
+    from schemas.credentials import display_url, has_credentials
+
+    cams = read_cameras(bootstrap, topic)
+    plain = [c for c in cams.values() if not c.get("source_secret") and has_credentials(c["source_url"])]
+    for c in plain:
+        put_camera(bootstrap, c, topic)  # seals (ITS_CAMERA_SEAL_PUBLIC_KEY) before it writes
+        print(f"resealed {c['camera_id']}: {display_url(c['source_url'])}")
+    print(f"{len(plain)} of {len(cams)} camera(s) in {topic} held plaintext credentials; now sealed")
     return 0
 
 
@@ -171,6 +188,13 @@ def add_parser(sub: Any) -> None:
     rm.add_argument("camera_id")
     rm.add_argument("--force", action="store_true", help="Write the tombstone even if the id is unknown.")
     common(rm)
+    rs = csub.add_parser(
+        "reseal",
+        help="Seal credentials still in plaintext.",
+        description="Rewrite every camera record that still holds credentials in plaintext (written before they "
+        "were sealed) sealed for ingest (ITS_CAMERA_SEAL_PUBLIC_KEY); run once after upgrading.",
+    )
+    common(rs)
     ls = csub.add_parser("list", help="List cameras.", description="Read the registry to its end and list it.")
     ls.add_argument("--json", action="store_true", help="JSON instead of a table.")
     common(ls)

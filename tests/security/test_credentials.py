@@ -495,3 +495,35 @@ def test_a_camera_that_cannot_be_opened_says_so_without_its_credentials(url: str
         next(iter(open_source(SourceSpec(url=url, fps=1, open_timeout_s=3))))
     assert "zz-secret-zz" not in str(err.value)
     assert "127.0.0.1" in str(err.value)  # it still names the camera
+
+
+def test_reseal_rewrites_plaintext_records_of_an_older_release_sealed(
+    bootstrap: str, make_topic: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records written before credentials were sealed hold them in plaintext on the compacted topic:
+    `itscam cameras reseal` rewrites exactly those, sealed, and prints none of the secrets."""
+    from confluent_kafka import Producer
+
+    from eventbus.config import producer_config
+    from itscam.main import main
+    from schemas.credentials import load_private_key, unseal
+    from schemas.serde import codec
+
+    topic = make_topic("cams", 1)
+    old = {**camera_config("old-cam", URL), "source_secret": None}  # as an older release wrote it
+    clean = {**camera_config("clean-cam", "rtsp://10.1.1.5/stream"), "source_secret": None}
+    p = Producer(producer_config(bootstrap))
+    for cfg in (old, clean):
+        p.produce(topic, key=cfg["camera_id"].encode(), value=codec("CameraConfig").encode(cfg))
+    assert p.flush(30) == 0
+    assert main(["cameras", "reseal", "--topic", topic]) == 0
+    out = capsys.readouterr().out
+    _no_secret(out)
+    assert "1 of 2 camera(s)" in out and "resealed old-cam" in out
+    records = _raw_records(bootstrap, topic, 3)
+    assert len(records) == 3  # only the plaintext one was rewritten
+    key, value = records[-1]
+    assert key == "old-cam" and value is not None
+    _no_secret(value.decode(errors="replace"))
+    newest = codec("CameraConfig").decode(value)
+    assert unseal(newest["source_secret"], load_private_key(), "old-cam") == URL
