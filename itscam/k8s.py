@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from deploy.kube.kafkausers import USERS, USERS_FILE, render_users
@@ -17,46 +18,35 @@ from schemas.topics import CATALOGUE
 __all__ = ["add_parser"]
 
 
-def _cmd_topics(args: argparse.Namespace) -> int:
-    text = render_topics()
+def _generated(args: argparse.Namespace, what: str, path: Path, text: str, source: str, count: str) -> int:
+    """Print a generated manifest, --write it, or --check that the committed file matches its source."""
     if args.check:
-        current = TOPICS_FILE.read_text() if TOPICS_FILE.exists() else ""
+        current = path.read_text() if path.exists() else ""
         if current != text:
             print(
-                f"itscam k8s topics: {TOPICS_FILE} differs from the topic catalogue (schemas/topics.py): "
-                "run `itscam k8s topics --write` and commit the file.",
+                f"itscam k8s {what}: {path} differs from {source}: run `itscam k8s {what} --write` and commit "
+                "the file.",
                 file=sys.stderr,
             )
             return 1
-        print(f"{TOPICS_FILE}: up to date ({len(CATALOGUE)} topics)")
+        print(f"{path}: up to date ({count})")
         return 0
     if args.write:
-        TOPICS_FILE.write_text(text)
-        print(f"wrote {TOPICS_FILE} ({len(CATALOGUE)} KafkaTopics)")
+        path.write_text(text)
+        print(f"wrote {path} ({count})")
         return 0
     sys.stdout.write(text)
     return 0
+
+
+def _cmd_topics(args: argparse.Namespace) -> int:
+    n = f"{len(CATALOGUE)} KafkaTopics"
+    return _generated(args, "topics", TOPICS_FILE, render_topics(), "the topic catalogue (schemas/topics.py)", n)
 
 
 def _cmd_users(args: argparse.Namespace) -> int:
-    text = render_users()
-    if args.check:
-        current = USERS_FILE.read_text() if USERS_FILE.exists() else ""
-        if current != text:
-            print(
-                f"itscam k8s users: {USERS_FILE} differs from the Kafka identities (eventbus/identities.py): "
-                "run `itscam k8s users --write` and commit the file.",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{USERS_FILE}: up to date ({len(USERS)} users)")
-        return 0
-    if args.write:
-        USERS_FILE.write_text(text)
-        print(f"wrote {USERS_FILE} ({len(USERS)} KafkaUsers)")
-        return 0
-    sys.stdout.write(text)
-    return 0
+    n = f"{len(USERS)} KafkaUsers"
+    return _generated(args, "users", USERS_FILE, render_users(), "the Kafka identities (eventbus/identities.py)", n)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:

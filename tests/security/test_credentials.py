@@ -10,7 +10,6 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -26,7 +25,6 @@ from starlette.testclient import TestClient
 
 from deploy.stack.settings import StackSettings
 from eventbus.config import consumer_config
-from projections import Projector, ProjectorSettings
 from projections.api import ApiSettings, create_app
 from projections.api.keys import create_key
 from schemas import codec
@@ -48,6 +46,7 @@ from streams.ingest.camera import CameraRunner, RunnerContext
 from streams.ingest.encoder import EncoderPool
 from streams.ingest.producer import FrameProducer
 from tests.kafka_helpers import read_all, wait_until
+from tests.projections.api.conftest import project_cameras
 
 pytestmark = pytest.mark.integration
 
@@ -108,30 +107,6 @@ def _raw_records(bootstrap: str, topic: str, n: int) -> list[tuple[str, bytes | 
     return out
 
 
-def _project(api_settings: ApiSettings, pg_dsn: str, make_topic: Callable[..., str], unique: str) -> None:
-    """The real projector over this test's cameras topic until it idles."""
-    s = ProjectorSettings(
-        kafka_bootstrap=api_settings.kafka_bootstrap,
-        pg_dsn=pg_dsn,
-        redis_url=api_settings.redis_url,
-        cameras_topic=api_settings.cameras_topic,
-        detections_topic=make_topic("dets"),
-        dlq_topic=make_topic("dlq"),
-        camera_status_topic="",
-        vehicle_events_topic="",
-        traffic_stats_topic="",
-        incidents_topic="",
-        movements_topic="",
-        snapshots_topic="",
-        group_id=f"test-cred-proj-{unique}-{uuid.uuid4().hex[:6]}",
-        metrics_port=0,
-    )
-    t = threading.Thread(target=Projector(s).run, kwargs={"idle_exit_s": 3.0})
-    t.start()
-    t.join(90)
-    assert not t.is_alive()
-
-
 def _no_secret(text: str, *allowed: str) -> None:
     """Neither secret in `text` once the `allowed` values (the sealed ciphertext, random ids) are taken out."""
     for a in allowed:
@@ -167,7 +142,7 @@ def test_posted_credentials_are_sealed_on_the_topic_and_in_the_read_model_and_ne
     assert source_url_for(record) == URL
 
     # the projector's read model
-    _project(api_settings, pg_dsn, make_topic, unique)
+    project_cameras(api_settings, pg_dsn, make_topic, unique)
     with psycopg.connect(pg_dsn) as conn:
         row = conn.execute("SELECT source_url, config::text FROM cameras WHERE camera_id = %s", (cam,)).fetchone()
     assert row is not None

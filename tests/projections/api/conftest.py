@@ -269,3 +269,32 @@ def server(api_settings: ApiSettings, tmp_path: Path) -> Iterator[str]:
     """`itscam api` (uvicorn, one worker) on a free loopback port; yields its base URL."""
     with running_api(api_env(api_settings, free_port()), tmp_path / "api.log") as url:
         yield url
+
+
+def project_cameras(api_settings: ApiSettings, pg_dsn: str, make_topic: Callable[..., str], tag: str) -> None:
+    """The real projector over the API's cameras topic (the camera commands) until it idles."""
+    import threading
+    import uuid
+
+    from projections import Projector, ProjectorSettings
+
+    s = ProjectorSettings(
+        kafka_bootstrap=api_settings.kafka_bootstrap,
+        pg_dsn=pg_dsn,
+        redis_url=api_settings.redis_url,
+        cameras_topic=api_settings.cameras_topic,
+        detections_topic=make_topic("dets"),
+        dlq_topic=make_topic("dlq"),
+        camera_status_topic="",
+        vehicle_events_topic="",
+        traffic_stats_topic="",
+        incidents_topic="",
+        movements_topic="",
+        snapshots_topic="",
+        group_id=f"test-proj-{tag}-{uuid.uuid4().hex[:6]}",
+        metrics_port=0,
+    )
+    t = threading.Thread(target=Projector(s).run, kwargs={"idle_exit_s": 3.0})
+    t.start()
+    t.join(90)
+    assert not t.is_alive()

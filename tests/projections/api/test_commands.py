@@ -3,7 +3,6 @@ real Kafka, 202; 422/404/503 problems otherwise."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,11 +13,10 @@ from confluent_kafka import Consumer, TopicPartition
 from starlette.testclient import TestClient
 
 from eventbus.config import consumer_config
-from projections import Projector, ProjectorSettings
 from projections.api import ApiSettings, create_app
 from schemas.cameras import decode_camera
 from schemas.credentials import source_url_for
-from tests.projections.api.conftest import add_camera, is_problem
+from tests.projections.api.conftest import add_camera, is_problem, project_cameras
 
 pytestmark = pytest.mark.integration
 
@@ -190,30 +188,6 @@ def test_kafka_down_is_a_503(api_settings: ApiSettings, admin: dict[str, str], u
     assert "Kafka" in body["detail"] and r.headers["retry-after"]
 
 
-def _project(api_settings: ApiSettings, pg_dsn: str, make_topic: Callable[..., str], unique: str) -> None:
-    """The real projector over this test's cameras topic until it idles."""
-    s = ProjectorSettings(
-        kafka_bootstrap=api_settings.kafka_bootstrap,
-        pg_dsn=pg_dsn,
-        redis_url=api_settings.redis_url,
-        cameras_topic=api_settings.cameras_topic,
-        detections_topic=make_topic("dets"),
-        dlq_topic=make_topic("dlq"),
-        camera_status_topic="",
-        vehicle_events_topic="",
-        traffic_stats_topic="",
-        incidents_topic="",
-        movements_topic="",
-        snapshots_topic="",
-        group_id=f"test-api-proj-{unique}-{uuid.uuid4().hex[:6]}",
-        metrics_port=0,
-    )
-    t = threading.Thread(target=Projector(s).run, kwargs={"idle_exit_s": 3.0})
-    t.start()
-    t.join(90)
-    assert not t.is_alive()
-
-
 def test_a_posted_camera_is_listed_once_the_projector_applied_it(
     client: TestClient,
     admin: dict[str, str],
@@ -226,7 +200,7 @@ def test_a_posted_camera_is_listed_once_the_projector_applied_it(
     body = {"camera_id": cam, "name": "Gate 4", "source_url": "rtsp://op:pw@10.1.1.4/main", "target_fps": 8}
     assert client.post("/v1/cameras", json=body, headers=admin).status_code == 202
     is_problem(client.get(f"/v1/cameras/{cam}", headers=admin), 404)  # not applied yet: the API only appends
-    _project(api_settings, pg_dsn, make_topic, unique)
+    project_cameras(api_settings, pg_dsn, make_topic, unique)
     doc = client.get(f"/v1/cameras/{cam}", headers=admin).json()
     assert (doc["name"], doc["target_fps"], doc["source_url"]) == ("Gate 4", 8.0, "rtsp://***@10.1.1.4/main")
     assert doc["config"]["protocol"] == "AUTO" and doc["config"]["source_url"] == "rtsp://***@10.1.1.4/main"
@@ -234,5 +208,5 @@ def test_a_posted_camera_is_listed_once_the_projector_applied_it(
     assert cam in [c["camera_id"] for c in listed]
     assert client.patch(f"/v1/cameras/{cam}", json={"enabled": False}, headers=admin).status_code == 202
     assert client.delete(f"/v1/cameras/{cam}", headers=admin).status_code == 202
-    _project(api_settings, pg_dsn, make_topic, unique)
+    project_cameras(api_settings, pg_dsn, make_topic, unique)
     is_problem(client.get(f"/v1/cameras/{cam}", headers=admin), 404)
