@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import time
 import uuid
@@ -68,16 +67,9 @@ def keys(pg_dsn: str) -> Iterator[Callable[..., str]]:
 
 
 @pytest.fixture
-def settings(stack: StackSettings, pg_dsn: str, bootstrap: str, make_topic: Callable[..., str]) -> ApiSettings:
-    return ApiSettings(
-        pg_dsn=pg_dsn,
-        redis_url=stack.redis_url,
-        kafka_bootstrap=bootstrap,
-        metrics_port=0,
-        cameras_topic=make_topic("seccams"),
-        events_channel=f"its:events:sec:{os.urandom(4).hex()}",
-        command_timeout_s=5.0,
-    )
+def settings(api_settings: ApiSettings) -> ApiSettings:
+    """The API's settings on the local stack, with a cameras topic of this test (tests/projections/api/conftest.py)."""
+    return api_settings
 
 
 def _lines(resp: httpx.Response) -> Iterator[str]:

@@ -23,7 +23,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from deploy.stack.settings import StackSettings
 from eventbus.config import consumer_config
 from projections.api import ApiSettings, create_app
 from projections.api.keys import create_key
@@ -62,19 +61,6 @@ def small_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("clips") / "small.mp4"
     return make_clip(CLIP, out, width=320, height=180, fps=10, gop=10, seconds=3)
-
-
-@pytest.fixture
-def api_settings(stack: StackSettings, pg_dsn: str, bootstrap: str, make_topic: Callable[..., str]) -> ApiSettings:
-    return ApiSettings(
-        pg_dsn=pg_dsn,
-        redis_url=stack.redis_url,
-        kafka_bootstrap=bootstrap,
-        metrics_port=0,
-        cameras_topic=make_topic("cameras"),
-        events_channel=f"its:events:test:{os.urandom(4).hex()}",
-        command_timeout_s=5.0,
-    )
 
 
 @pytest.fixture

@@ -126,7 +126,7 @@ def test_stack_state_redis_never_evicts_and_cache_redis_is_lru(stack: StackSetti
         try:
             cfg = cache.config_get("maxmemory*")
         except redis.ConnectionError:
-            pytest.skip(f"the stack's query-cache Redis ({cache_settings.url}) is not running: `itscam stack up`")
+            pytest.fail(f"the stack's query-cache Redis ({cache_settings.url}) is not running: `itscam stack up`")
         assert cfg["maxmemory-policy"] == "allkeys-lru"
         assert int(str(cfg["maxmemory"])) > 0
     finally:
