@@ -186,13 +186,18 @@ def _projector_settings(bootstrap: str, pg_dsn: str, redis_url: str, unique: str
     )
 
 
-def _run_projector(s: ProjectorSettings, during: Callable[[], None] | None = None, idle_s: float = 6.0) -> None:
+def _run_projector(s: ProjectorSettings, during: Callable[[], None] | None = None, idle_s: float = 15.0) -> None:
     """Run a projector until idle; `during` runs once it has its partitions (stills are read from the end)."""
     p = Projector(s)
     t = threading.Thread(target=p.run, kwargs={"idle_exit_s": idle_s})
     t.start()
     deadline = time.monotonic() + 30
-    while t.is_alive() and time.monotonic() < deadline and not p.consumer.assignment():
+    while t.is_alive() and time.monotonic() < deadline:
+        try:
+            if p.consumer.assignment():
+                break
+        except RuntimeError:  # the projector closed its consumer between is_alive() and here: reported below
+            break
         time.sleep(0.2)
     assert t.is_alive(), "the projector stopped before it was assigned its partitions"
     time.sleep(1.0)
