@@ -8,7 +8,10 @@ from its input (it starts empty; see app.py).
 Versions:
 - 0x01 (before issue 18): zlib of a pickle. Refused, never unpickled: whoever can write to the changelog topic could
   otherwise run code in the worker. A camera whose last state is such a record starts afresh once, at the upgrade.
-- 0x02: this format. A new format takes the next byte; older ones stay readable only if decoded field by field.
+- 0x02 (issue 18): zlib of msgpack, the tracker as supervision 0.27's ByteTrack fields. Still read: its tracker goes
+  through `Tracker.from_legacy_data`, the one adapter, into our own tracker; it is written back as 0x03.
+- 0x03: this format, the tracker as our own ByteTrack's columns (tracking.py). A new format takes the next byte;
+  older ones stay readable only if decoded field by field.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from streams.analytics.windows import Window
 
 __all__ = ["LEGACY_PICKLE_VERSION", "STATE_VERSION", "StateDecodeError", "dump_state", "load_state"]
 
-STATE_VERSION = 2
+STATE_VERSION = 3
+LEGACY_SV_VERSION = 2  # supervision's tracker fields, read through Tracker.from_legacy_data
 LEGACY_PICKLE_VERSION = 1
 #: largest decompressed state accepted (a zlib bomb is refused before it is inflated past this)
 MAX_STATE_BYTES = 16 * 1024 * 1024
@@ -105,9 +109,10 @@ def state_to_data(st: CameraAnalytics) -> dict[str, Any]:
     }
 
 
-def state_from_data(data: Any, params: Params) -> CameraAnalytics:
+def state_from_data(data: Any, params: Params, version: int = STATE_VERSION) -> CameraAnalytics:
     st = CameraAnalytics(need_str(field(data, "camera_id"), "camera_id"), params)
-    st.tracker = opt(field(data, "tracker"), Tracker.from_data)
+    tracker_from = Tracker.from_data if version == STATE_VERSION else Tracker.from_legacy_data
+    st.tracker = opt(field(data, "tracker"), tracker_from)
     st.tracks = {need_int(tid): _track_from(tr) for tid, tr in _pairs(field(data, "tracks"), "tracks")}
     st.last_seq = need_int(field(data, "last_seq"), "last_seq")
     st.last_t = need_num(field(data, "last_t"), "last_t")
@@ -136,7 +141,7 @@ def load_state(data: bytes, params: Params, camera_id: str | None = None) -> Cam
     version = data[0]
     if version == LEGACY_PICKLE_VERSION:
         raise StateDecodeError("version 1 (pickle) records are refused; the state is rebuilt from the input")
-    if version != STATE_VERSION:
+    if version not in (STATE_VERSION, LEGACY_SV_VERSION):
         raise StateDecodeError(f"unknown state version {version}")
     try:
         inflate = zlib.decompressobj()
@@ -149,11 +154,11 @@ def load_state(data: bytes, params: Params, camera_id: str | None = None) -> Cam
     except (zlib.error, ValueError, TypeError, msgpack.UnpackException) as e:
         raise StateDecodeError(f"state is not zlib-compressed msgpack: {type(e).__name__}") from None
     try:
-        st = state_from_data(plain, params)
+        st = state_from_data(plain, params, version)
     except StateDecodeError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
-        raise StateDecodeError(f"state does not fit the version {STATE_VERSION} layout: {type(e).__name__}") from None
+        raise StateDecodeError(f"state does not fit the version {version} layout: {type(e).__name__}") from None
     if camera_id is not None and st.camera_id != camera_id:
         raise StateDecodeError("the record holds another camera's state than its key")
     return st

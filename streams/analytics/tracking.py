@@ -1,7 +1,10 @@
-"""Multi-object tracking per camera: supervision's ByteTrack, converted to our own values at the edge.
+"""Multi-object tracking per camera: our ByteTrack (bytetrack.py) behind the interface the camera state uses.
 
-ByteTrack keeps its id counters per instance, so one camera's ids depend only on that camera's detection
-sequence: a replay from the same state gives the same ids.
+The tracker's state is plain values (`to_data`/`from_data`): counters, and per track its ids, state, ages, score and
+Kalman mean and covariance as float64 arrays. A record written by the state format before version 3 (supervision's
+ByteTrack objects, field by field) is read through `from_legacy_data`, the one adapter between the two.
+Ids are counted per camera, so one camera's ids depend only on that camera's detection sequence: a replay from the
+same state gives the same ids.
 """
 
 from __future__ import annotations
@@ -11,9 +14,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import supervision as sv
-from supervision.tracker.byte_tracker.single_object_track import STrack, TrackState
 
+from streams.analytics.bytetrack import LOST, REMOVED, TRACKED, ByteTrack, Track, assign, iou
 from streams.analytics.plain import (
     StateDecodeError,
     array_from,
@@ -48,126 +50,152 @@ class Tracked:
 
 class Tracker:
     def __init__(self, fps: float, params: TrackParams) -> None:
-        # ByteTrack counts its lost-track buffer in frames at 30 fps; give it frames at our rate.
-        self._bt = sv.ByteTrack(
-            track_activation_threshold=params.activation_threshold,
-            lost_track_buffer=max(1, round(params.lost_seconds * fps)),
-            minimum_matching_threshold=params.matching_threshold,
-            frame_rate=30,
-            minimum_consecutive_frames=params.min_consecutive_frames,
+        # The lost-track buffer is counted in frames at our rate.
+        self._bt = ByteTrack(
+            params.activation_threshold,
+            params.matching_threshold,
+            max(1, round(params.lost_seconds * fps)),
+            params.min_consecutive_frames,
         )
 
     def update(
         self, xyxy: npt.NDArray[np.float64], confidence: npt.NDArray[np.float64], class_id: npt.NDArray[np.int64]
     ) -> Tracked:
-        dets = sv.Detections(
-            xyxy=xyxy.astype(np.float32).reshape(-1, 4),
-            confidence=confidence.astype(np.float32),
-            class_id=class_id.astype(int),
-        )
-        out = self._bt.update_with_detections(dets)
+        boxes = xyxy.astype(np.float32).reshape(-1, 4)
+        tracks = self._bt.update(boxes, confidence.astype(np.float32))
+        # Each detection takes the id of the confirmed track it overlaps best (IoU >= 0.5), as supervision does.
+        matches, _, _ = assign(1 - iou(boxes, ByteTrack.boxes(tracks)), 0.5)
+        ids = np.full(len(boxes), -1, np.int64)
+        for i, j in matches:
+            ids[i] = tracks[j].eid
+        keep = ids != -1
         return Tracked(
-            track_id=np.asarray(out.tracker_id, np.int64),
-            xyxy=np.asarray(out.xyxy, np.float64).reshape(-1, 4),
-            class_id=np.asarray(out.class_id if out.class_id is not None else [], np.int64),
-            confidence=np.asarray(out.confidence if out.confidence is not None else [], np.float64),
+            track_id=ids[keep],
+            xyxy=boxes[keep].astype(np.float64),
+            class_id=np.asarray(class_id, np.int64)[keep],
+            confidence=confidence.astype(np.float32)[keep].astype(np.float64),
         )
 
     def alive(self) -> set[int]:
         """Ids of tracks the tracker still follows or may still re-find."""
-        return {
-            int(t.external_track_id)
-            for t in (*self._bt.tracked_tracks, *self._bt.lost_tracks)
-            if t.external_track_id >= 0
-        }
+        return self._bt.alive()
 
     # -- plain data (the changelog encoding, see state.py) -------------------------------------------------------
 
     def to_data(self) -> dict[str, Any]:
-        """ByteTrack's whole state: its counters and every track it keeps (tracked, lost, and last frame's removed,
-        which the next update still subtracts)."""
         bt = self._bt
         return {
-            "activation_threshold": bt.track_activation_threshold,
-            "matching_threshold": bt.minimum_matching_threshold,
-            "det_thresh": bt.det_thresh,
+            "activation": bt.activation,
+            "matching": bt.matching,
             "max_time_lost": bt.max_time_lost,
-            "min_consecutive_frames": bt.minimum_consecutive_frames,
+            "min_consecutive": bt.min_consecutive,
             "frame_id": bt.frame_id,
-            "internal_next_id": bt.internal_id_counter._id,
-            "external_next_id": bt.external_id_counter._id,
-            "tracked": [_track_to(t) for t in bt.tracked_tracks],
-            "lost": [_track_to(t) for t in bt.lost_tracks],
-            "removed": [_track_to(t) for t in bt.removed_tracks],
+            "next_iid": bt.next_iid,
+            "next_eid": bt.next_eid,
+            "removed": list(bt.removed),
+            "tracked": _tracks_to(bt.tracked),
+            "lost": _tracks_to(bt.lost),
         }
 
     @classmethod
     def from_data(cls, data: Any) -> Tracker:
-        self = cls.__new__(cls)
-        bt = self._bt = sv.ByteTrack()
-        bt.track_activation_threshold = need_num(field(data, "activation_threshold"), "activation_threshold")
-        bt.minimum_matching_threshold = need_num(field(data, "matching_threshold"), "matching_threshold")
-        bt.det_thresh = need_num(field(data, "det_thresh"), "det_thresh")
-        bt.max_time_lost = need_int(field(data, "max_time_lost"), "max_time_lost")
-        bt.minimum_consecutive_frames = need_int(field(data, "min_consecutive_frames"), "min_consecutive_frames")
+        bt = ByteTrack(
+            need_num(field(data, "activation"), "activation"),
+            need_num(field(data, "matching"), "matching"),
+            need_int(field(data, "max_time_lost"), "max_time_lost"),
+            need_int(field(data, "min_consecutive"), "min_consecutive"),
+        )
         bt.frame_id = need_int(field(data, "frame_id"), "frame_id")
-        bt.internal_id_counter._id = need_int(field(data, "internal_next_id"), "internal_next_id")
-        bt.external_id_counter._id = need_int(field(data, "external_next_id"), "external_next_id")
-        bt.tracked_tracks = [_track_from(bt, t) for t in need_list(field(data, "tracked"), "tracked tracks")]
-        bt.lost_tracks = [_track_from(bt, t) for t in need_list(field(data, "lost"), "lost tracks")]
-        bt.removed_tracks = [_track_from(bt, t) for t in need_list(field(data, "removed"), "removed tracks")]
-        return self
+        bt.next_iid = need_int(field(data, "next_iid"), "next_iid")
+        bt.next_eid = need_int(field(data, "next_eid"), "next_eid")
+        bt.removed = [need_int(i, "removed id") for i in need_list(field(data, "removed"), "removed")]
+        bt.tracked = _tracks_from(field(data, "tracked"), "tracked")
+        bt.lost = _tracks_from(field(data, "lost"), "lost")
+        return _wrap(bt)
+
+    @classmethod
+    def from_legacy_data(cls, data: Any) -> Tracker:
+        """A tracker from a version-2 record (supervision 0.27's ByteTrack, field by field, see state.py)."""
+        bt = ByteTrack(
+            need_num(field(data, "activation_threshold"), "activation_threshold"),
+            need_num(field(data, "matching_threshold"), "matching_threshold"),
+            need_int(field(data, "max_time_lost"), "max_time_lost"),
+            need_int(field(data, "min_consecutive_frames"), "min_consecutive_frames"),
+        )
+        bt.det_thresh = need_num(field(data, "det_thresh"), "det_thresh")
+        bt.frame_id = need_int(field(data, "frame_id"), "frame_id")
+        bt.next_iid = need_int(field(data, "internal_next_id"), "internal_next_id")
+        bt.next_eid = need_int(field(data, "external_next_id"), "external_next_id")
+        bt.tracked = [_legacy_track(t) for t in need_list(field(data, "tracked"), "tracked tracks")]
+        bt.lost = [_legacy_track(t) for t in need_list(field(data, "lost"), "lost tracks")]
+        bt.removed = [
+            need_int(field(t, "internal_id"), "internal_id") for t in need_list(field(data, "removed"), "removed")
+        ]
+        return _wrap(bt)
 
 
-def _track_to(t: STrack) -> dict[str, Any]:
+def _wrap(bt: ByteTrack) -> Tracker:
+    self = Tracker.__new__(Tracker)
+    self._bt = bt
+    return self
+
+
+_COLUMNS = ("iid", "eid", "state", "activated", "start_frame", "frame_id", "tracklet_len", "score")
+
+
+def _tracks_to(tracks: list[Track]) -> dict[str, Any]:
+    """A list of tracks as columns (one list per field, mean and covariance as n x 8 and n x 8 x 8 arrays)."""
     return {
-        "state": t.state.value,
-        "is_activated": t.is_activated,
-        "start_frame": t.start_frame,
-        "frame_id": t.frame_id,
-        "tlwh": array_to(t._tlwh),
-        "mean": None if t.mean is None else array_to(t.mean),
-        "covariance": None if t.covariance is None else array_to(t.covariance),
-        "has_filter": t.kalman_filter is not None,
-        "score": array_to(t.score) if isinstance(t.score, np.generic | np.ndarray) else need_num(t.score),
-        "tracklet_len": t.tracklet_len,
-        "min_consecutive_frames": t.minimum_consecutive_frames,
-        "internal_id": t.internal_track_id,
-        "external_id": t.external_track_id,
+        **{c: [getattr(t, c) for t in tracks] for c in _COLUMNS},
+        "mean": array_to(np.array([t.mean for t in tracks]).reshape(-1, 8)),
+        "cov": array_to(np.array([t.cov for t in tracks]).reshape(-1, 8, 8)),
     }
 
 
-def _track_from(bt: sv.ByteTrack, data: Any) -> STrack:
-    tlwh = array_from(field(data, "tlwh"), "track box")
-    if np.shape(tlwh) != (4,):
-        raise StateDecodeError("a track box is not 4 numbers")
-    score_raw = field(data, "score")
-    score: Any = array_from(score_raw, "track score") if isinstance(score_raw, dict) else need_num(score_raw, "score")
-    t = STrack(
-        tlwh,
-        score,
-        need_int(field(data, "min_consecutive_frames"), "min_consecutive_frames"),
-        bt.shared_kalman,
-        bt.internal_id_counter,
-        bt.external_id_counter,
-    )
-    try:
-        t.state = TrackState(need_int(field(data, "state"), "track state"))
-    except ValueError as e:
-        raise StateDecodeError(str(e)) from None
-    t.is_activated = need_bool(field(data, "is_activated"), "is_activated")
+def _tracks_from(data: Any, what: str) -> list[Track]:
+    cols = {c: need_list(field(data, c), f"{what} {c}") for c in _COLUMNS}
+    mean = array_from(field(data, "mean"), f"{what} mean")
+    cov = array_from(field(data, "cov"), f"{what} covariance")
+    n = len(cols["iid"])
+    if any(len(v) != n for v in cols.values()) or np.shape(mean) != (n, 8) or np.shape(cov) != (n, 8, 8):
+        raise StateDecodeError(f"{what}: the track columns differ in length")
+    out = []
+    for i in range(n):
+        t = Track(np.asarray(mean[i], np.float64), np.asarray(cov[i], np.float64), need_num(cols["score"][i]))
+        t.iid = need_int(cols["iid"][i], "track iid")
+        t.eid = need_int(cols["eid"][i], "track eid")
+        t.state = _state(cols["state"][i])
+        t.activated = need_bool(cols["activated"][i], "activated")
+        t.start_frame = need_int(cols["start_frame"][i], "start_frame")
+        t.frame_id = need_int(cols["frame_id"][i], "track frame_id")
+        t.tracklet_len = need_int(cols["tracklet_len"][i], "tracklet_len")
+        out.append(t)
+    return out
+
+
+def _state(v: Any) -> int:
+    s = need_int(v, "track state")
+    if s not in (TRACKED, LOST, REMOVED):
+        raise StateDecodeError(f"track state {s} is not tracked (1), lost (2) or removed (3)")
+    return s
+
+
+def _legacy_track(data: Any) -> Track:
+    mean, cov = field(data, "mean"), field(data, "covariance")
+    if mean is None or cov is None:
+        raise StateDecodeError("a kept track has no Kalman state")
+    m = np.asarray(array_from(mean, "track mean"), np.float64)
+    c = np.asarray(array_from(cov, "track covariance"), np.float64)
+    if m.shape != (8,) or c.shape != (8, 8):
+        raise StateDecodeError("a track's Kalman state is not 8 numbers and 8x8")
+    raw = field(data, "score")
+    score = float(array_from(raw, "track score")) if isinstance(raw, dict) else need_num(raw, "score")
+    t = Track(m, c, score)
+    t.state = _state(field(data, "state"))
+    t.activated = need_bool(field(data, "is_activated"), "is_activated")
     t.start_frame = need_int(field(data, "start_frame"), "start_frame")
     t.frame_id = need_int(field(data, "frame_id"), "track frame_id")
-    mean, cov = field(data, "mean"), field(data, "covariance")
-    t.mean = None if mean is None else array_from(mean, "track mean")
-    t.covariance = None if cov is None else array_from(cov, "track covariance")
-    if (t.mean is not None and np.shape(t.mean) != (8,)) or (
-        t.covariance is not None and np.shape(t.covariance) != (8, 8)
-    ):
-        raise StateDecodeError("a track's Kalman state is not 8 numbers and 8x8")
-    kf: Any = bt.kalman_filter if need_bool(field(data, "has_filter"), "has_filter") else None
-    t.kalman_filter = kf
     t.tracklet_len = need_int(field(data, "tracklet_len"), "tracklet_len")
-    t.internal_track_id = need_int(field(data, "internal_id"), "internal_id")
-    t.external_track_id = need_int(field(data, "external_id"), "external_id")
+    t.iid = need_int(field(data, "internal_id"), "internal_id")
+    t.eid = need_int(field(data, "external_id"), "external_id")
     return t
