@@ -1,21 +1,25 @@
 """The Faust application: thin agents around `CameraAnalytics`.
 
-Exactly-once: Faust runs one Kafka transaction per source partition; the events produced, the camera state written
-to the table's changelog and the consumed offsets commit together, so a worker killed at any point resumes from
-the last commit with the state that matched it, and read_committed readers see every event once.
+Exactly-once: Faust runs one Kafka transaction per source partition. Each input record is applied holding that
+transaction's lock (faustkit.py): its events go into the transaction as it is applied; the states of the cameras
+it changed, and the offset it was read at, are written to the table's changelog once per commit, in the committing
+transaction itself, just before its consumed offsets. So a commit holds every effect of the records it covers and
+nothing of any other, and a worker killed at any point resumes from the last commit with the state that matched it;
+read_committed readers see every event once. Records at or below the committed applied offset (replayed after a
+restart: Faust's own committed offset may trail it) are skipped whole, dead letters and status events included.
 
-Per event, in this order:
+Per record, in this order:
  0. while a partition settles after its assignment: apply first what the stream skipped before this record, read
     from the broker (Faust resume races, see resume.py);
  1. decode the Avro payload (a poison message goes to the dead-letter topic with its coordinates);
  2. find the camera's configuration (unknown or removed cameras: dead-letter topic);
- 3. load the camera's state (memory cache, else the table, else new; a table record this version cannot decode is
-    reported and the camera starts afresh from this record on: state.py, never executed);
+ 3. load the camera's state (memory, else its last write, else the table, else new; a table record this version
+    cannot decode is reported and the camera starts afresh from this record on: state.py, never executed);
  3b. check the frame's values (validate.py: a zero frame size, a NaN/inf, inverted or far-off box goes to the
-    dead-letter topic; applying a frame that still fails does too, and the state is reloaded as last committed);
+    dead-letter topic; applying a frame that still fails does too, and the state is rebuilt as it was before it);
  4. classify the frame: a duplicate is skipped, a late frame goes to the dead-letter topic;
  5. apply it, send the events it caused;
- 6. write the state back to the table (its changelog record is in the same transaction as 5 and the offset).
+ 6. at the next commit: the changed camera states and the applied offsets, to the changelog (on_commit).
 """
 
 from __future__ import annotations
@@ -23,13 +27,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from confluent_kafka.admin import AdminClient
-from faust.types import Message
 
 from eventbus.config import KafkaSecurity, admin_config
 from schemas.dlq import dead_letter, dlq_key
@@ -38,6 +41,7 @@ from schemas.serde import codec
 from streams.analytics.camera import CameraAnalytics, Output, Params
 from streams.analytics.cameras import CameraFollower
 from streams.analytics.errors import CoPartitioningError
+from streams.analytics.faustkit import Send, Transactions, ack_range
 from streams.analytics.metrics import (
     EVENTS_OUT,
     FRAMES,
@@ -64,6 +68,23 @@ _SCHEMA_OF = {
     "stats": "TrafficStatsWindow",
     "movement": "TurningMovement",
 }
+
+
+_Out = tuple[str, bytes | None, bytes, int | None]  # topic, key, value, partition
+_Step = tuple[list[_Out], CameraAnalytics | None, bool]  # records to send, the camera it changed, a frame applied?
+
+
+@dataclass
+class _Pending:
+    """What the next commit of one transaction writes to the changelog."""
+
+    states: dict[bytes, CameraAnalytics] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)  # input topic -> last offset applied
+
+
+def _mark_key(topic: str, partition: int) -> bytes:
+    """The table key of an input partition's applied offset (no camera id starts with a NUL byte)."""
+    return b"\x00applied\x00%s\x00%d" % (topic.encode(), partition)
 
 
 def _outputs(s: AnalyticsSettings) -> dict[str, str]:
@@ -148,33 +169,66 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         value_type=bytes,
         extra_topic_configs={"segment.ms": str(10 * 60 * 1000), "min.cleanable.dirty.ratio": "0.1"},
     )
-    cache: dict[bytes, CameraAnalytics] = {}
+    cache: dict[bytes, CameraAnalytics] = {}  # cameras of the assigned partitions, as applied so far
+    flushed: dict[bytes, bytes] = {}  # each camera's state as last written to the changelog
+    pending: dict[str, _Pending] = {}  # by transactional id: what the next commit of that transaction writes
+    marks: dict[tuple[str, int], int] = {}  # (input topic, partition) -> last offset applied
+    since: dict[bytes, list[Callable[[CameraAnalytics], object]]] = {}  # changes since the camera's last write
+    failing: dict[bytes, int] = {}  # camera key -> frames in a row that failed to apply (see detection)
     guard = ResumeGuard(s.kafka_bootstrap, s.app_id)
     inputs = {s.detections_topic, s.camera_status_topic}
     noted: dict[str, asyncio.Future[None]] = {}  # "resume": where the assigned partitions resume, being noted
+    changelog = table.changelog_topic.get_topic_name()
+
+    async def on_commit(tid: str, partition: int, send: Send) -> None:
+        """Step 6: the states that changed and the offsets applied, into the transaction about to commit."""
+        p = pending.pop(tid, None)
+        if p is None:
+            return
+        try:
+            for key, st in p.states.items():
+                data = dump_state(st)
+                STATE_BYTES.observe(len(data))
+                await send(changelog, key, data, partition)
+                flushed[key] = data
+                since.pop(key, None)
+            for topic, offset in p.marks.items():
+                await send(changelog, _mark_key(topic, partition), b"%d" % offset, partition)
+        except BaseException:
+            pending[tid] = p  # not committed: written with the next commit, or lost with the transaction
+            raise
+
+    kit = Transactions(app, on_commit)
+    kit.install()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, *args: Any, **kwargs: Any) -> None:
-        # After a rebalance another worker may have moved a camera on: read it from the table again.
-        cache.clear()
+        # Faust committed before this signal; anything still pending belongs to a transaction it aborts. After a
+        # rebalance another worker may have moved a camera on: read it from the table again.
+        for kept in (cache, flushed, pending, marks, since, failing):
+            kept.clear()
         guard.reset()
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: Any = (), *args: Any, **kwargs: Any) -> None:
-        cache.clear()
+        for kept in (cache, flushed, pending, marks, since, failing):
+            kept.clear()
         # Noted now, while the table recovers: once the stream acks a record of the new assignment Faust may commit.
         tps = sorted((tp.topic, tp.partition) for tp in assigned if tp.topic in inputs)
         noted["resume"] = asyncio.ensure_future(asyncio.to_thread(guard.assigned, tps))
         READY.set(1)
 
-    changelog = table.changelog_topic.get_topic_name()
+    def stored(key: bytes, camera_id: str, msg: Any) -> CameraAnalytics | None:
+        """The camera's state as last committed (written by this worker, else recovered into the table)."""
+        raw = flushed.get(key)
+        if raw is None:
+            raw = table.get(key)
+        return None if raw is None else decoded(raw, camera_id, msg)
 
     def state_of(key: bytes, camera_id: str, msg: Any) -> CameraAnalytics:
         st = cache.get(key)
         if st is None:
-            raw = table.get(key)
-            st = None if raw is None else decoded(raw, camera_id, msg)
-            cache[key] = st = st or CameraAnalytics(camera_id, params)
+            cache[key] = st = stored(key, camera_id, msg) or CameraAnalytics(camera_id, params)
         return st
 
     def decoded(raw: Any, camera_id: str, msg: Any) -> CameraAnalytics | None:
@@ -205,10 +259,22 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             )
             return None
 
+    def applied(msg: Any) -> int:
+        """The last offset of msg's partition whose effects the committed state holds (-1: none)."""
+        tp = (str(msg.topic), int(msg.partition))
+        mark = marks.get(tp)
+        if mark is None:
+            raw = table.get(_mark_key(*tp))
+            try:
+                mark = marks[tp] = -1 if raw is None else int(bytes(raw))
+            except ValueError:
+                log.error("the applied-offset mark of %s partition %s in %s is not a number", *tp, changelog)
+                mark = marks[tp] = -1
+        return mark
+
     dlq_name = s.dlq_topic
     output_topics = _outputs(s)
     synced: dict[str, float] = {}
-    failing: dict[bytes, int] = {}  # camera key -> frames in a row that failed to apply (see on_detection)
 
     def config_of(camera_id: str) -> Any:
         cfg = cameras.get(camera_id)
@@ -220,48 +286,34 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             cfg = cameras.get(camera_id)
         return cfg
 
-    def letter(msg: Any, error_type: str, error: str) -> tuple[str, bytes | None, bytes, int | None]:
+    def letter(msg: Any, error_type: str, error: str) -> _Out:
         SKIPPED.labels(error_type).inc()
         return (dlq_name, dlq_key(msg.key), dead_letter(_Record(msg), "analytics", error_type, error), None)
 
-    async def write(
-        msg: Any, records: list[tuple[str, bytes | None, bytes, int | None]], state: CameraAnalytics | None
-    ) -> None:
-        """Steps 5 and 6 in the transaction that will commit this message's offset.
-
-        Faust sends a record to a topic this app does not consume outside any transaction, and table writes go
-        through a buffer that may reach the broker after the next commit; so both are written here straight to
-        the source partition's transactional producer, holding the lock Faust's commit takes for it: a commit
-        sees all of an event's records or none. A commit between this and the event's ack leaves the offset
-        behind the state; the replayed event is then a duplicate of the state's last frame and is skipped.
-        """
-        producer: Any = app.producer
-        tid = f"{app.conf.id}-{app.assignor.group_for_topic(msg.topic)}-{msg.partition}"
-        async with producer._trn_locks[tid]:
-            txn = producer._transaction_producers[tid]
-            if not txn._txn_manager.is_in_transaction():
-                await txn.begin_transaction()
-            for topic, key, value, partition in records:
-                await txn.send(topic, value=value, key=key, partition=partition)
-            if state is not None:
-                data = dump_state(state)
-                STATE_BYTES.observe(len(data))
-                await txn.send(changelog, value=data, key=state.camera_id.encode(), partition=msg.partition)
-                table.data[state.camera_id.encode()] = data  # the local store; the changelog record is above
-
-    def encoded(key: bytes, partition: int, outs: list[Output]) -> list[tuple[str, bytes | None, bytes, int | None]]:
+    def encoded(key: bytes, partition: int, outs: list[Output]) -> list[_Out]:
         # Outputs go to the source's partition number: a camera's events stay co-partitioned with its detections.
         for kind, _rec in outs:
             EVENTS_OUT.labels(kind).inc()
         return [(output_topics[kind], key, codec(_SCHEMA_OF[kind]).encode(rec), partition) for kind, rec in outs]
 
-    async def on_detection(msg: Any) -> None:
-        started = time.perf_counter()
+    def changed(st: CameraAnalytics, change: Callable[[CameraAnalytics], Any]) -> Any:
+        """Apply `change` and remember it until the camera's next write (to rebuild the state if a frame fails)."""
+        out = change(st)
+        since.setdefault(st.camera_id.encode(), []).append(change)
+        return out
+
+    def rebuilt(key: bytes, camera_id: str, msg: Any) -> CameraAnalytics:
+        """The camera's state as before the frame that failed: the last written one and the changes since."""
+        st = stored(key, camera_id, msg) or CameraAnalytics(camera_id, params)
+        for change in since.get(key, []):
+            change(st)
+        return st
+
+    def detection(msg: Any) -> _Step:
         try:
             ev = codec("DetectionsProduced").decode(msg.value)
         except SchemaError as e:
-            await write(msg, [letter(msg, "bad-payload", str(e))], None)
-            return
+            return [letter(msg, "bad-payload", str(e))], None, False
         camera_id = ev["camera_id"]
         cfg = config_of(camera_id)
         if cfg is None:
@@ -270,94 +322,105 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
                 f"Camera {camera_id!r} is {'removed' if removed else 'not'} in {cameras.topic}; its detections "
                 "cannot be counted. Add the camera (itscam cameras add) and replay the dead letters."
             )
-            await write(msg, [letter(msg, "removed-camera" if removed else "unknown-camera", why)], None)
-            return
+            return [letter(msg, "removed-camera" if removed else "unknown-camera", why)], None, False
         bad = bad_value(ev)
         if bad is not None:
-            await write(msg, [letter(msg, "bad-value", f"Detections of camera {camera_id!r}: {bad}.")], None)
-            return
+            return [letter(msg, "bad-value", f"Detections of camera {camera_id!r}: {bad}.")], None, False
         key = camera_id.encode()
         st = state_of(key, camera_id, msg)
         verdict = st.classify(ev)
         if verdict == "duplicate":
             SKIPPED.labels("duplicate").inc()
-            return
+            return [], None, False
         if verdict == "late":
-            st.note_late()
+            changed(st, lambda st: st.note_late())
             why = (
                 f"Frame {ev['frame_seq']} of camera {camera_id!r} arrived after frame {st.last_seq}: tracks and "
                 "windows only move forward, so it was not applied."
             )
-            await write(msg, [letter(msg, "late-frame", why)], st)
-            return
+            return [letter(msg, "late-frame", why)], st, False
         try:
-            outs = st.process(ev, cfg)
+            outs = changed(st, lambda st: st.process(ev, cfg))
         except Exception as e:  # a value validate.py does not catch yet: dead-letter the frame, not the worker
-            # The state may be half-changed: reload the last stored one. Two frames in a row failing point at the
-            # stored state itself: the camera then starts afresh, or every later frame would fail the same way.
+            # The state may be half-changed: rebuild it as it was before this frame. Two frames in a row failing
+            # point at the state itself: the camera then starts afresh, or every later frame would fail the same way.
+            since[key].pop()
             failing[key] = failing.get(key, 0) + 1
-            cache.pop(key, None)
-            fresh = CameraAnalytics(camera_id, params) if failing[key] >= 2 else None
-            if fresh is not None:
-                cache[key] = fresh
+            fresh = failing[key] >= 2
+            if fresh:
+                since.pop(key, None)
                 STATE_REFUSED.labels("failing").inc()
+            cache[key] = st = CameraAnalytics(camera_id, params) if fresh else rebuilt(key, camera_id, msg)
             log.exception(
                 "frame %s of camera %r could not be applied%s",
                 ev["frame_seq"],
                 camera_id,
-                "; its state starts afresh" if fresh is not None else "",
+                "; its state starts afresh" if fresh else "",
                 extra={"camera_id": camera_id},
             )
             why = f"Frame {ev['frame_seq']} of camera {camera_id!r} could not be applied: {type(e).__name__}: {e}"
-            await write(msg, [letter(msg, "analytics-error", why[:2000])], fresh)
-            return
+            return [letter(msg, "analytics-error", why[:2000])], st, False
         failing.pop(key, None)
-        await write(msg, encoded(key, msg.partition, outs), st)
         FRAMES.inc()
-        PROCESS_SECONDS.observe(time.perf_counter() - started)
+        return encoded(key, msg.partition, outs), st, True
 
-    async def on_status_change(msg: Any) -> None:
+    def status_change(msg: Any) -> _Step:
         try:
             ev = codec("CameraStatusChanged").decode(msg.value)
         except SchemaError as e:
-            await write(msg, [letter(msg, "bad-payload", str(e))], None)
-            return
+            return [letter(msg, "bad-payload", str(e))], None, False
         key = ev["camera_id"].encode()
         st = state_of(key, ev["camera_id"], msg)
-        await write(msg, encoded(key, msg.partition, st.status(ev)), st)
+        return encoded(key, msg.partition, changed(st, lambda st: st.status(ev))), st, False
 
-    async def catch_up(msg: Any, handle: Callable[[Any], Awaitable[None]]) -> None:
+    async def apply(msg: Any, step: Callable[[Any], _Step]) -> None:
+        """Steps 1-5 for one input record, in the transaction of its partition (whose lock is held throughout, so
+        a commit holds all of a record's effects or none: its events, its camera's state and its offset)."""
+        async with kit.open(msg.topic, msg.partition) as (tid, send):
+            started = time.perf_counter()
+            if msg.offset <= applied(msg):
+                SKIPPED.labels("replayed").inc()  # the committed state already holds it (a replay after a restart)
+                return
+            records, st, frame = step(msg)
+            for topic, key, value, partition in records:
+                await send(topic, key, value, partition)
+            p = pending.get(tid) or pending.setdefault(tid, _Pending())
+            if st is not None:
+                p.states[st.camera_id.encode()] = st
+            p.marks[msg.topic] = marks[(msg.topic, msg.partition)] = msg.offset
+            if frame:
+                PROCESS_SECONDS.observe(time.perf_counter() - started)
+
+    async def catch_up(msg: Any, step: Callable[[Any], _Step]) -> None:
         """Apply first what Faust skipped on this partition just before `msg` (see resume.py); usually nothing."""
-        pending = noted.get("resume")
-        if pending is not None and not pending.done():
-            await pending  # where the assigned partitions resume (a failure crashes the agent; Faust restarts it)
+        resume = noted.get("resume")
+        if resume is not None and not resume.done():
+            await resume  # where the assigned partitions resume (a failure crashes the agent; Faust restarts it)
         start = guard.gap(msg.topic, msg.partition, msg.offset)
         if start is None:
             return
         missed = await asyncio.to_thread(guard.read, msg.topic, msg.partition, start, msg.offset)
         for rec in missed:
-            await handle(rec)
+            await apply(rec, step)
         # Faust commits only a contiguous run of acked offsets: ack the range it dropped (transaction markers
-        # included), now that it is applied, or this partition would never commit again (upstream #596).
-        tp = msg.tp  # the consumer's own TopicPartition: a commit keyed by faust.types.TP is refused by aiokafka
-        for offset in range(start, msg.offset):
-            app.consumer.ack(Message(msg.topic, msg.partition, offset, 0.0, 0, None, None, None, None, tp=tp))
+        # included), now that it is applied, or this partition would never commit again.
+        ack_range(app, msg, start)
         RESUMED.labels(msg.topic).inc(len(missed))
 
     @app.agent(detections)
     async def on_detections(stream: Any) -> Any:
         async for event in stream.events():
             msg = event.message
-            await catch_up(msg, on_detection)
-            await on_detection(msg)
+            await catch_up(msg, detection)
+            await apply(msg, detection)
             guard.seen(msg.topic, msg.partition, msg.offset)
 
     @app.agent(statuses)
     async def on_status(stream: Any) -> Any:
         async for event in stream.events():
             msg = event.message
-            await catch_up(msg, on_status_change)
-            await on_status_change(msg)
+            await catch_up(msg, status_change)
+            await apply(msg, status_change)
             guard.seen(msg.topic, msg.partition, msg.offset)
 
     return app

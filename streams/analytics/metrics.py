@@ -8,18 +8,19 @@ FRAMES = Counter("its_analytics_frames_total", "Detection events applied to a ca
 SKIPPED = Counter(
     "its_analytics_frames_skipped_total",
     "Input events not applied: duplicate, late-frame, unknown-camera, removed-camera, bad-value, analytics-error "
-    "(detections), bad-payload (either input)",
+    "(detections), bad-payload (either input), replayed (either input: at or below the offset the committed state "
+    "already holds, after a restart)",
     ["reason"],
 )
 EVENTS_OUT = Counter("its_analytics_events_total", "Events produced", ["kind"])
 PROCESS_SECONDS = Histogram(
     "its_analytics_process_seconds",
-    "Seconds to apply one detection event (tracking, counting, incidents, windows, state save)",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+    "Seconds to apply one detection event (decode, tracking, counting, incidents, windows, sending its events)",
+    buckets=(0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
 )
 STATE_BYTES = Histogram(
     "its_analytics_state_bytes",
-    "Compressed bytes of a camera's state written to the changelog per event",
+    "Compressed bytes of a camera's state written to the changelog (once per commit in which the camera changed)",
     buckets=(1e3, 4e3, 16e3, 64e3, 256e3, 1e6),
 )
 STATE_REFUSED = Counter(
