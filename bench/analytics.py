@@ -4,14 +4,21 @@ The capacity plan sizes the analytics Deployment by what one `itscam analytics` 
 measures it directly instead of deriving it from a per-event wall time measured beside inference:
  1. fresh topics (detections, camera status and the three outputs co-partitioned, cameras, dead letters) and a
     fresh Faust app id, so the consumer group starts at the beginning of an empty log;
- 2. N cameras, each with one horizontal counting line across the middle of the frame, on the cameras topic;
- 3. a backlog of N x F synthetic DetectionsProduced events (10 fps timeline, 1280x720, ~V vehicles in view per
-    camera in six lanes, both directions, with jitter), produced in full and flushed before the worker starts;
+ 2. N cameras on the cameras topic;
+ 3. a backlog of N x F DetectionsProduced events, produced in full and flushed before the worker starts, cameras
+    interleaved frame by frame as live cameras would be. `--source clips` (the default): the detections YOLO made
+    of the shared clips at 10 fps (recorded once, bench/recorded.py), camera i replaying clip i mod 2 on the clip's
+    hand-counting line. `--source synthetic`: six lanes of boxes (1280x720, ~V vehicles in view, with jitter) and a
+    horizontal line across the middle;
  4. one worker process over them; its Prometheus counter its_analytics_frames_total is sampled every 0.2 s and the
     rate is the frames applied between the first sample that saw any and the one that saw all, over the time
     between them; the process's CPU seconds over the same span give frames per CPU-second (a pod requests 1 CPU);
  5. the committed VehicleCounted events on the output topic are counted (read_committed) as a light check that
-    the events were really processed, beside the crossings the synthetic traffic contains.
+    the events were really processed (synthetic: beside the crossings its traffic contains);
+ 6. P95 per event from the worker's its_analytics_process_seconds histogram (interpolated in its buckets); the
+    changelog read back: bytes per event, and per camera-second live at 10 fps (a camera with frames in every
+    commit interval writes one state per commit: its mean record size / the commit interval); RSS growth per camera.
+`--scale 10,100,1000` repeats the run at each camera count (about --scale-events events each) to show how these grow.
 Topics, the app's changelog and its data folder are removed afterwards.
 """
 
@@ -181,6 +188,7 @@ class _Drain:
     seconds: float
     cpu_seconds: float
     rss_max: int
+    rss_ready: int  # before the first frame
     worker_mean_ms: float | None
 
 
@@ -203,7 +211,7 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
             raise TimeoutError(f"analytics was not ready within 120 s; see {log}")
         time.sleep(0.2)
     first: tuple[float, float, float] | None = None
-    rss = 0
+    rss = ready_rss = ps.memory_info().rss
     deadline = time.monotonic() + timeout
     while True:
         alive()
@@ -216,13 +224,36 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
         if done >= total and first is not None:
             count = metric_value(port, "its_analytics_process_seconds_count") or 0.0
             mean = (metric_value(port, "its_analytics_process_seconds_sum") or 0.0) / count * 1000 if count else None
-            return _Drain(done, done - first[1], now - first[0], cpu.user + cpu.system - first[2], rss, mean)
+            return _Drain(done, done - first[1], now - first[0], cpu.user + cpu.system - first[2], rss, ready_rss, mean)
         if now > deadline:
             raise TimeoutError(
                 f"analytics applied {done:.0f} of {total} frames in {timeout:.0f} s; skipped frames are counted by "
                 f"its_analytics_frames_skipped_total; see {log} (or raise --timeout, lower --cameras)"
             )
         time.sleep(0.2)
+
+
+def _p95_ms(port: int) -> float | None:
+    """P95 of its_analytics_process_seconds, interpolated linearly within its histogram bucket."""
+    from itscam.demo_wait import scrape
+
+    samples = scrape(port) or {}
+    buckets = sorted(
+        (float(k.split('le="')[1].split('"')[0]), v)
+        for k, v in samples.items()
+        if k.startswith("its_analytics_process_seconds_bucket{")
+    )
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    want = 0.95 * buckets[-1][1]
+    lo_le, lo_n = 0.0, 0.0
+    for le, n in buckets:
+        if n >= want:
+            if le == float("inf"):
+                return lo_le * 1000
+            return (lo_le + (le - lo_le) * (want - lo_n) / max(n - lo_n, 1e-9)) * 1000
+        lo_le, lo_n = le, n
+    return None
 
 
 def run_bench(
@@ -233,14 +264,18 @@ def run_bench(
     partitions: int = 12,
     timeout: float = 300.0,
     log: Any = print,
+    recorded: dict[str, list[bytes]] | None = None,
+    clips: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """Fill fresh topics with the backlog, drain it with one `itscam analytics` process, return the figures."""
+    """Fill fresh topics with the backlog, drain it with one `itscam analytics` process, return the figures.
+    With `recorded` (clip name -> payloads) and its `clips`, the cameras replay those; else synthetic traffic."""
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     from bench.counting import _free_port, _Procs, analytics_topic_env, read_topic
     from eventbus.config import admin_config
     from schemas import codec
     from schemas.topics import CAMERAS, DLQ
+    from streams.analytics import AnalyticsSettings
 
     run = uuid.uuid4().hex[:8]
     kinds = ("det", "status", "veh", "stats", "inc", "mov", "cams", "dlq")
@@ -257,21 +292,40 @@ def run_bench(
         t0 = time.perf_counter()
         ids = [f"bench-an-{run}-{i:04d}" for i in range(cameras)]
         cfg_enc, det_enc = codec("CameraConfig").encode, codec("DetectionsProduced").encode
-        _produce(bootstrap, [(names["cams"], c.encode(), cfg_enc(_camera(c))) for c in ids])
-        per_camera = {}
-        crossings = detections = 0
-        for c in ids:
-            events, crossed = camera_traffic(c, frames, vehicles)
-            per_camera[c] = [det_enc(e) for e in events]
-            crossings += crossed
-            detections += sum(len(e["detections"]) for e in events)
-        # Frame order within a camera; cameras interleaved, as live cameras would be.
-        backlog = [(names["det"], c.encode(), per_camera[c][i]) for i in range(frames) for c in ids]
+        per_camera: dict[str, list[bytes]] = {}
+        crossings: int | None = None
+        detections = 0
+        if recorded is not None and clips:
+            from bench.recorded import clip_camera, renamed
+
+            by_name = {c.name: c for c in clips}
+            names_ = sorted(recorded)
+            cfgs = {c: clip_camera(c, by_name[names_[i % len(names_)]]) for i, c in enumerate(ids)}
+            _produce(bootstrap, [(names["cams"], c.encode(), cfg_enc(cfg)) for c, cfg in cfgs.items()])
+            dec = codec("DetectionsProduced").decode
+            for i, c in enumerate(ids):
+                src = recorded[names_[i % len(names_)]][:frames]
+                per_camera[c] = renamed(src, c)
+                detections += sum(len(dec(p)["detections"]) for p in src)
+        else:
+            _produce(bootstrap, [(names["cams"], c.encode(), cfg_enc(_camera(c))) for c in ids])
+            crossings = 0
+            for c in ids:
+                events, crossed = camera_traffic(c, frames, vehicles)
+                per_camera[c] = [det_enc(e) for e in events]
+                crossings += crossed
+                detections += sum(len(e["detections"]) for e in events)
+        # Frame order within a camera; cameras interleaved, as live cameras would be (a clip may end sooner).
+        longest = max(len(v) for v in per_camera.values())
+        backlog = [
+            (names["det"], c.encode(), per_camera[c][i]) for i in range(longest) for c in ids if i < len(per_camera[c])
+        ]
         _produce(bootstrap, backlog)
         total = len(backlog)
         log(
-            f"backlog: {cameras} cameras x {frames} frames = {total:,} events ({detections / total:.1f} detections "
-            f"per frame) on {names['det']} ({partitions} partitions) in {time.perf_counter() - t0:.1f} s"
+            f"backlog: {cameras} cameras x {total / cameras:.0f} frames = {total:,} events "
+            f"({detections / total:.1f} detections per frame) on {names['det']} ({partitions} partitions) in "
+            f"{time.perf_counter() - t0:.1f} s"
         )
 
         port = _free_port()
@@ -285,9 +339,11 @@ def run_bench(
         proc = procs.start("analytics", ["analytics"], env)
         d = _drain(proc, port, total, timeout, procs.logs / "analytics.log")
         time.sleep(2.0)  # the last transaction commits within the commit interval (1 s)
+        p95 = _p95_ms(port)
         procs.stop()
         vehicle_events = sum(1 for _k, v in read_topic(bootstrap, names["veh"]) if v is not None)
         dead_letters = sum(1 for _k, v in read_topic(bootstrap, names["dlq"], idle=1.0) if v is not None)
+        changelog = read_topic(bootstrap, internal[0], idle=1.0)
     finally:
         procs.stop()
         existing = set(admin.list_topics(timeout=10).topics)
@@ -295,9 +351,13 @@ def run_bench(
             with contextlib.suppress(Exception):
                 fut.result(30)
     shutil.rmtree(tmp, ignore_errors=True)  # kept, with the worker's log, when the run failed
+    states = [len(v) for k, v in changelog if v is not None and k is not None and k[:1] != b"\x00"]
+    changelog_bytes = sum(len(v or b"") + len(k or b"") for k, v in changelog)
+    commit_s = AnalyticsSettings().commit_interval_s
     return {
+        "source": "clips" if recorded is not None else "synthetic",
         "cameras": cameras,
-        "frames_per_camera": frames,
+        "frames_per_camera": round(total / cameras, 1),
         "events": total,
         "detections_per_frame": round(detections / total, 2),
         "partitions": partitions,
@@ -310,30 +370,69 @@ def run_bench(
         "cpu_utilisation": round(d.cpu_seconds / d.seconds, 2),
         "rss_mib_max": round(d.rss_max / 2**20, 1),
         "worker_mean_ms": round(d.worker_mean_ms, 3) if d.worker_mean_ms is not None else None,
+        "p95_ms": round(p95, 3) if p95 is not None else None,
+        "rss_mib_at_ready": round(d.rss_ready / 2**20, 1),
+        "rss_kib_per_camera": round((d.rss_max - d.rss_ready) / 1024 / cameras, 1),
+        "changelog_records": len(changelog),
+        "state_records": len(states),
+        "state_record_bytes_mean": round(sum(states) / len(states), 1) if states else None,
+        "changelog_bytes_per_event": round(changelog_bytes / total, 1),
+        "changelog_bytes_per_camera_s": round(sum(states) / len(states) / commit_s, 1) if states else None,
+        "commit_interval_s": commit_s,
         "vehicle_events": vehicle_events,
         "synthetic_crossings": crossings,
         "dead_letters": dead_letters,
     }
 
 
+def _source(args: Any, bootstrap: str) -> tuple[dict[str, list[bytes]] | None, list[Any] | None]:
+    if args.source == "synthetic":
+        return None, None
+    from bench.counting import load_clips
+    from bench.recorded import recorded_detections
+    from deploy.stack.settings import StackSettings
+    from inference import InferenceSettings
+
+    model = args.model or InferenceSettings().model_path
+    data = Path(args.data) if args.data else Path(model).parents[1] / "data"
+    clips = load_clips(data)
+    return recorded_detections(clips, bootstrap, model, StackSettings().home / "cache"), clips
+
+
+def _line(r: dict[str, Any]) -> str:
+    return (
+        f"analytics: {r['cameras']} cameras x {r['frames_per_camera']} frames = {r['events_applied']:,} events "
+        f"drained in {r['drain_seconds']} s = {r['frames_per_s']} frames/s per replica (CPU {r['cpu_seconds']} s, "
+        f"{r['frames_per_cpu_second']} frames per CPU-second); P95 {r['p95_ms']} ms per event; changelog "
+        f"{r['changelog_bytes_per_event']} B per event, {r['changelog_bytes_per_camera_s']} B/s per camera at 10 fps; "
+        f"RSS {r['rss_kib_per_camera']} KiB per camera; vehicle events {r['vehicle_events']}"
+    )
+
+
 def main_bench(args: Any) -> int:
     from eventbus.settings import DeployableSettings
 
     bootstrap = args.bootstrap or DeployableSettings().kafka_bootstrap
-    r = run_bench(bootstrap, args.cameras, args.camera_frames, args.vehicles, args.partitions, args.timeout)
+    recorded, clips = _source(args, bootstrap)
+    bench = {"vehicles": args.vehicles, "partitions": args.partitions, "timeout": args.timeout}
+    r = run_bench(bootstrap, args.cameras, args.camera_frames, recorded=recorded, clips=clips, **bench)
+    print(_line(r), flush=True)
+    scaling = []
+    for n in [int(x) for x in args.scale.split(",")] if args.scale else []:
+        frames = max(20, args.scale_events // n)
+        rs = run_bench(bootstrap, n, frames, recorded=recorded, clips=clips, **bench, log=lambda _m: None)
+        print(_line(rs), flush=True)
+        keys = ("cameras", "frames_per_camera", "events_applied", "frames_per_s", "frames_per_cpu_second", "p95_ms")
+        more = ("changelog_bytes_per_event", "changelog_bytes_per_camera_s", "rss_mib_max", "rss_kib_per_camera")
+        scaling.append({k: rs[k] for k in (*keys, *more)})
     out = {
         **r,
+        "scaling": scaling,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpu_cores": os.cpu_count(),
         "python": sys.version.split()[0],
         "note": "one `itscam analytics` process draining a backlog on this machine, the local Kafka broker on the "
         "same cores; frames_per_cpu_second is the figure for a pod with 1 CPU",
     }
-    print(
-        f"analytics: {r['cameras']} cameras x {r['frames_per_camera']} frames = {r['events_applied']:,} events "
-        f"drained in {r['drain_seconds']} s = {r['frames_per_s']} frames/s per replica (CPU {r['cpu_seconds']} s, "
-        f"{r['frames_per_cpu_second']} frames per CPU-second); vehicle events {r['vehicle_events']}",
-        flush=True,
-    )
     write_results(args.json, out)
     return 0

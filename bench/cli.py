@@ -62,9 +62,21 @@ def _projector(bp: argparse.ArgumentParser) -> None:
 
 
 def _analytics(bp: argparse.ArgumentParser) -> None:
+    bp.add_argument(
+        "--source",
+        choices=("clips", "synthetic"),
+        default="clips",
+        help="Detections YOLO made of the shared clips, recorded once (clips), or synthetic six-lane traffic.",
+    )
+    bp.add_argument("--data", help="Clips + ground_truth.json for --source clips (default: shared/data).")
+    bp.add_argument("--model", help="Model the clips are recorded with (ITS_INFERENCE_MODEL_PATH).")
     bp.add_argument("--cameras", type=int, default=100, help="Cameras in the backlog (100).")
-    bp.add_argument("--camera-frames", type=int, default=300, help="Frames per camera, 10 fps (300).")
-    bp.add_argument("--vehicles", type=int, default=10, help="Vehicles in view per camera (10).")
+    bp.add_argument(
+        "--camera-frames", type=int, default=300, help="Frames per camera, 10 fps (300; clips: at most theirs)."
+    )
+    bp.add_argument("--vehicles", type=int, default=10, help="Synthetic: vehicles in view per camera (10).")
+    bp.add_argument("--scale", help="Also run at these camera counts, e.g. 10,100,1000 (growth per camera).")
+    bp.add_argument("--scale-events", type=int, default=20000, help="Events per --scale run (20000; >= 20 frames).")
     bp.add_argument("--partitions", type=int, default=12, help="Partitions of co-partitioned topics (12).")
     bp.add_argument("--timeout", type=float, default=300.0, help="Most seconds to drain the backlog (300).")
 
@@ -103,8 +115,9 @@ TARGETS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]] =
     ),
     "analytics": (
         "Frames/s one analytics worker drains from a backlog of detection events.",
-        "Frames/s one `itscam analytics` process drains from a backlog of --cameras x --camera-frames synthetic "
-        "detection events, and frames per CPU-second.",
+        "Frames/s one `itscam analytics` process drains from a backlog of --cameras x --camera-frames detection "
+        "events (the shared clips' detections, replayed per camera), frames per CPU-second, P95 per event, changelog "
+        "bytes and RSS per camera.",
         _analytics,
     ),
 }

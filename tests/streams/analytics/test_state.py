@@ -1,0 +1,67 @@
+"""The changelog encoding, version 3: recent frames as runs, and version-2 records (supervision's tracker fields,
+recent frames listed) still read, through the one adapter, into a state that goes on as the original would."""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+
+import msgpack
+import pytest
+
+from schemas.events import DetectionsProduced
+from streams.analytics.camera import _RECENT_SEQS, CameraAnalytics, Params
+from streams.analytics.plain import StateDecodeError
+from streams.analytics.state import LEGACY_SV_VERSION, _runs, _unruns, dump_state, load_state, state_to_data
+from tests.streams.analytics.factories import Car, line_camera, traffic
+from tests.streams.analytics.test_bytetrack import FPS, Reference
+
+
+@pytest.mark.parametrize(
+    "seqs", [[], [5], list(range(100, 612)), [1, 2, 3, 7, 8, 4, 9, 10, 2], [10, 9, 8, 7], list(range(0, 1024, 2))]
+)
+def test_recent_frames_round_trip_as_runs_in_their_order(seqs: list[int]) -> None:
+    kept = deque(seqs, maxlen=_RECENT_SEQS)
+    assert _unruns(_runs(kept)) == list(kept)
+
+
+def test_recent_runs_longer_than_a_state_keeps_are_refused() -> None:
+    with pytest.raises(StateDecodeError, match="more than"):
+        _unruns([[0, _RECENT_SEQS], [10_000, 1]])
+    with pytest.raises(StateDecodeError, match="more than"):
+        _unruns([[0, 10**9]])
+
+
+def test_a_version_2_record_loads_and_counts_on_exactly_as_before() -> None:
+    cfg = line_camera("cam-v2", y=0.5)
+    cars = [Car(start_frame=2 + 9 * i, x=200.0 + 60 * i, y=-20.0, vx=0.0, vy=12.0, frames=70) for i in range(12)]
+    records = traffic("cam-v2", cars, 200)
+    params = Params()
+    st = CameraAnalytics("cam-v2", params)
+    for r in records[:100]:
+        assert st.classify(r) == "ok"
+        st.process(r, cfg)
+    # The same camera as the version-2 format wrote it: supervision's tracker, fed the same boxes, and a plain list.
+    assert cfg["target_fps"] == FPS
+    data = state_to_data(st)
+    data["tracker"] = _replayed_reference(records[:100], params).v2_data()
+    data["recent"] = list(st.recent)
+    v2 = bytes([LEGACY_SV_VERSION]) + zlib.compress(msgpack.packb(data, use_bin_type=True))
+    restored = load_state(v2, params, "cam-v2")
+    assert restored.tracker is not None and st.tracker is not None
+    assert restored.tracker.alive() == st.tracker.alive() and restored.tracks.keys() == st.tracks.keys()
+    assert load_state(dump_state(restored), params, "cam-v2").recent == st.recent  # written back as version 3
+    outs = [(st.process(r, cfg), restored.process(r, cfg)) for r in records[100:]]
+    assert all(a == b for a, b in outs) and any(a for a, _ in outs)  # the same events, and there were some
+
+
+def _replayed_reference(records: list[DetectionsProduced], params: Params) -> Reference:
+    """supervision's ByteTrack fed the boxes CameraAnalytics gave its tracker for these records."""
+    import numpy as np
+
+    ref = Reference(params.track)
+    for r in records:
+        d = [x for x in r["detections"] if x["class_name"] in params.classes]
+        xyxy = np.array([[x["x1"], x["y1"], x["x2"], x["y2"]] for x in d], np.float64).reshape(-1, 4)
+        ref.update(xyxy, np.array([x["confidence"] for x in d]), np.array([x["class_id"] for x in d], np.int64))
+    return ref
