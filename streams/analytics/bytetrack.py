@@ -33,15 +33,34 @@ TRACKED, LOST, REMOVED = 1, 2, 3  # the values of upstream's TrackState (New, 0,
 _POS, _VEL = 1.0 / 20, 1.0 / 160
 _MOTION = np.eye(8)
 _MOTION[np.arange(4), np.arange(4, 8)] = 1.0
+_EYE = np.eye(8)
+# Noise standard deviations as h * scale + fixed (upstream lists them; the fixed ones are for the aspect ratio).
+_Q_SCALE = np.array([_POS, _POS, 0.0, _POS, _VEL, _VEL, 0.0, _VEL])
+_Q_FIXED = np.array([0.0, 0.0, 1e-2, 0.0, 0.0, 0.0, 1e-5, 0.0])
+_R_SCALE = np.array([_POS, _POS, 0.0, _POS])
+_R_FIXED = np.array([0.0, 0.0, 1e-1, 0.0])
 
 
 class Track:
     """One track: Kalman mean (x, y, aspect, h and their velocities) and covariance, and its bookkeeping."""
 
-    __slots__ = ("activated", "cov", "eid", "frame_id", "iid", "mean", "score", "start_frame", "state", "tracklet_len")
+    __slots__ = (
+        "activated",
+        "box",
+        "cov",
+        "eid",
+        "frame_id",
+        "iid",
+        "mean",
+        "score",
+        "start_frame",
+        "state",
+        "tracklet_len",
+    )
 
     def __init__(self, mean: F64, cov: F64, score: float) -> None:
         self.mean, self.cov, self.score = mean, cov, score
+        self.box = _boxes(mean[None, :])[0]  # xyxy of the mean, kept with it
         self.state, self.activated = TRACKED, False
         self.start_frame = self.frame_id = self.tracklet_len = 0
         self.iid, self.eid = -1, -1
@@ -70,13 +89,17 @@ def _dets(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]) -> li
     return [_Det(tlbr[i], xyah64[i], s) for i, s in enumerate(scores.tolist())]
 
 
+def _boxes(mean: F64) -> F64:
+    """xyxy boxes of Kalman means (x, y, aspect, h, ...), one per row, in upstream's steps."""
+    w = mean[:, 2] * mean[:, 3]
+    x1, y1 = mean[:, 0] - w / 2, mean[:, 1] - mean[:, 3] / 2
+    return np.stack([x1, y1, x1 + w, y1 + mean[:, 3]], axis=1)
+
+
 def _tlbr(tracks: list[Track]) -> F64:
     if not tracks:
         return np.empty((0, 4))
-    m = np.array([t.mean[:4] for t in tracks])
-    w = m[:, 2] * m[:, 3]
-    x1, y1 = m[:, 0] - w / 2, m[:, 1] - m[:, 3] / 2
-    return np.stack([x1, y1, x1 + w, y1 + m[:, 3]], axis=1)
+    return np.array([t.box for t in tracks])
 
 
 def iou(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
@@ -84,13 +107,12 @@ def iou(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     corners rounded to float32 first, which gives the same maxima and minima), the areas in the boxes' own type."""
     if len(a) == 0 or len(b) == 0:
         return np.empty((len(a), len(b)), np.float32)
-    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    a32, b32 = np.asarray(a, np.float32), np.asarray(b, np.float32)
     wh = np.minimum(a32[:, None, 2:], b32[None, :, 2:]) - np.maximum(a32[:, None, :2], b32[None, :, :2])
-    np.clip(wh, 0.0, None, out=wh)
+    np.maximum(wh, 0.0, out=wh)
     inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    norm = area_a[:, None] + area_b[None, :] - inter
+    da, db = a[:, 2:] - a[:, :2], b[:, 2:] - b[:, :2]
+    norm = (da[:, 0] * da[:, 1])[:, None] + (db[:, 0] * db[:, 1])[None, :] - inter
     out = np.zeros(inter.shape, np.float32)
     np.divide(inter, norm, out=out, where=norm > 0)
     return out
@@ -142,15 +164,13 @@ def _predict(tracks: list[Track]) -> None:
     mean = np.array([t.mean for t in tracks])
     mean[[i for i, t in enumerate(tracks) if t.state != TRACKED], 7] = 0.0
     cov = np.array([t.cov for t in tracks])
-    h = mean[:, 3]
-    std = np.stack([_POS * h, _POS * h, np.full_like(h, 1e-2), _POS * h, _VEL * h, _VEL * h, np.full_like(h, 1e-5)])
-    std = np.vstack([std, _VEL * h])
-    q = np.zeros_like(cov)
-    q[:, np.arange(8), np.arange(8)] = np.square(std).T
+    std = mean[:, 3:4] * _Q_SCALE + _Q_FIXED  # (n, 8): the motion noise, proportional to the box height
+    q = np.square(std)[:, :, None] * _EYE
     mean = mean @ _MOTION.T
     cov = _MOTION @ cov @ _MOTION.T + q
+    boxes = _boxes(mean)
     for i, t in enumerate(tracks):
-        t.mean, t.cov = mean[i], cov[i]
+        t.mean, t.cov, t.box = mean[i], cov[i], boxes[i]
 
 
 def _correct(pairs: list[tuple[Track, _Det]]) -> None:
@@ -160,15 +180,18 @@ def _correct(pairs: list[tuple[Track, _Det]]) -> None:
     mean = np.array([t.mean for t, _ in pairs])
     cov = np.array([t.cov for t, _ in pairs])
     z = np.array([d.xyah for _, d in pairs])
-    h = mean[:, 3]
-    s = cov[:, :4, :4].copy()
-    r = np.stack([_POS * h, _POS * h, np.full_like(h, 1e-1), _POS * h], axis=1)
-    s[:, np.arange(4), np.arange(4)] += np.square(r)
-    gain = np.linalg.solve(s, cov[:, :, :4].transpose(0, 2, 1)).transpose(0, 2, 1)  # (n, 8, 4)
-    mean = mean + np.einsum("ni,nji->nj", z - mean[:, :4], gain)
-    cov = cov - gain @ s @ gain.transpose(0, 2, 1)
+    r = mean[:, 3:4] * _R_SCALE + _R_FIXED  # (n, 4): the measurement noise
+    # The projected covariance S is diagonal: every matrix of this filter keeps each axis (x, y, aspect, h) apart
+    # from the others with its own velocity, so the off-diagonal entries of S are exact zeros. Solving with it
+    # (upstream's Cholesky, or LU) is then a division by its diagonal, exactly: the gain, and the updates below,
+    # are computed as such (one term per sum, the others exact zeros, in upstream's order of operations).
+    sd = np.diagonal(cov[:, :4, :4], axis1=1, axis2=2) + np.square(r)  # (n, 4)
+    gain = cov[:, :, :4] / sd[:, None, :]  # (n, 8, 4)
+    mean = mean + (gain * (z - mean[:, :4])[:, None, :]).sum(axis=2)
+    cov = cov - (gain * sd[:, None, :]) @ gain.transpose(0, 2, 1)
+    boxes = _boxes(mean)
     for i, (t, _) in enumerate(pairs):
-        t.mean, t.cov = mean[i], cov[i]
+        t.mean, t.cov, t.box = mean[i], cov[i], boxes[i]
 
 
 class ByteTrack:

@@ -108,6 +108,8 @@ class ZoneGrid:
             cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1)
             self.masks.append(m.astype(bool))
         self.union = np.logical_or.reduce(self.masks) if self.masks else np.ones((self.H, self.W), bool)
+        self.area = int(self.union.sum())
+        self.everywhere = not self.masks
 
     def contains(self, index: int, x: float, y: float) -> bool:
         """Whether normalised point (x, y) is inside zone `index`."""
@@ -122,8 +124,9 @@ class ZoneGrid:
             j1, j2 = max(int(x1 * self.W), 0), min(math.ceil(x2 * self.W), self.W)
             i1, i2 = max(int(y1 * self.H), 0), min(math.ceil(y2 * self.H), self.H)
             covered[i1:i2, j1:j2] = True
-        area = int(self.union.sum())
-        return float((covered & self.union).sum()) / area if area else 0.0
+        if not self.area:
+            return 0.0
+        return float((covered if self.everywhere else covered & self.union).sum()) / self.area
 
 
 class Homography:
