@@ -34,6 +34,8 @@ from tests.streams.analytics.factories import T0, Car, camera_status, line_camer
 
 pytestmark = pytest.mark.integration
 
+CARS = 120  # per camera in the interrupted runs
+
 _KINDS = ("det", "status", "veh", "stats", "inc", "mov", "cams", "dlq")
 
 
@@ -150,12 +152,13 @@ def _interrupted_run(
     cfgs = {c: line_camera(c, y=0.5) for c in cams}
     for cfg in cfgs.values():
         put_camera(analytics.bootstrap, cfg, topic=analytics.topics["cams"])
-    records = [r for i, c in enumerate(cams) for r in traffic(c, _cars(38, 25, i), 1000)]
+    # Enough frames that the worker (about 1,000 a second here) is mid-stream when it is stopped.
+    records = [r for i, c in enumerate(cams) for r in traffic(c, _cars(CARS, 25, i), 25 * CARS + 150)]
     ref = _reference(records, cfgs)
     refs = [rec for kind, rec in ref if kind == "vehicle"]
     ref_vehicles = sorted(rec["event_id"] for rec in refs)
     ref_stats = sorted((rec["camera_id"], rec["window_start"], rec["frames"]) for kind, rec in ref if kind == "stats")
-    assert len(ref_vehicles) == 3 * 38  # every synthetic car crosses once
+    assert len(ref_vehicles) == 3 * CARS  # every synthetic car crosses once
 
     analytics.send(records)
     p = worker(race)
@@ -182,7 +185,7 @@ def test_kill_9_mid_stream_and_restart_counts_every_vehicle_once(
     analytics: Analytics, worker: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     at_kill = _interrupted_run(analytics, worker, signal.SIGKILL, None)
-    print(f"committed vehicle events at kill: {at_kill} of {3 * 38}")
+    print(f"committed vehicle events at kill: {at_kill} of {3 * CARS}")
 
 
 @pytest.mark.parametrize("race", ["drop-burst", "drop-first"])
