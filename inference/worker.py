@@ -287,6 +287,9 @@ class InferenceWorker:
                 "total_ms": max((now - frame["captured_at"]).total_seconds() * 1000, 0.0),
                 "batch_size": res.batch_size,
             },
+            # Passed on so analytics can count the frames of a run that never reached it (expired, dead-lettered).
+            "run_start_seq": frame.get("run_start_seq"),
+            "run_index": frame.get("run_index"),
         }
 
     def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:
