@@ -7,8 +7,10 @@ __all__ = [
     "CAPTURE_TO_PRODUCED",
     "DETECTIONS_OUT",
     "DLQ_TOTAL",
+    "FRAMES_EXPIRED",
     "FRAMES_IN",
     "FRAMES_OUT",
+    "LAG_SECONDS",
     "READY",
     "STEP_SECONDS",
     "TXN_ABORTS",
@@ -35,4 +37,16 @@ CAPTURE_TO_PRODUCED = Histogram(
     "its_inference_capture_to_produced_seconds",
     "Frame captured_at (ingest) -> its detections produced (the latency a downstream consumer sees, less commit)",
     buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+# Backpressure (inference/backlog.py): per partition of the frames topic.
+LAG_SECONDS = Gauge(
+    "its_inference_lag_seconds",
+    "Age of the next frame waiting in a frames partition (now - its Kafka timestamp); 0 when none waits",
+    ["partition"],
+)
+FRAMES_EXPIRED = Counter(
+    "its_inference_frames_expired_total",
+    "Frames deleted by the frames topic's retention before inference read them (a jump in offsets after the "
+    "consumer was reset to the log start)",
+    ["partition"],
 )

@@ -29,6 +29,7 @@ from prometheus_client import start_http_server
 from eventbus.batching import poll_batch
 from eventbus.config import consumer_config, producer_config
 from inference import metrics as m
+from inference.backlog import Backlog
 from inference.detector import FrameResult
 from inference.errors import BadFrameError
 from inference.pool import BatchResult, DetectorPool
@@ -82,6 +83,7 @@ class InferenceWorker:
             "imgsz": detector.imgsz,
             "class_names": [self.names[i] for i in kept] if kept is not None else list(self.names),
         }
+        self.backlog = Backlog(self.consumer)
         self.pending: deque[_Batch] = deque()
         self.in_txn: list[_Batch] = []  # written into the open transaction, not yet committed
         self.txn_started = 0.0
@@ -121,7 +123,10 @@ class InferenceWorker:
                         msgs = []
                     if msgs:
                         last = time.monotonic()
+                        self.backlog.consumed(msgs)
                         self.pending.append(self._start(msgs))
+                    elif not self.pending:
+                        self.backlog.caught_up()
                 self._write_ready()
                 if self.in_txn and (not self.pending or self._txn_due()):
                     self._commit()
@@ -141,6 +146,7 @@ class InferenceWorker:
 
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         m.READY.set(1)
+        self.backlog.assigned(parts)
         log.info("partitions assigned", extra={"partitions": [p.partition for p in parts]})
 
     def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
@@ -148,6 +154,7 @@ class InferenceWorker:
         self.revocations += 1
         self._write_ready(all_=True)
         self._commit()
+        self.backlog.revoked(parts)
         log.info("partitions revoked", extra={"partitions": [p.partition for p in parts]})
 
     # -- pipeline ----------------------------------------------------------------------------------
@@ -287,6 +294,9 @@ class InferenceWorker:
                 "total_ms": max((now - frame["captured_at"]).total_seconds() * 1000, 0.0),
                 "batch_size": res.batch_size,
             },
+            # Passed on so analytics can count the frames of a run that never reached it (expired, dead-lettered).
+            "run_start_seq": frame.get("run_start_seq"),
+            "run_index": frame.get("run_index"),
         }
 
     def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:

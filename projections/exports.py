@@ -47,7 +47,7 @@ __all__ = [
     "filename",
 ]
 
-Kind = Literal["text", "time", "int", "float"]
+Kind = Literal["text", "time", "int", "float", "bool"]
 FORMATS = ("csv", "parquet")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 FETCH_ROWS = 4096  # rows per round trip of the server-side cursor; ROW_GROUP_ROWS is a multiple of it
@@ -121,12 +121,12 @@ _STATS = Export(
     "stats",
     _cols(
         "window_start:time window_end:time frames:int vehicles:int mean_speed_kmh:float speed_samples:int "
-        "mean_occupancy:float late_frames:int closed_by:text"
+        "mean_occupancy:float late_frames:int closed_by:text missing_frames:int stale_frames:int complete:bool"
     ),
     (),
     "SELECT window_start, window_end, frames, vehicles, mean_speed_kmh, speed_samples, mean_occupancy, late_frames,"
-    " closed_by FROM traffic_stats WHERE camera_id = %(cam)s AND window_start >= %(start)s"
-    " AND window_start < %(end)s{where} ORDER BY window_start",
+    " closed_by, missing_frames, stale_frames, complete FROM traffic_stats"
+    " WHERE camera_id = %(cam)s AND window_start >= %(start)s AND window_start < %(end)s{where} ORDER BY window_start",
 )
 # Vehicle events: newest first, as the JSON pages (the index's order: no sort however many rows).
 _VEHICLE_EVENTS = Export(
@@ -293,7 +293,13 @@ class ParquetEncoder:
         import pyarrow.parquet as pq
 
         self._pa = pa
-        types = {"text": pa.string(), "time": pa.timestamp("us", tz="UTC"), "int": pa.int64(), "float": pa.float64()}
+        types = {
+            "text": pa.string(),
+            "time": pa.timestamp("us", tz="UTC"),
+            "int": pa.int64(),
+            "float": pa.float64(),
+            "bool": pa.bool_(),
+        }
         self._schema = pa.schema([(c.name, types[c.kind]) for c in ex.columns])
         self._rg = row_group_rows
         self._sink = _Sink()

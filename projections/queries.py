@@ -19,6 +19,7 @@ from schemas.credentials import display_url
 __all__ = [
     "BUCKETS",
     "BUCKET_ORIGIN",
+    "analytics_state",
     "audit",
     "camera",
     "camera_config",
@@ -58,7 +59,30 @@ def _iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
 
 
-def _camera_doc(r: dict[str, Any]) -> dict[str, Any]:
+#: ingest statuses of a camera that is sending frames: its detections should keep up with the clock
+_SENDING = ("ONLINE", "DEGRADED")
+
+
+def analytics_state(r: dict[str, Any], now: datetime, degraded_lag_s: float) -> dict[str, Any]:
+    """How far a camera's detections are behind what it sent: DEGRADED beyond `degraded_lag_s`.
+
+    Behind what: now while ingest reports the camera sending, else the last frame it reported sending
+    (last_frame_at of its status). Behind from: the capture time of its newest detections projected
+    (last_seen_at), else when its status last changed. UNKNOWN without an ingest status."""
+    status = r.get("s_status")
+    if status is None:
+        return {"status": "UNKNOWN", "lag_s": None, "degraded_after_s": degraded_lag_s}
+    upto = now if status in _SENDING else r.get("s_last_frame_at")
+    since = r.get("last_seen_at") or r.get("s_changed_at")
+    lag = max((upto - since).total_seconds(), 0.0) if upto is not None and since is not None else 0.0
+    return {
+        "status": "DEGRADED" if lag > degraded_lag_s else "OK",
+        "lag_s": round(lag, 3),
+        "degraded_after_s": degraded_lag_s,
+    }
+
+
+def _camera_doc(r: dict[str, Any], now: datetime | None = None, degraded_lag_s: float = 30.0) -> dict[str, Any]:
     doc = {k: _iso(v) for k, v in r.items() if not k.startswith("s_")}
     if doc["source_url"] is not None:
         doc["source_url"] = display_url(doc["source_url"])
@@ -71,23 +95,27 @@ def _camera_doc(r: dict[str, Any]) -> dict[str, Any]:
     if r["s_status"] is not None:
         status = {"camera_id": r["camera_id"], **{c: _iso(r[f"s_{c}"]) for c in _STATUS_COLS}}
     doc["status"] = status
+    doc["analytics"] = analytics_state(r, now or datetime.now(UTC), degraded_lag_s)
     return doc
 
 
-async def cameras(conn: Conn, limit: int, after: str | None = None) -> list[dict[str, Any]]:
+async def cameras(
+    conn: Conn, limit: int, after: str | None = None, degraded_lag_s: float = 30.0
+) -> list[dict[str, Any]]:
     """Configured or seen cameras by id, `limit` of them after `after`."""
     cur = conn.cursor(row_factory=dict_row)
     where = " AND c.camera_id > %s" if after is not None else ""
     args: tuple[Any, ...] = (after, limit) if after is not None else (limit,)
     await cur.execute(_CAMERA_SELECT + where + " ORDER BY c.camera_id LIMIT %s", args)
-    return [_camera_doc(r) for r in await cur.fetchall()]
+    now = datetime.now(UTC)
+    return [_camera_doc(r, now, degraded_lag_s) for r in await cur.fetchall()]
 
 
-async def camera(conn: Conn, camera_id: str) -> dict[str, Any] | None:
+async def camera(conn: Conn, camera_id: str, degraded_lag_s: float = 30.0) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(_CAMERA_SELECT + " AND c.camera_id = %s", (camera_id,))
     row = await cur.fetchone()
-    return _camera_doc(row) if row else None
+    return _camera_doc(row, datetime.now(UTC), degraded_lag_s) if row else None
 
 
 async def camera_known(conn: Conn, camera_id: str) -> bool:
@@ -252,7 +280,7 @@ async def stats(
         lo = max(start, after + timedelta(microseconds=1)) if after < datetime.max.replace(tzinfo=UTC) else end
     await cur.execute(
         "SELECT camera_id, window_start, window_end, frames, vehicles, mean_speed_kmh, speed_samples,"
-        " mean_occupancy, late_frames, closed_by FROM traffic_stats"
+        " mean_occupancy, late_frames, closed_by, missing_frames, stale_frames, complete FROM traffic_stats"
         " WHERE camera_id = %s AND window_start >= %s AND window_start < %s ORDER BY window_start LIMIT %s",
         (camera_id, lo, end, limit),
     )

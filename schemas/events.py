@@ -4,7 +4,7 @@ The field names and types mirror the `.avsc` files one to one; `tests/schemas` c
 """
 
 from datetime import datetime
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 __all__ = [
     "Calibration",
@@ -37,6 +37,9 @@ class FrameCaptured(TypedDict):
     encoding: str
     image: bytes
     source: str
+    # Absent from a record built by hand means null (the Avro default); a decoded record always has them.
+    run_start_seq: NotRequired[int | None]
+    run_index: NotRequired[int | None]
 
 
 class ModelInfo(TypedDict):
@@ -79,6 +82,8 @@ class DetectionsProduced(TypedDict):
     model: ModelInfo
     detections: list[Detection]
     timings: Timings
+    run_start_seq: NotRequired[int | None]
+    run_index: NotRequired[int | None]
 
 
 class DeadLetter(TypedDict):
@@ -215,6 +220,9 @@ class TrafficStatsWindow(TypedDict):
     mean_occupancy: float
     late_frames: int
     closed_by: str  # NEXT_FRAME | CAMERA_STOPPED
+    missing_frames: NotRequired[int]
+    stale_frames: NotRequired[int]
+    complete: NotRequired[bool]
 
 
 class TurningMovement(TypedDict):

@@ -18,6 +18,7 @@ from schemas.camera_model import CameraConfig
 __all__ = [
     "Accepted",
     "AcceptedDelete",
+    "AnalyticsState",
     "AuditEntry",
     "AuditPage",
     "Camera",
@@ -109,6 +110,18 @@ LiveStatus = create_model(
 )
 
 
+class AnalyticsState(_Answer):
+    status: str = Field(
+        description="OK | DEGRADED (detections behind what the camera sends by more than degraded_after_s: "
+        "inference is falling behind, frames may expire unprocessed) | UNKNOWN (no ingest status yet)"
+    )
+    lag_s: float | None = Field(
+        description="Seconds between the newest detections projected (capture time) and now, or the camera's last "
+        "frame when it is not sending."
+    )
+    degraded_after_s: float = Field(description="ITS_API_DEGRADED_LAG_S.")
+
+
 class Camera(_Answer):
     camera_id: str
     name: str | None
@@ -125,6 +138,7 @@ class Camera(_Answer):
     detections: int
     last_projected_at: datetime | None = None
     status: CameraStatus | None
+    analytics: AnalyticsState
 
 
 class CameraPage(_Answer):
@@ -294,6 +308,20 @@ class StatsWindow(_Answer):
     mean_occupancy: float | Omitted = None
     late_frames: int | Omitted = None
     closed_by: str | Omitted = None
+    missing_frames: int = Field(
+        0,
+        description="Frames of the window that never reached analytics (expired from the frames topic while "
+        "inference was behind, or dead-lettered upstream); a window with frames 0 and missing_frames > 0 is a "
+        "minute whose every frame was lost.",
+    )
+    stale_frames: int = Field(
+        0, description="Frames counted from detections produced more than ITS_ANALYTICS_STALE_FRAME_S after capture."
+    )
+    complete: bool = Field(
+        True,
+        description="False when missing_frames or stale_frames is not 0: the counts are not the minute's whole "
+        "live traffic (do not bill or enforce on them as final).",
+    )
     counts: list[LineCount]
 
 

@@ -77,7 +77,7 @@ async def list_cameras(request: Request) -> Response:
     limit = parse_int(request, "limit", 100, 1, d.settings.max_page) or 100
     after = decode_cursor(request, [str])
     async with d.pool.connection() as conn:
-        items = await queries.cameras(conn, limit + 1, after[0] if after else None)
+        items = await queries.cameras(conn, limit + 1, after[0] if after else None, d.settings.degraded_lag_s)
     nxt = encode_cursor([items[limit - 1]["camera_id"]]) if len(items) > limit else None
     return json_response({"items": items[:limit], "next_cursor": nxt})
 
@@ -86,7 +86,7 @@ async def get_camera(request: Request) -> Response:
     d = deps(request)
     cam = camera_id(request)
     async with d.pool.connection() as conn:
-        doc = await queries.camera(conn, cam)
+        doc = await queries.camera(conn, cam, d.settings.degraded_lag_s)
     if doc is None:
         raise not_found(cam)
     at = doc.get("config_updated_at") if doc.get("config") is not None else None

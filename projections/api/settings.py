@@ -35,6 +35,12 @@ class ApiSettings(DeployableSettings):
         description="Per-dependency timeout of /ready; also the Redis clients' connect timeout and the requests' "
         "Redis read timeout.",
     )
+    degraded_lag_s: float = Field(
+        30.0,
+        gt=0,
+        description="A camera's analytics is DEGRADED (`analytics.status` of GET /v1/cameras) while its newest "
+        "detections are further behind what it sends than this many seconds.",
+    )
     max_range_days: int = Field(31, description="Longest from..to range a query may ask for (days).")
     max_page: int = Field(1000, description="Largest page (`limit`) a list endpoint returns.")
     key_cache_s: float = Field(

@@ -108,12 +108,17 @@ def write_traffic_stats(cur: Cursor, windows: list[TrafficStatsWindow]) -> None:
         "mean_occupancy",
         "late_frames",
         "closed_by",
+        "missing_frames",
+        "stale_frames",
+        "complete",
     )
+    # missing_frames, stale_frames, complete: absent from a record built by hand means what the Avro defaults say
+    defaults = {"missing_frames": 0, "stale_frames": 0, "complete": True}
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols[2:])
     cur.executemany(
         f"INSERT INTO traffic_stats ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
         f" ON CONFLICT (camera_id, window_start) DO UPDATE SET {sets}",
-        [tuple(w[c] for c in cols) for w in last.values()],  # type: ignore[literal-required]
+        [tuple(w.get(c, defaults.get(c)) for c in cols) for w in last.values()],
     )
     counts = {
         (w["camera_id"], w["window_start"], c["line_id"], c["class_name"], c["direction"]): c["count"]

@@ -4,12 +4,18 @@
 keeps one per camera in a table backed by a changelog topic, so a restarted or rebalanced worker resumes exactly
 where the last one stopped. Given the same detection sequence (and configuration) it produces the same events with
 the same ids.
+
+Backpressure is decided from the events alone, never from this worker's clock, so a replay after a crash emits the
+same windows: a frame is stale when its detections were produced (`produced_at`, stamped by inference in the
+committed event) more than `Params.stale_s` after its capture; frames are missing when the run_index ingest numbers
+them with jumps between two applied frames of one run (see windows.py for how a window carries both).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,10 +34,11 @@ from schemas.events import (
 from streams.analytics.counting import LineSide, PixelLine, step_line
 from streams.analytics.geometry import Anchor, Homography, ZoneGrid, anchor_points
 from streams.analytics.incidents import Congestion, OpenIncident, event_id, incident
+from streams.analytics.metrics import FRAMES_MISSING, FRAMES_STALE
 from streams.analytics.movements import Approaches, MovementState, step_movement
 from streams.analytics.speed import Trail, displacement_rate, speed_kmh
 from streams.analytics.tracking import Tracker, TrackParams
-from streams.analytics.windows import Window, window_start
+from streams.analytics.windows import Window, run_gap, spread_missing, window_start
 
 __all__ = ["CameraAnalytics", "Output", "Params"]
 
@@ -61,6 +68,7 @@ class Params:
     congestion_threshold: float = 0.5
     congestion_window: float = 60.0
     congestion_release: float = 0.8
+    stale_s: float = 30.0  # detections produced more than this after capture: a stale frame (0: never)
 
 
 @dataclass
@@ -130,6 +138,9 @@ def _ts(d: datetime) -> float:
 class CameraAnalytics:
     #: capture time of the camera's last frame when it stopped, while frames up to it are still on their way
     close_after: float | None = None
+    #: run_start_seq and run_index of the last applied frame (None: unknown, no gap can be measured from it)
+    run: int | None = None
+    run_index: int = -1
 
     def __init__(self, camera_id: str, params: Params) -> None:
         self.camera_id = camera_id
@@ -174,6 +185,13 @@ class CameraAnalytics:
         p = self.params
         t = _ts(ev["captured_at"])
         w, h = ev["width"], ev["height"]
+        prev_t = self.last_t
+        missing, head = self._gap(ev)
+        stale = p.stale_s > 0 and _ts(ev["produced_at"]) - t > p.stale_s
+        if missing or head:
+            FRAMES_MISSING.labels(self.camera_id).inc(missing + head)
+        if stale:
+            FRAMES_STALE.labels(self.camera_id).inc()
         if self.close_after is not None and t > self.close_after:
             # the stop's last frame never came (dead-lettered upstream) and the camera is sending again: the window
             # goes on as if the stop had not been seen, and closes with the next minute's first frame
@@ -181,7 +199,7 @@ class CameraAnalytics:
         self.last_seq, self.last_t = ev["frame_seq"], t
         self.recent.append(ev["frame_seq"])
         out: list[Output] = []
-        out += self._roll_window(t)
+        out += self._roll_window(t, spread_missing(prev_t, t, missing, p.window), head)
         d = self.derived(cfg, w, h)
         if self.tracker is None:
             self.tracker = Tracker(cfg["target_fps"], p.track)
@@ -234,7 +252,7 @@ class CameraAnalytics:
         occupancy = d.occupancy.coverage(xyxy / np.array([w, h, w, h], np.float64))
         out += [("incident", x) for x in self.congestion.update(self.camera_id, d.occupancy_zone, t, occupancy)]
         assert self.window is not None
-        self.window.add_frame(ids, speeds, occupancy)
+        self.window.add_frame(ids, speeds, occupancy, stale)
         if self.close_after is not None and t >= self.close_after:
             out += self._close_stopped()  # the camera's last frame before it stopped is in
         return out
@@ -250,15 +268,38 @@ class CameraAnalytics:
         self.window = None
         return out
 
-    def _roll_window(self, t: float) -> list[Output]:
-        start = window_start(t, self.params.window)
+    def _gap(self, ev: DetectionsProduced) -> tuple[int, int]:
+        prev = self.run, self.run_index
+        run, index = ev.get("run_start_seq"), ev.get("run_index")
+        self.run, self.run_index = (run, index) if run is not None and index is not None else (None, -1)
+        return run_gap(prev, (self.run, self.run_index))
+
+    def _roll_window(self, t: float, missing: Sequence[tuple[float, int]] = (), head: int = 0) -> list[Output]:
+        """Close the open window if `t` is past it, open `t`'s; `missing` (window start, frames) go to the windows
+        they fall in: the open one, empty windows in between (emitted as they are), or `t`'s (also `head`)."""
+        size = self.params.window
+        start = window_start(t, size)
         out: list[Output] = []
+        carry = head  # to t's window
+        between: list[tuple[float, int]] = []
+        for ws, n in missing:
+            if self.window is not None and ws == self.window.start:
+                self.window.missing_frames += n
+            elif ws >= start or ws < self.closed_until or (self.window is not None and ws < self.window.start):
+                carry += n  # t's own window, or one already closed (the camera stopped): the next window carries it
+            else:
+                between.append((ws, n))
         if self.window is not None and t >= self.window.end:
             out.append(("stats", self.window.record(self.camera_id, "NEXT_FRAME")))
             self.window = None
+        for ws, n in between:  # no frame of these windows reached analytics: emitted empty, incomplete
+            out.append(
+                ("stats", Window(start=ws, end=ws + size, missing_frames=n).record(self.camera_id, "NEXT_FRAME"))
+            )
         if self.window is None:
-            self.window = Window(start=start, end=start + self.params.window, late_frames=self.pending_late)
+            self.window = Window(start=start, end=start + size, late_frames=self.pending_late)
             self.pending_late = 0
+        self.window.missing_frames += carry
         return out
 
     def _crossed(self, ev: DetectionsProduced, tid: int, tr: _Track, hit: Any) -> list[Output]:

@@ -2,7 +2,18 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["EVENTS_OUT", "FRAMES", "PROCESS_SECONDS", "READY", "RESUMED", "SKIPPED", "STATE_BYTES", "STATE_REFUSED"]
+__all__ = [
+    "EVENTS_OUT",
+    "FRAMES",
+    "FRAMES_MISSING",
+    "FRAMES_STALE",
+    "PROCESS_SECONDS",
+    "READY",
+    "RESUMED",
+    "SKIPPED",
+    "STATE_BYTES",
+    "STATE_REFUSED",
+]
 
 FRAMES = Counter("its_analytics_frames_total", "Detection events applied to a camera's state")
 SKIPPED = Counter(
@@ -36,4 +47,17 @@ RESUMED = Counter(
     "its_analytics_resumed_records_total",
     "Input records the stream skipped after a partition assignment, read from the broker and applied (resume.py)",
     ["topic"],
+)
+# Per camera: where the frames a window misses were lost is in its TrafficStatsWindow (exactly once); these counters
+# are for alerting and may count a frame again when a crashed worker replays it.
+FRAMES_MISSING = Counter(
+    "its_analytics_frames_missing_total",
+    "Frames of a camera's ingest run that never reached analytics (a jump in run_index: expired from the frames "
+    "topic while inference was behind, or dead-lettered upstream)",
+    ["camera_id"],
+)
+FRAMES_STALE = Counter(
+    "its_analytics_frames_stale_total",
+    "Frames applied whose detections were produced more than ITS_ANALYTICS_STALE_FRAME_S after capture",
+    ["camera_id"],
 )

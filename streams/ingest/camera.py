@@ -321,6 +321,8 @@ class CameraRunner:
             "encoding": "jpeg",
             "image": jpeg,
             "source": self.source,
+            "run_start_seq": self._seq.run_start,
+            "run_index": self._seq.index,
         }
         value = self._codec.encode(event)
         if not self.ctx.producer.send(self.ctx.frames_topic, self.camera_id, value):

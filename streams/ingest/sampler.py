@@ -39,12 +39,21 @@ class FrameSeq:
     `anchored=True` (registry cameras): the next value is at least the capture time in epoch milliseconds, so the
     sequence keeps increasing across reconnects, worker moves and restarts without any shared state.
     `anchored=False` (one-shot ingest of a file): 0, 1, 2, ...
+
+    Each instance is one run of the camera: `run_start` (the first frame_seq) names the run and `index` counts the
+    frames numbered in it without a gap, so a consumer that misses frames of a run can tell how many it missed
+    (an anchored frame_seq jumps with the clock and cannot say).
     """
 
     def __init__(self, anchored: bool) -> None:
         self.anchored = anchored
         self.last = -1
+        self.run_start: int | None = None
+        self.index = -1
 
     def next(self, wall_ms: int) -> int:
         self.last = max(self.last + 1, wall_ms if self.anchored else 0)
+        if self.run_start is None:
+            self.run_start = self.last
+        self.index += 1
         return self.last

@@ -240,3 +240,42 @@ def test_events_carry_model_identity_and_stage_timings(
     assert t["decode_ms"] > 0 and t["inference_ms"] > 0 and t["batch_size"] >= 1
     assert t["queued_ms"] >= 0 and t["total_ms"] >= t["queued_ms"]
     assert t["total_ms"] == pytest.approx((e["produced_at"] - e["captured_at"]).total_seconds() * 1000, abs=1.0)
+
+
+def test_frames_that_expired_before_inference_read_them_are_counted_and_the_rest_carry_their_run(
+    bootstrap: str, make_topic: Callable[..., str], unique: str
+) -> None:
+    """Inference fell behind past the frames topic's retention: the broker deleted frames at its committed position
+    (delete_records stands in for retention, same log-start move); the worker is reset to the log start, counts
+    what it never read, and passes each surviving frame's run numbers on to analytics."""
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    frames, dets, dlq = make_topic("frames", 1), make_topic("dets", 1), make_topic("dlq", 1)
+    jpeg = cv2.imencode(".jpg", np.full((240, 320, 3), 90, np.uint8))[1].tobytes()
+
+    def numbered(i: int) -> bytes:
+        ev = codec("FrameCaptured").decode(_frame("c1", 1000 + i, jpeg, 320, 240))
+        return codec("FrameCaptured").encode({**ev, "run_start_seq": 1000, "run_index": i})
+
+    produce(bootstrap, frames, [(b"c1", numbered(i)) for i in range(10)])
+    group = f"test-inf-{unique}"
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition(frames, 0, 2)], asynchronous=False)  # frames 0-1 were processed
+    c.close()
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: its futures resolve only while it lives
+    deleted = admin.delete_records([TopicPartition(frames, 0, 6)], request_timeout=30)
+    # retention took frames 2-5 before inference came back
+    assert next(iter(deleted.values())).result(timeout=60).low_watermark == 6
+
+    def expired() -> float:
+        return REGISTRY.get_sample_value("its_inference_frames_expired_total", {"partition": "0"}) or 0.0
+
+    before = expired()
+    _run_worker(bootstrap, frames, dets, dlq, unique)
+    assert expired() - before == 4
+    assert REGISTRY.get_sample_value("its_inference_lag_seconds", {"partition": "0"}) == 0  # caught up
+    out = [codec("DetectionsProduced").decode(m.value()) for m in read_all(bootstrap, dets, 4)]
+    assert [(e["frame_seq"], e["run_start_seq"], e["run_index"]) for e in out] == [
+        (1000 + i, 1000, i) for i in range(6, 10)
+    ]

@@ -20,14 +20,14 @@ from schemas.events import (
 # Pinned on purpose: a changed fingerprint means a changed wire contract. If you changed a schema on
 # purpose, keep it backward/forward compatible and update the value here in the same commit.
 FINGERPRINTS = {
-    "FrameCaptured": "c72dabf182f02429",
-    "DetectionsProduced": "790be52856ae249f",
+    "FrameCaptured": "c808fe25fef6b3f0",
+    "DetectionsProduced": "26922ede3ff66e00",
     "DeadLetter": "a679ae85c65e2c33",
     "CameraConfig": "37e866c949de3ff8",
     "CameraStatusChanged": "4ef8c37bd75b53c5",
     "VehicleCounted": "8c0614cedd8e7401",
     "IncidentDetected": "2a151d72a8cab794",
-    "TrafficStatsWindow": "1f6fb8dcb25ffb7f",
+    "TrafficStatsWindow": "8b0025052364945f",
 }
 
 
@@ -62,6 +62,8 @@ frames = st.fixed_dictionaries(
         "encoding": st.text(),
         "image": st.binary(),
         "source": st.text(),
+        "run_start_seq": st.none() | longs,
+        "run_index": st.none() | longs,
     }
 )
 detection = st.fixed_dictionaries(
@@ -106,6 +108,8 @@ detections = st.fixed_dictionaries(
                 "batch_size": ints,
             }
         ),
+        "run_start_seq": st.none() | longs,
+        "run_index": st.none() | longs,
     }
 )
 dead_letters = st.fixed_dictionaries(
@@ -311,8 +315,11 @@ def test_camera_status_changed_round_trips(record: CameraStatusChanged) -> None:
 def test_an_older_detections_payload_still_decodes_with_the_new_fields_defaulted() -> None:
     from schemas.serde import Codec, history_files
 
-    old_text = history_files()["DetectionsProduced"][0]
-    old = Codec("DetectionsProduced", old_text)
+    old = next(
+        c
+        for c in (Codec("DetectionsProduced", t) for t in history_files()["DetectionsProduced"])
+        if c.fingerprint.hex() == "7ca883c7a2760d57"
+    )
     assert old.fingerprint.hex() == "7ca883c7a2760d57"
     record = {
         "camera_id": "c1",
@@ -398,6 +405,9 @@ stats_windows = st.fixed_dictionaries(
         "mean_occupancy": finite,
         "late_frames": longs,
         "closed_by": st.sampled_from(["NEXT_FRAME", "CAMERA_STOPPED"]),
+        "missing_frames": longs,
+        "stale_frames": longs,
+        "complete": st.booleans(),
     }
 )
 
@@ -435,3 +445,42 @@ def test_an_older_camera_config_still_decodes_with_lines_two_way() -> None:
     name, got = decode_any(old.encode(record))
     assert name == "CameraConfig"
     assert got["lines"] == [{**line, "one_way": False}]
+
+
+def test_records_of_the_schemas_before_backpressure_decode_with_the_new_fields_defaulted() -> None:
+    """Frames, detections and windows written before run numbering and window completeness: no run (no gap can be
+    found) and a complete window, as they were read before."""
+    from schemas.serde import Codec, history_files
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    frame = {
+        "camera_id": "c1",
+        "frame_seq": 3,
+        "captured_at": at,
+        "source_pts_us": None,
+        "width": 2,
+        "height": 2,
+        "encoding": "jpeg",
+        "image": b"x",
+        "source": "",
+    }
+    old = Codec("FrameCaptured", history_files()["FrameCaptured"][0])
+    assert old.fingerprint.hex() == "c72dabf182f02429"
+    got = codec("FrameCaptured").decode(old.encode(frame))
+    assert (got["run_start_seq"], got["run_index"]) == (None, None)
+    window = {
+        "camera_id": "c1",
+        "window_start": at,
+        "window_end": at,
+        "frames": 5,
+        "counts": [],
+        "vehicles": 1,
+        "mean_speed_kmh": None,
+        "speed_samples": 0,
+        "mean_occupancy": 0.0,
+        "late_frames": 0,
+        "closed_by": "NEXT_FRAME",
+    }
+    old = Codec("TrafficStatsWindow", history_files()["TrafficStatsWindow"][0])
+    got = codec("TrafficStatsWindow").decode(old.encode(window))
+    assert (got["missing_frames"], got["stale_frames"], got["complete"]) == (0, 0, True)

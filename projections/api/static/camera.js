@@ -71,6 +71,7 @@ export class CameraView {
     }
     if (seq !== this.seq) return;
     $("#view-title").textContent = this.doc.name || id;
+    showAnalytics(this.doc.analytics);
     const st = this.doc.status;
     if (st?.width > 0 && st?.height > 0) this.setDims(st.width, st.height);
     this.editor.load(id, this.doc.config || {}, true);
@@ -259,4 +260,17 @@ export class CameraView {
       [from.getTime() / 1000, Math.max(bins[bins.length - 1] + width / 1000, from.getTime() / 1000 + 3600)],
     );
   }
+}
+
+// The camera's analytics lag (GET /v1/cameras/{id} `analytics`): shown only when its detections fall behind.
+function showAnalytics(a) {
+  const el = $("#analytics-state");
+  const degraded = a?.status === "DEGRADED";
+  el.hidden = !degraded;
+  el.dataset.state = a?.status || "";
+  el.className = degraded ? "badge badge-degraded" : "badge";
+  el.textContent = degraded ? `analytics ${Math.round(a.lag_s)} s behind` : "";
+  el.title = degraded
+    ? `Detections are more than ${a.degraded_after_s} s behind what the camera sends: inference is falling behind and frames may expire unprocessed.`
+    : "";
 }

@@ -141,6 +141,13 @@ export function renderStats(items) {
     ["mean occupancy", typeof w.mean_occupancy === "number" ? w.mean_occupancy.toFixed(2) : "–"],
     ["frames", fmt(w.frames)],
   ];
+  // A window missing frames, or counted from stale ones, is not the minute's whole traffic: say so, never hide it.
+  const incomplete = items.filter((x) => x.complete === false).length;
+  if (w.complete === false) {
+    rows.push(["incomplete", `${fmt(w.missing_frames)} frames missing, ${fmt(w.stale_frames)} stale`]);
+  }
+  if (incomplete) rows.push(["incomplete windows", `${fmt(incomplete)} of ${fmt(items.length)}`]);
+  box.dataset.complete = w.complete === false ? "false" : "true";
   box.replaceChildren(
     h(
       "dl",

@@ -211,9 +211,9 @@ def test_stats_csv_and_parquet_are_the_json_items(api: httpx.Client, pg_dsn: str
         for i in range(40):
             at = DAY + timedelta(minutes=i)
             conn.execute(
-                "INSERT INTO traffic_stats VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO traffic_stats VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (cam, at, at + timedelta(minutes=1), 600 - i, i % 7, None if i % 4 == 0 else 40 + i / 3, i % 7,
-                 0.1 * (i % 5), i % 2, "NEXT_FRAME" if i % 3 else "IDLE_TIMEOUT"),
+                 0.1 * (i % 5), i % 2, "NEXT_FRAME" if i % 3 else "IDLE_TIMEOUT", i % 5, i % 3, i % 15 == 0),
             )  # fmt: skip
     path = f"/v1/cameras/{cam}/stats"
     items = api.get(path, params={**RANGE, "limit": "1000"}).json()["items"]

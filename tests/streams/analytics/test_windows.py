@@ -54,6 +54,9 @@ def test_record_of_an_empty_window() -> None:
         "mean_occupancy": 0.0,
         "late_frames": 0,
         "closed_by": "CAMERA_STOPPED",
+        "missing_frames": 0,
+        "stale_frames": 0,
+        "complete": True,
     }
 
 

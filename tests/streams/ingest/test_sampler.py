@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from streams.ingest import FpsSampler
+from streams.ingest import FpsSampler, FrameSeq
 
 
 def _kept(fps: float, times: list[float]) -> list[float]:
@@ -44,3 +44,11 @@ def test_a_gap_restarts_the_schedule_without_a_burst() -> None:
 def test_timestamps_going_backwards_restart_the_schedule() -> None:
     times = [5 + i / 30 for i in range(30)] + [i / 30 for i in range(30)]
     assert len(_kept(10.0, times)) == 20
+
+
+def test_an_anchored_sequence_jumps_with_the_clock_but_its_run_index_counts_every_frame() -> None:
+    seq = FrameSeq(anchored=True)
+    got = [(seq.next(ms), seq.run_start, seq.index) for ms in (1000, 1000, 1100, 5000, 4000)]
+    assert got == [(1000, 1000, 0), (1001, 1000, 1), (1100, 1000, 2), (5000, 1000, 3), (5001, 1000, 4)]
+    again = FrameSeq(anchored=True)  # a new run (the camera moved to another worker): a new name, counted from 0
+    assert (again.next(9000), again.run_start, again.index) == (9000, 9000, 0)
