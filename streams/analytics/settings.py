@@ -95,6 +95,12 @@ class AnalyticsSettings(DeployableSettings):
     congestion_release: float = Field(
         0.8, gt=0, le=1, description="Congestion ends below threshold x this (hysteresis)."
     )
+    stale_frame_s: float = Field(
+        30.0,
+        ge=0,
+        description="A frame whose detections were produced more than this many seconds after capture "
+        "(produced_at - captured_at, from the event) is stale: counted, its window marked incomplete; 0: never.",
+    )
 
     def params(self) -> Params:
         return Params(
@@ -114,6 +120,7 @@ class AnalyticsSettings(DeployableSettings):
             congestion_threshold=self.congestion_threshold,
             congestion_window=self.congestion_window_s,
             congestion_release=self.congestion_release,
+            stale_s=self.stale_frame_s,
         )
 
     def store_url(self) -> str:

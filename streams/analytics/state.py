@@ -129,6 +129,8 @@ def state_to_data(st: CameraAnalytics) -> dict[str, Any]:
         "pending_late": st.pending_late,
         "closed_until": st.closed_until,
         "close_after": st.close_after,
+        "run": st.run,
+        "run_index": st.run_index,
     }
 
 
@@ -148,6 +150,9 @@ def state_from_data(data: Any, params: Params, version: int = STATE_VERSION) -> 
     st.pending_late = need_int(field(data, "pending_late"), "pending_late")
     st.closed_until = need_num(field(data, "closed_until"), "closed_until")
     st.close_after = opt(field(data, "close_after"), need_num)
+    # The ingest run of the last frame (missing-frame counting); absent from records written before it existed.
+    st.run = opt(data.get("run"), need_int)
+    st.run_index = need_int(data.get("run_index", -1), "run_index")
     if math.isnan(st.last_t) or math.isnan(st.closed_until):
         raise StateDecodeError("a state time is NaN")
     return st

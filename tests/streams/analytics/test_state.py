@@ -65,3 +65,14 @@ def _replayed_reference(records: list[DetectionsProduced], params: Params) -> Re
         xyxy = np.array([[x["x1"], x["y1"], x["x2"], x["y2"]] for x in d], np.float64).reshape(-1, 4)
         ref.update(xyxy, np.array([x["confidence"] for x in d]), np.array([x["class_id"] for x in d], np.int64))
     return ref
+
+
+def test_the_ingest_run_of_the_last_frame_survives_a_restore_so_a_gap_after_it_is_counted() -> None:
+    st = CameraAnalytics("cam-run", Params())
+    st.run, st.run_index = 1_700_000_000_000, 41
+    back = load_state(dump_state(st), Params(), "cam-run")
+    assert (back.run, back.run_index) == (1_700_000_000_000, 41)
+    data = state_to_data(st)
+    del data["run"], data["run_index"]  # a record written before runs were numbered
+    old = bytes([3]) + zlib.compress(msgpack.packb(data, use_bin_type=True))
+    assert (load_state(old, Params(), "cam-run").run, load_state(old, Params(), "cam-run").run_index) == (None, -1)
