@@ -144,7 +144,9 @@ def analytics_fps() -> Figure:
         float(d["frames_per_s"]),
         "frames/s per replica",
         f"bench/results/analytics.json: frames_per_s (one `itscam analytics` draining {d['events']:,} "
-        f"detection events of {d['cameras']} cameras, {d['detections_per_frame']} boxes per frame)",
+        f"detection events of {d['cameras']} cameras, {d['detections_per_frame']} boxes per frame"
+        + (", YOLO11n's detections of the shared clips" if d.get("source") == "clips" else "")
+        + ")",
         True,
     )
 
