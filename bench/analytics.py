@@ -11,8 +11,9 @@ measures it directly instead of deriving it from a per-event wall time measured 
     hand-counting line. `--source synthetic`: six lanes of boxes (1280x720, ~V vehicles in view, with jitter) and a
     horizontal line across the middle;
  4. one worker process over them; its Prometheus counter its_analytics_frames_total is sampled every 0.2 s and the
-    rate is the frames applied between the first sample that saw any and the one that saw all, over the time
-    between them; the process's CPU seconds over the same span give frames per CPU-second (a pod requests 1 CPU);
+    rate is the frames applied between the last sample that saw none and the one that saw all, over the time
+    between them (up to 0.2 s of idle counted: a floor); the process's CPU seconds over the same span give frames
+    per CPU-second (a pod requests 1 CPU);
  5. the committed VehicleCounted events on the output topic are counted (read_committed) as a light check that
     the events were really processed (synthetic: beside the crossings its traffic contains);
  6. P95 per event from the worker's its_analytics_process_seconds histogram (interpolated in its buckets); the
@@ -211,6 +212,7 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
             raise TimeoutError(f"analytics was not ready within 120 s; see {log}")
         time.sleep(0.2)
     first: tuple[float, float, float] | None = None
+    idle: tuple[float, float, float] | None = None
     rss = ready_rss = ps.memory_info().rss
     deadline = time.monotonic() + timeout
     while True:
@@ -219,8 +221,11 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
         now = time.monotonic()
         cpu = ps.cpu_times()
         rss = max(rss, ps.memory_info().rss)
-        if done > 0 and first is None:
-            first = (now, done, cpu.user + cpu.system)
+        if done == 0:
+            idle = (now, done, cpu.user + cpu.system)  # the last sample before any frame was applied
+        elif first is None:
+            # From the last sample that saw none (a small backlog may be drained between two samples), else this one.
+            first = idle if idle is not None else (now, done, cpu.user + cpu.system)
         if done >= total and first is not None:
             count = metric_value(port, "its_analytics_process_seconds_count") or 0.0
             mean = (metric_value(port, "its_analytics_process_seconds_sum") or 0.0) / count * 1000 if count else None
