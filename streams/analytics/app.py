@@ -2,7 +2,7 @@
 
 Exactly-once: Faust runs one Kafka transaction per source partition. Each input record is applied holding that
 transaction's lock (faustkit.py): its events go into the transaction as it is applied; the states of the cameras
-it changed, and the offset it was read at, are written to the table's changelog once per commit, in the committing
+it changed, and the offset it was read at, are written to the state changelog once per commit, in the committing
 transaction itself, just before its consumed offsets. So a commit holds every effect of the records it covers and
 nothing of any other, and a worker killed at any point resumes from the last commit with the state that matched it;
 read_committed readers see every event once. Records at or below the committed applied offset (replayed after a
@@ -13,8 +13,9 @@ Per record, in this order:
     from the broker (Faust resume races, see resume.py);
  1. decode the Avro payload (a poison message goes to the dead-letter topic with its coordinates);
  2. find the camera's configuration (unknown or removed cameras: dead-letter topic);
- 3. load the camera's state (memory, else its last write, else the table, else new; a table record this version
-    cannot decode is reported and the camera starts afresh from this record on: state.py, never executed);
+ 3. load the camera's state (memory, else its last write, else the changelog as read at the assignment by
+    statelog.py, else new; a changelog record this version cannot decode is reported and the camera starts afresh
+    from this record on: state.py, never executed);
  3b. check the frame's values (validate.py: a zero frame size, a NaN/inf, inverted or far-off box goes to the
     dead-letter topic; applying a frame that still fails does too, and the state is rebuilt as it was before it);
  4. classify the frame: a duplicate is skipped, a late frame goes to the dead-letter topic;
@@ -55,6 +56,7 @@ from streams.analytics.metrics import (
 from streams.analytics.resume import ResumeGuard
 from streams.analytics.settings import AnalyticsSettings
 from streams.analytics.state import StateDecodeError, dump_state, load_state
+from streams.analytics.statelog import StateLog, changelog_topic
 from streams.analytics.validate import bad_value
 
 __all__ = ["build_app", "check_copartitioning", "dump_state", "load_state"]
@@ -83,7 +85,7 @@ class _Pending:
 
 
 def _mark_key(topic: str, partition: int) -> bytes:
-    """The table key of an input partition's applied offset (no camera id starts with a NUL byte)."""
+    """The changelog key of an input partition's applied offset (no camera id starts with a NUL byte)."""
     return b"\x00applied\x00%s\x00%d" % (topic.encode(), partition)
 
 
@@ -146,7 +148,6 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         broker=f"kafka://{s.kafka_bootstrap}",
         broker_credentials=KafkaSecurity().faust_credentials(),  # SCRAM / TLS identity (ITS_KAFKA_*)
         processing_guarantee="exactly_once",
-        store=s.store_url(),
         datadir=str(s.data_dir),
         topic_partitions=partitions,
         consumer_auto_offset_reset="earliest",
@@ -160,25 +161,18 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
     for name in _outputs(s).values():
         app.topic(name, partitions=partitions, **_RAW)
     app.topic(s.dlq_topic, **_RAW)
-    # bytes types make the table's key and value serializers "raw": the state is our own versioned msgpack (state.py).
-    # One record per camera survives compaction; short segments keep what a restarting worker replays small.
-    table = app.Table(
-        "camera-state",
-        partitions=partitions,
-        key_type=bytes,
-        value_type=bytes,
-        extra_topic_configs={"segment.ms": str(10 * 60 * 1000), "min.cleanable.dirty.ratio": "0.1"},
-    )
+    changelog = changelog_topic(s.app_id)  # our own: written in the transactions, read back by StateLog
+    statelog = StateLog(s.kafka_bootstrap, changelog, f"{s.app_id}-statelog")
     cache: dict[bytes, CameraAnalytics] = {}  # cameras of the assigned partitions, as applied so far
     flushed: dict[bytes, bytes] = {}  # each camera's state as last written to the changelog
     pending: dict[str, _Pending] = {}  # by transactional id: what the next commit of that transaction writes
     marks: dict[tuple[str, int], int] = {}  # (input topic, partition) -> last offset applied
+    loaded: dict[bytes, bytes] = {}  # the assigned partitions' changelog as committed when they were assigned
     since: dict[bytes, list[Callable[[CameraAnalytics], object]]] = {}  # changes since the camera's last write
     failing: dict[bytes, int] = {}  # camera key -> frames in a row that failed to apply (see detection)
     guard = ResumeGuard(s.kafka_bootstrap, s.app_id)
     inputs = {s.detections_topic, s.camera_status_topic}
     noted: dict[str, asyncio.Future[None]] = {}  # "resume": where the assigned partitions resume, being noted
-    changelog = table.changelog_topic.get_topic_name()
 
     async def on_commit(tid: str, partition: int, send: Send) -> None:
         """Step 6: the states that changed and the offsets applied, into the transaction about to commit."""
@@ -204,25 +198,29 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, *args: Any, **kwargs: Any) -> None:
         # Faust committed before this signal; anything still pending belongs to a transaction it aborts. After a
-        # rebalance another worker may have moved a camera on: read it from the table again.
-        for kept in (cache, flushed, pending, marks, since, failing):
+        # rebalance another worker may have moved a camera on: read it from the changelog again.
+        for kept in (cache, flushed, pending, marks, since, failing, loaded):
             kept.clear()
         guard.reset()
 
+    async def load(partitions: list[int]) -> None:
+        loaded.clear()
+        loaded.update(await asyncio.to_thread(statelog.load, partitions))
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: Any = (), *args: Any, **kwargs: Any) -> None:
-        for kept in (cache, flushed, pending, marks, since, failing):
+        for kept in (cache, flushed, pending, marks, since, failing, loaded):
             kept.clear()
-        # Noted now, while the table recovers: once the stream acks a record of the new assignment Faust may commit.
+        # Noted now, while nothing of the new assignment is applied: where the assigned partitions resume (once the
+        # stream acks a record Faust may commit), and the committed states and marks of their cameras.
         tps = sorted((tp.topic, tp.partition) for tp in assigned if tp.topic in inputs)
         noted["resume"] = asyncio.ensure_future(asyncio.to_thread(guard.assigned, tps))
+        noted["state"] = asyncio.ensure_future(load(sorted({p for _t, p in tps})))  # noqa: RUF006 (kept in noted)
         READY.set(1)
 
     def stored(key: bytes, camera_id: str, msg: Any) -> CameraAnalytics | None:
-        """The camera's state as last committed (written by this worker, else recovered into the table)."""
-        raw = flushed.get(key)
-        if raw is None:
-            raw = table.get(key)
+        """The camera's state as last committed (written by this worker, else read from the changelog)."""
+        raw = flushed.get(key) or loaded.get(key)
         return None if raw is None else decoded(raw, camera_id, msg)
 
     def state_of(key: bytes, camera_id: str, msg: Any) -> CameraAnalytics:
@@ -264,7 +262,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         tp = (str(msg.topic), int(msg.partition))
         mark = marks.get(tp)
         if mark is None:
-            raw = table.get(_mark_key(*tp))
+            raw = loaded.get(_mark_key(*tp))
             try:
                 mark = marks[tp] = -1 if raw is None else int(bytes(raw))
             except ValueError:
@@ -393,9 +391,10 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
 
     async def catch_up(msg: Any, step: Callable[[Any], _Step]) -> None:
         """Apply first what Faust skipped on this partition just before `msg` (see resume.py); usually nothing."""
-        resume = noted.get("resume")
-        if resume is not None and not resume.done():
-            await resume  # where the assigned partitions resume (a failure crashes the agent; Faust restarts it)
+        for what in ("resume", "state"):
+            ready = noted.get(what)
+            if ready is not None:
+                await ready  # noted at the assignment (done: at once; a failure crashes the agent, Faust restarts it)
         start = guard.gap(msg.topic, msg.partition, msg.offset)
         if start is None:
             return

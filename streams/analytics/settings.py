@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -53,9 +53,6 @@ class AnalyticsSettings(DeployableSettings):
     incidents_topic: str = Field(INCIDENTS.name, description="Output: IncidentDetected.")
     movements_topic: str = Field(MOVEMENTS.name, description="Output: TurningMovement.")
     dlq_topic: str = Field(DLQ.name, description="Dead letters: poison, unknown or removed camera, late frames.")
-    store: Literal["auto", "rocksdb", "memory"] = Field(
-        "auto", description="Table store: rocksdb (rocksdict) where it installs, else memory; auto picks."
-    )
     data_dir: Path = Field(Path(".stack/analytics"), description="Faust data directory (RocksDB tables).")
     worker_name: str = Field("", description="This worker's folder under data_dir; default: <host>-<pid>.")
     metrics_port: int = metrics_port_field(9105)
@@ -122,14 +119,3 @@ class AnalyticsSettings(DeployableSettings):
             congestion_release=self.congestion_release,
             stale_s=self.stale_frame_s,
         )
-
-    def store_url(self) -> str:
-        if self.store == "memory":
-            return "memory://"
-        try:
-            import rocksdict  # noqa: F401
-        except ImportError:
-            if self.store == "rocksdb":
-                raise
-            return "memory://"
-        return "rocksdb://"

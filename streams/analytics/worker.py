@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 from streams.analytics.app import build_app, check_copartitioning
 from streams.analytics.cameras import CameraFollower
 from streams.analytics.settings import AnalyticsSettings
+from streams.analytics.statelog import changelog_topic, ensure_changelog
 
 __all__ = ["run"]
 
@@ -22,18 +23,18 @@ log = logging.getLogger(__name__)
 
 def run(s: AnalyticsSettings) -> int:
     partitions = check_copartitioning(s)
+    ensure_changelog(s.kafka_bootstrap, changelog_topic(s.app_id), partitions)
     if s.metrics_port:
         start_http_server(s.metrics_port, addr=s.metrics_host)
     cameras = CameraFollower(s.kafka_bootstrap, s.cameras_topic)
     if not cameras.sync(60):
         log.warning("camera topic not caught up after 60 s; starting anyway")
-    # The local store starts empty and is restored from the changelog, which holds only committed state (a store
-    # left by a killed worker may hold writes of an aborted transaction). One folder per process: RocksDB locks it.
+    # Faust's own folder, one per process (the camera states are read from the changelog, statelog.py).
     s = s.model_copy(update={"data_dir": s.data_dir / (s.worker_name or f"{socket.gethostname()}-{os.getpid()}")})
     shutil.rmtree(s.data_dir, ignore_errors=True)
     s.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(s, cameras, partitions)
-    log.info("analytics: %d partitions, store %s, data %s", partitions, s.store_url(), s.data_dir)
+    log.info("analytics: %d partitions, data %s", partitions, s.data_dir)
     # Faust (mode) replaces the root handlers with its own plain console handler: give it ours back, so the
     # worker's lines stay JSON and redacted (itscam/logs.py) like every other deployable's.
     ours = list(logging.getLogger().handlers)
