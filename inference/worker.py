@@ -59,7 +59,11 @@ class InferenceWorker:
         detector = pool.first
         self.frames_codec = codec("FrameCaptured")
         self.det_codec = codec("DetectionsProduced")
-        self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, settings.group_id))
+        self.consumer = Consumer(
+            consumer_config(
+                settings.kafka_bootstrap, settings.group_id, **{"session.timeout.ms": settings.session_timeout_ms}
+            )
+        )
         self.producer = Producer(
             producer_config(
                 settings.kafka_bootstrap,

@@ -80,7 +80,9 @@ class Projector:
             self.cache = LiveCache(client, settings.events_channel)
             self.stills = StillBlurrer(client, settings.snapshot_ttl_s, lambda c: blur_settings_from_pg(self.conn)(c))
         group = f"{settings.group_id}-replay-{uuid.uuid4().hex[:8]}" if replay else settings.group_id
-        extra = {"enable.partition.eof": True} if replay else {}
+        extra: dict[str, object] = {"session.timeout.ms": settings.session_timeout_ms}
+        if replay:
+            extra["enable.partition.eof"] = True
         self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, group, **extra))
         self.dlq = Producer(producer_config(settings.kafka_bootstrap))
         self.stop_event = threading.Event()
