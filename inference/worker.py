@@ -33,6 +33,7 @@ from inference.detector import FrameResult
 from inference.errors import BadFrameError
 from inference.pool import BatchResult, DetectorPool
 from inference.settings import InferenceSettings
+from inference.watchdog import CallWatchdog
 from schemas import SchemaError, codec, dead_letter
 from schemas.dlq import dlq_key
 from schemas.events import Detection, DetectionsProduced, FrameCaptured, ModelInfo
@@ -74,6 +75,7 @@ class InferenceWorker:
                 },
             )
         )
+        self.watchdog = CallWatchdog()
         meta = detector.backend.meta
         self.names = meta.class_names
         kept = detector.params.classes
@@ -137,6 +139,7 @@ class InferenceWorker:
             m.READY.set(0)
             self.consumer.close()
             self.producer.flush(10)
+            self.watchdog.close()
             self.pool.close()
             log.info("inference stopped")
 
@@ -198,8 +201,11 @@ class InferenceWorker:
         try:
             t0 = time.perf_counter()
             msgs = [x for b in self.in_txn for x in b.msgs]
-            self.producer.send_offsets_to_transaction(_next_offsets(msgs), self.consumer.consumer_group_metadata(), 30)
-            self.producer.commit_transaction(60)
+            offsets, group = _next_offsets(msgs), self.consumer.consumer_group_metadata()
+            with self.watchdog.guard("send_offsets_to_transaction", 30):
+                self.producer.send_offsets_to_transaction(offsets, group, 30)
+            with self.watchdog.guard("commit_transaction", 60):
+                self.producer.commit_transaction(60)
             m.STEP_SECONDS.labels("commit").observe(time.perf_counter() - t0)
             log.debug(
                 "transaction committed", extra={"frames": len(msgs), "commit_ms": (time.perf_counter() - t0) * 1000}
@@ -215,7 +221,8 @@ class InferenceWorker:
         m.TXN_ABORTS.inc()
         log.warning("transaction failed; rewinding to the last committed offsets", extra={"error": str(err)})
         if err.txn_requires_abort():
-            self.producer.abort_transaction(60)
+            with self.watchdog.guard("abort_transaction", 60):
+                self.producer.abort_transaction(60)
         dropped = [*self.in_txn, *self.pending]
         self.in_txn.clear()
         self.pending.clear()
