@@ -11,7 +11,7 @@ import redis
 from bench.chaos.compare import COMPARED, Diff, read_table
 from bench.chaos.faults import POISON_TOPICS
 from bench.chaos.pipeline import Pipeline
-from bench.chaos.progress import committed, data_left, inputs
+from bench.chaos.progress import committed, data_left, group_readers, inputs
 from bench.counting import read_topic
 from projections.cache import counts_key, rebuild_redis_from_pg
 from projections.db import connect
@@ -84,19 +84,25 @@ def check_dlq(p: Pipeline, poison: list[tuple[str, int, int]]) -> dict[str, Any]
             "other": others[:20], "other_count": len(others)}  # fmt: skip
 
 
+def _partitions(p: Pipeline, topic: str) -> int:
+    return 1 if topic in (p.topics["cams"], p.topics["dlq"]) else p.partitions
+
+
 def check_lag(p: Pipeline) -> dict[str, int]:
     """Records each consumer group still has to read (0 everywhere when drained)."""
-    from confluent_kafka.admin import AdminClient
-
-    from eventbus.config import admin_config
-
-    with connect(p.pg_dsn, p.schema) as conn:
-        done = committed(p, AdminClient(admin_config(p.bootstrap)), conn)
+    readers = group_readers(p)
+    probe_ends = {(t, part): 0 for ts in inputs(p).values() for t in ts for part in range(_partitions(p, t))}
+    try:
+        with connect(p.pg_dsn, p.schema) as conn:
+            done = committed(p, readers, conn, probe_ends)
+    finally:
+        for c in readers.values():
+            c.close()
     out = {}
     for group, topics in inputs(p).items():
         start = {tp: off for tp, off in done.get(group, {}).items() if tp[0] in topics}
         for t in topics:  # partitions never committed start at 0
-            for part in range(2 if t not in (p.topics["cams"],) else 1):
+            for part in range(_partitions(p, t)):
                 start.setdefault((t, part), 0)
         out[group] = data_left(p.bootstrap, start)
     return out

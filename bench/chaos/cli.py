@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ def _cmd(args: argparse.Namespace) -> int:
     from bench.chaos.stack import ChaosSettings
     from bench.report import write_results
     from inference import InferenceSettings
+
+    faulthandler.enable()  # a crash inside a Kafka client names the Python line it came from
 
     def stop(signum: int, frame: object) -> None:  # Ctrl-C / SIGTERM: unwind, so the chaos stack is stopped
         raise KeyboardInterrupt

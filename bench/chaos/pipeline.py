@@ -3,6 +3,7 @@ as its own process (`itscam <stage>`, the feeder as ingest) with replicas, each 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -30,6 +31,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the harness dies, even by a crash that skips its clean-up."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class Stage:
     """One process of a stage: how to (re)start it and the one running now."""
@@ -47,7 +54,12 @@ class Stage:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                self.args,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def alive(self) -> bool:
@@ -90,11 +102,13 @@ class Pipeline:
         self.groups = {k: f"chaos-{run_id}-{name}-{k}" for k in ("inference", "analytics", "projector")}
         self.logs = logs
         self.stages: list[Stage] = []
+        self.partitions = 2
         self.supervised = False  # restart a stage that crashes instead of failing the run
         self.crashes: list[dict[str, object]] = []
 
     # -- set-up ----------------------------------------------------------------------------------------
     def create_topics(self, partitions: int) -> None:
+        self.partitions = partitions
         admin = AdminClient(admin_config(self.bootstrap))
         new = [
             NewTopic(t, 1 if k in ("cams", "dlq") else partitions, 1, config={"max.message.bytes": str(8 << 20)})

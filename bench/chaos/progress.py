@@ -8,12 +8,11 @@ from typing import Any
 
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from bench.chaos.pipeline import Pipeline
-from eventbus.config import admin_config, consumer_config
+from eventbus.config import consumer_config
 
-__all__ = ["QUIET", "Offsets", "Probe", "committed", "data_left", "end_offsets", "inputs"]
+__all__ = ["QUIET", "Offsets", "Probe", "committed", "data_left", "end_offsets", "group_readers", "inputs"]
 
 Offsets = dict[tuple[str, int], int]
 
@@ -41,15 +40,19 @@ def end_offsets(c: Consumer, topics: list[str], timeout_s: float = 5.0) -> Offse
     return out
 
 
-def committed(p: Pipeline, admin: AdminClient, conn: psycopg.Connection[Any]) -> dict[str, Offsets]:
-    """Group -> offsets it committed (missing partitions: nothing committed yet)."""
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
+def committed(
+    p: Pipeline, readers: dict[str, Consumer], conn: psycopg.Connection[Any], ends: Offsets
+) -> dict[str, Offsets]:
+    """Group -> offsets it committed on the partitions of `ends` (missing: nothing committed yet). Kafka groups are
+    read through a consumer of the group that never joins it (`readers`): the AdminClient's
+    ListConsumerGroupOffsets crashes the process (SIGSEGV in rd_kafka_cgrp_op, librdkafka 2.16.0) when it gets an
+    error answer, as it does while a restarted broker loads its groups."""
     out: dict[str, Offsets] = {}
     for group in (p.groups["inference"], p.groups["analytics"]):
-        fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
-        res = fut.result(5)
-        out[group] = {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions or [] if tp.offset >= 0}
+        topics = set(inputs(p)[group])
+        parts = [TopicPartition(t, part) for (t, part) in ends if t in topics]
+        got = readers[group].committed(parts, timeout=5)
+        out[group] = {(tp.topic, tp.partition): tp.offset for tp in got if tp.offset >= 0}
     rows = conn.execute(
         "SELECT topic, partition, next_offset FROM projection_offsets WHERE consumer_group = %s",
         (p.groups["projector"],),
@@ -57,6 +60,13 @@ def committed(p: Pipeline, admin: AdminClient, conn: psycopg.Connection[Any]) ->
     out[p.groups["projector"]] = {(r[0], int(r[1])): int(r[2]) for r in rows}
     conn.commit()
     return out
+
+
+def group_readers(p: Pipeline) -> dict[str, Consumer]:
+    """A consumer per Kafka consumer group of `p` that reads its committed offsets without ever joining it."""
+    return {
+        g: Consumer(consumer_config(p.bootstrap, g, **QUIET)) for g in (p.groups["inference"], p.groups["analytics"])
+    }
 
 
 def behind(
@@ -115,8 +125,12 @@ class Probe:
     def _clients(self) -> None:
         """(Re)made after any failure: a client that saw the broker die can keep timing out on a stale
         coordinator long after the broker is back."""
-        self.admin = AdminClient(admin_config(self.p.bootstrap, **QUIET))
         self.consumer = Consumer(consumer_config(self.p.bootstrap, "chaos-probe", **QUIET))
+        self.readers = group_readers(self.p)
+
+    def _close_clients(self) -> None:
+        for c in [self.consumer, *self.readers.values()]:
+            c.close()
 
     def _conn(self) -> psycopg.Connection[Any]:
         if self.conn is None or self.conn.closed:
@@ -130,7 +144,7 @@ class Probe:
         try:
             return end_offsets(self.consumer, topics)
         except (KafkaException, KeyError):
-            self.consumer.close()
+            self._close_clients()
             self._clients()
             return None
 
@@ -138,15 +152,16 @@ class Probe:
         """What has not caught up with `targets` (of `groups`, default all); None when the broker or database did
         not answer."""
         try:
-            return behind(self.p, committed(self.p, self.admin, self._conn()), targets, groups=groups)
-        except (KafkaException, psycopg.Error, TimeoutError):
+            done = committed(self.p, self.readers, self._conn(), targets)
+        except (KafkaException, psycopg.Error):
             if self.conn is not None:
                 self.conn.close()
-            self.consumer.close()
+            self._close_clients()
             self._clients()
             return None
+        return behind(self.p, done, targets, groups=groups)
 
     def close(self) -> None:
-        self.consumer.close()
+        self._close_clients()
         if self.conn is not None:
             self.conn.close()
