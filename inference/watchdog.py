@@ -35,9 +35,7 @@ class CallWatchdog:
     """`with watchdog.guard("commit_transaction", 60):` around a blocking call; `grace_s` is added to the call's
     own timeout before the process is ended (`on_expire(EXIT_WEDGED)`; tests pass their own)."""
 
-    def __init__(
-        self, grace_s: float = 15.0, on_expire: Callable[[int], None] = _exit_now, tick_s: float = 0.5
-    ) -> None:
+    def __init__(self, grace_s: float = 5.0, on_expire: Callable[[int], None] = _exit_now, tick_s: float = 0.5) -> None:
         self.grace_s = grace_s
         self.on_expire = on_expire
         self.tick_s = tick_s

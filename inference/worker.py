@@ -202,8 +202,10 @@ class InferenceWorker:
             t0 = time.perf_counter()
             msgs = [x for b in self.in_txn for x in b.msgs]
             offsets, group = _next_offsets(msgs), self.consumer.consumer_group_metadata()
-            with self.watchdog.guard("send_offsets_to_transaction", 30):
-                self.producer.send_offsets_to_transaction(offsets, group, 30)
+            # past the transaction timeout the broker aborts the transaction anyway: waiting longer is futile
+            wait_s = self.s.transaction_timeout_ms / 1000
+            with self.watchdog.guard("send_offsets_to_transaction", wait_s):
+                self.producer.send_offsets_to_transaction(offsets, group, wait_s)
             with self.watchdog.guard("commit_transaction", 60):
                 self.producer.commit_transaction(60)
             m.STEP_SECONDS.labels("commit").observe(time.perf_counter() - t0)
