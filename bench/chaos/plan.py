@@ -66,9 +66,9 @@ def only(plan: ChaosPlan, kinds: list[str]) -> ChaosPlan:
 
 
 def short_plan(data_dir: Path, home: Path, seed: int) -> ChaosPlan:
-    """`make test`'s run: one fault of every kind over about 45 s of feed, 4 cameras of 40 frames."""
+    """`make test`'s run: one fault of every kind over 30 s of feed, 4 cameras of 40 frames."""
     return ChaosPlan(
-        str(data_dir), str(home), fps=4.0, frames=40, per_clip=2, feed_s=45.0, faults_per_kind=1, seed=seed
+        str(data_dir), str(home), fps=4.0, frames=40, per_clip=2, feed_s=30.0, faults_per_kind=1, seed=seed
     )
 
 
