@@ -94,6 +94,7 @@ def test_the_short_chaos_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
     assert set(got["faults_injected"]) == set(FAULT_KINDS)
     assert all(n >= 1 for n in got["faults_injected"].values()), got["faults_injected"]
     assert got["events_checked"] > 0
-    assert (got["lost"], got["duplicated"]) == (0, 0), json.dumps(got["mismatches"][:10], indent=1)
+    print(f"{res.stdout[-2500:]}\nitscam chaos --short: {wall:.0f} s wall")
+    why = json.dumps({k: got[k] for k in ("tables", "mismatches", "dlq", "stage_crashes")}, indent=1)[:6000]
+    assert (got["lost"], got["duplicated"]) == (0, 0), f"{res.stdout[-2500:]}\n{why}"
     assert res.returncode == 0, res.stdout[-4000:]
-    print(f"itscam chaos --short: {wall:.0f} s wall")
