@@ -72,8 +72,8 @@ def test_a_missing_topic_names_the_broker_and_the_fix(bootstrap: str) -> None:
 
 
 class _RestartingBrokerConsumer:
-    """A fake consumer (a broker mid-restart cannot be staged on demand): NOT_LEADER_FOR_PARTITION, which librdkafka
-    marks retriable, for the first `fails` calls, then the watermarks."""
+    """A fake consumer (a broker mid-restart cannot be staged on demand): NOT_LEADER_FOR_PARTITION for the first
+    `fails` calls, as librdkafka raises it from get_watermark_offsets (not marked retriable), then the watermarks."""
 
     def __init__(self, fails: int) -> None:
         self.fails = fails
@@ -82,7 +82,7 @@ class _RestartingBrokerConsumer:
     def get_watermark_offsets(self, tp: object, timeout: float, cached: bool) -> tuple[int, int]:
         self.calls += 1
         if self.calls <= self.fails:
-            raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION, retriable=True))
+            raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
         return 3, 7
 
 
