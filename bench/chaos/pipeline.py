@@ -3,6 +3,7 @@ as its own process (`itscam <stage>`, the feeder as ingest) with replicas, each 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -236,11 +237,34 @@ class Pipeline:
                 s.history.append(s.proc.returncode)
                 s.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """SIGTERM every stage at once, then wait for all (SIGKILL what is left after `timeout_s`)."""
+        self.supervised = False
         for s in self.stages:
             s.signal(signal.SIGCONT)
-        for s in reversed(self.stages):
-            s.stop()
+            s.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for s in self.stages:
+            if s.proc is None:
+                continue
+            try:
+                s.proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                s.kill()
+
+    def drop(self) -> None:
+        """Delete the run's topics (with analytics' internal ones) and its schema: the chaos stack is kept between
+        runs, its data should not grow with each."""
+        import psycopg
+
+        admin = AdminClient(admin_config(self.bootstrap))
+        app = self.groups["analytics"]
+        names = [*self.topics.values(), f"{app}-camera-state-changelog", f"{app}-__assignor-__leader"]
+        for f in admin.delete_topics(names, operation_timeout=10).values():
+            with contextlib.suppress(Exception):  # an internal topic Faust never made
+                f.result(15)
+        with psycopg.connect(self.pg_dsn, autocommit=True, connect_timeout=5) as c:
+            c.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     def wait(self, what: str, pred: object, timeout_s: float) -> float:
         """Poll `pred` until true (raising after `timeout_s`); returns seconds waited."""

@@ -240,4 +240,9 @@ def run_chaos(plan: ChaosPlan, cs: ChaosSettings | None = None) -> dict[str, Any
             inj.resume_all()
         for p in pipes:
             p.stop()
+        for p in pipes:
+            try:
+                p.drop()
+            except Exception as e:  # the stack is stopped whatever happens
+                clock.log(f"dropping the {p.name} run's topics and schema failed: {e}")
         stack.down()
