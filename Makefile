@@ -23,7 +23,7 @@ LOCK_PY := --python-version 3.11 --universal --generate-hashes --quiet
 
 .PHONY: help install install-export lock lock-check k8s-tools bench-inference stack-up stack-down stack-status demo \
 	test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector bench-analytics \
-	k8s-validate docs
+	k8s-validate docs chaos
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json LINES=json)"
@@ -130,6 +130,11 @@ bench-analytics: stack-up
 
 bench-api: stack-up
 	$(ITSCAM) bench api --json bench/results/api.json
+
+# The pipeline under faults on a stack of its own (ports 29092/25432/26379, ITS_CHAOS_*; never the shared one), checked
+# against a clean run: docs/reliability.md. MINUTES=N: length of the faulted run (30); SHORT=1: the form `make test` runs.
+chaos: install
+	$(ITSCAM) chaos $(if $(SHORT),--short,--minutes $(or $(MINUTES),30)) --json bench/results/chaos.json
 
 lint: install lock-check
 	$(BIN)/ruff check .

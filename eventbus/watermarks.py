@@ -27,6 +27,17 @@ log = logging.getLogger(__name__)
 PartitionKey = tuple[str, int]
 """(topic, partition)"""
 
+#: answers of a broker that is (re)starting or moving a partition, which librdkafka's watermark query does not mark
+#: retriable: asked again until the caller's timeout
+_TRANSIENT = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+    }
+)
+
 
 def partitions(consumer: Consumer, topic: str, *, bootstrap: str, timeout: float = 30.0) -> list[int]:
     """The partition numbers of `topic`; TopicNotFoundError naming the broker and the fix when it does not exist."""
@@ -42,15 +53,24 @@ def partitions(consumer: Consumer, topic: str, *, bootstrap: str, timeout: float
 def watermark(
     consumer: Consumer, topic: str, partition: int, *, bootstrap: str, timeout: float = 30.0
 ) -> tuple[int, int]:
-    """(low, high) watermark of one partition, asked of the broker (never the client's cached value)."""
-    try:
-        lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout, cached=False)
-    except KafkaException as e:
-        raise EventBusError(
-            f"Reading the watermarks of {topic}[{partition}] at {bootstrap} failed within {timeout}s ({e}); "
-            "check the broker with `itscam stack status` or ITS_KAFKA_BOOTSTRAP."
-        ) from e
-    return int(lo), int(hi)
+    """(low, high) watermark of one partition, asked of the broker (never the client's cached value). A transient
+    error (a broker that just restarted answers NOT_LEADER_FOR_PARTITION until it has loaded its partitions) is
+    retried until `timeout` has passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(deadline - time.monotonic(), 0.1)
+        try:
+            lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=left, cached=False)
+            return int(lo), int(hi)
+        except KafkaException as e:
+            err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+            if err is not None and (err.retriable() or err.code() in _TRANSIENT) and time.monotonic() < deadline:
+                time.sleep(min(0.5, max(deadline - time.monotonic(), 0)))
+                continue
+            raise EventBusError(
+                f"Reading the watermarks of {topic}[{partition}] at {bootstrap} failed within {timeout}s ({e}); "
+                "check the broker with `itscam stack status` or ITS_KAFKA_BOOTSTRAP."
+            ) from e
 
 
 def watermarks(

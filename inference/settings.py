@@ -73,6 +73,12 @@ class InferenceSettings(DeployableSettings):
         "at once).",
     )
     group_id: str = Field("its-inference", description="Kafka consumer group.")
+    session_timeout_ms: int = Field(
+        45_000,
+        ge=1,
+        description="Kafka session.timeout.ms: a replica that stops heartbeating (crashed, paused) loses its frames "
+        "partitions to the others after this long; its late transaction is then fenced.",
+    )
     transactional_id: str = Field(
         default_factory=lambda: f"its-inference-{socket.gethostname()}-{os.getpid()}",
         description="Kafka transactional.id of this instance's producer. Give each replica a stable one (the pod "

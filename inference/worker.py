@@ -34,6 +34,7 @@ from inference.detector import FrameResult
 from inference.errors import BadFrameError
 from inference.pool import BatchResult, DetectorPool
 from inference.settings import InferenceSettings
+from inference.watchdog import CallWatchdog
 from schemas import SchemaError, codec, dead_letter
 from schemas.dlq import dlq_key
 from schemas.events import Detection, DetectionsProduced, FrameCaptured, ModelInfo
@@ -60,7 +61,11 @@ class InferenceWorker:
         detector = pool.first
         self.frames_codec = codec("FrameCaptured")
         self.det_codec = codec("DetectionsProduced")
-        self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, settings.group_id))
+        self.consumer = Consumer(
+            consumer_config(
+                settings.kafka_bootstrap, settings.group_id, **{"session.timeout.ms": settings.session_timeout_ms}
+            )
+        )
         self.producer = Producer(
             producer_config(
                 settings.kafka_bootstrap,
@@ -71,6 +76,7 @@ class InferenceWorker:
                 },
             )
         )
+        self.watchdog = CallWatchdog()
         meta = detector.backend.meta
         self.names = meta.class_names
         kept = detector.params.classes
@@ -138,6 +144,7 @@ class InferenceWorker:
             m.READY.set(0)
             self.consumer.close()
             self.producer.flush(10)
+            self.watchdog.close()
             self.pool.close()
             log.info("inference stopped")
 
@@ -201,8 +208,13 @@ class InferenceWorker:
         try:
             t0 = time.perf_counter()
             msgs = [x for b in self.in_txn for x in b.msgs]
-            self.producer.send_offsets_to_transaction(_next_offsets(msgs), self.consumer.consumer_group_metadata(), 30)
-            self.producer.commit_transaction(60)
+            offsets, group = _next_offsets(msgs), self.consumer.consumer_group_metadata()
+            # past the transaction timeout the broker aborts the transaction anyway: waiting longer is futile
+            wait_s = self.s.transaction_timeout_ms / 1000
+            with self.watchdog.guard("send_offsets_to_transaction", wait_s):
+                self.producer.send_offsets_to_transaction(offsets, group, wait_s)
+            with self.watchdog.guard("commit_transaction", 60):
+                self.producer.commit_transaction(60)
             m.STEP_SECONDS.labels("commit").observe(time.perf_counter() - t0)
             log.debug(
                 "transaction committed", extra={"frames": len(msgs), "commit_ms": (time.perf_counter() - t0) * 1000}
@@ -218,7 +230,8 @@ class InferenceWorker:
         m.TXN_ABORTS.inc()
         log.warning("transaction failed; rewinding to the last committed offsets", extra={"error": str(err)})
         if err.txn_requires_abort():
-            self.producer.abort_transaction(60)
+            with self.watchdog.guard("abort_transaction", 60):
+                self.producer.abort_transaction(60)
         dropped = [*self.in_txn, *self.pending]
         self.in_txn.clear()
         self.pending.clear()

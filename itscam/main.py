@@ -13,6 +13,7 @@ from itscam import (
     api,
     bench,
     cameras,
+    chaos,
     db,
     demo,
     export,
@@ -52,6 +53,7 @@ COMMANDS = (
     sealkeys,
     export,
     bench,
+    chaos,
     k8s,
     plan,
 )

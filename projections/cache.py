@@ -3,6 +3,12 @@
 Keys (the API reads them): its:live:{camera_id} (latest frame), its:status:{camera_id} (latest status),
 its:counts:{camera_id} (today's counters); events are published to one pub/sub channel. Every update is idempotent:
 newer-wins by time for live/status, offset-guarded for counters, so replays never go back in time or count twice.
+
+Redis can lose every key (FLUSHALL, a restart without persistence). Counting on from nothing would leave the
+counters short for good, so a camera whose vehicles PostgreSQL has counted before (`counted_cameras`) has its
+counter increments refused while its counts key is missing; the projector then rebuilds the camera's keys from
+PostgreSQL (CacheRepair). While idle it also looks for cameras whose keys PostgreSQL says should exist
+(`missing_keys`): a flush after the last event is repaired too.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ __all__ = [
     "counts_key",
     "live_document",
     "live_key",
+    "missing_keys",
     "rebuild_redis_from_pg",
     "status_document",
     "status_key",
@@ -40,14 +47,17 @@ redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'json', ARGV[2])
 return 1
 """
 
-# ARGV: offset, day (YYYY-MM-DD), then field/increment pairs. Applied only past the stored offset; a newer day
-# resets the counters; an older day's event (or one with no increments: a duplicate) only advances `off`.
+# ARGV: offset, day (YYYY-MM-DD), must_exist (1: the camera was counted before, so a missing key was lost: refuse,
+# -1, and let the caller rebuild it from PostgreSQL), then field/increment pairs. Applied only past the stored
+# offset; a newer day resets the counters; an older day's event (or one with no increments: a duplicate) only
+# advances `off`.
 _COUNT = """
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local off = tonumber(redis.call('HGET', KEYS[1], 'off') or '-1')
 local o = tonumber(ARGV[1])
 if o <= off then return 0 end
 local day = redis.call('HGET', KEYS[1], 'day')
-if #ARGV <= 2 or (day and ARGV[2] < day) then
+if #ARGV <= 3 or (day and ARGV[2] < day) then
   redis.call('HSET', KEYS[1], 'off', ARGV[1])
   return 0
 end
@@ -55,7 +65,7 @@ if day ~= ARGV[2] then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'day', ARGV[2])
 end
-for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[1], 'off', ARGV[1])
 return 1
 """
@@ -121,8 +131,11 @@ class LiveCache:
         duplicate_vehicles: Iterable[tuple[VehicleCounted, int, int]] = (),
         incidents: Iterable[IncidentDetected] = (),
         publish: bool = True,
-    ) -> None:
-        """Apply one committed batch in one pipelined round trip and publish it to the events channel.
+        counted_before: Collection[str] = (),
+    ) -> set[str]:
+        """Apply one committed batch in one pipelined round trip and publish it to the events channel; return the
+        cameras whose counters were lost (their key is missing though `counted_before` says PostgreSQL counted them
+        before): rebuild those from PostgreSQL.
 
         `vehicles` are the events PostgreSQL found new (counted); `duplicate_vehicles` only advance the counters'
         offset. Published: the latest frame per camera of the batch (a live view, not every frame), the newest status
@@ -146,11 +159,15 @@ class LiveCache:
             )
             messages.append({"type": "status", "camera_id": s["camera_id"], "data": doc})
         applied = [(e, o, True) for e, _, o in vehicles] + [(e, o, False) for e, _, o in duplicate_vehicles]
+        counted = set(counted_before)
+        at: list[tuple[int, str]] = []  # (index in the pipeline's replies, camera) of each counter update
         for v, o, new in sorted(applied, key=lambda t: t[1]):
             day = v["crossed_at"].astimezone(UTC).date().isoformat()
-            self._count(
-                keys=[counts_key(v["camera_id"])], args=[o, day, *(_count_fields(v) if new else [])], client=pipe
-            )
+            cam = v["camera_id"]
+            at.append((len(pipe), cam))
+            must = "1" if cam in counted else "0"
+            self._count(keys=[counts_key(cam)], args=[o, day, must, *(_count_fields(v) if new else [])], client=pipe)
+            counted.add(cam)  # its key exists from the first update on
             if new:
                 row = {n: _iso(v[n]) for n, _ in VEHICLE_COLUMNS}  # type: ignore[literal-required]
                 messages.append({"type": "count", "camera_id": v["camera_id"], "data": row})
@@ -160,7 +177,26 @@ class LiveCache:
         if publish:
             for msg in messages:
                 pipe.publish(self.channel, json.dumps(msg))
-        pipe.execute()
+        replies = pipe.execute()
+        return {cam for i, cam in at if replies[i] == -1}
+
+
+def missing_keys(conn: psycopg.Connection[Any], client: redis.Redis) -> set[str]:
+    """Cameras with a key missing from Redis that PostgreSQL's read models say exists (counts of a counted camera,
+    status of a camera with one, the latest frame of a camera with frames): lost keys, to rebuild."""
+    rows = conn.execute(
+        "SELECT camera_id, counts_offset IS NOT NULL,"
+        " EXISTS (SELECT 1 FROM camera_status s WHERE s.camera_id = c.camera_id), last_model IS NOT NULL"
+        " FROM cameras c"
+    ).fetchall()
+    conn.commit()
+    wanted = [(cam, key) for cam, has_counts, has_status, has_live in rows
+              for key, want in ((counts_key(cam), has_counts), (status_key(cam), has_status), (live_key(cam), has_live))
+              if want]  # fmt: skip
+    pipe = client.pipeline(transaction=False)
+    for _cam, key in wanted:
+        pipe.exists(key)
+    return {cam for (cam, _key), n in zip(wanted, pipe.execute(), strict=True) if not n}
 
 
 def _delete_keys(client: redis.Redis, camera_ids: Collection[str] | None) -> None:

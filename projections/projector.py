@@ -29,7 +29,7 @@ from eventbus.config import consumer_config, producer_config
 from eventbus.watermarks import read_until
 from projections import metrics as m
 from projections.batch import Batch, Rejected, decode_batch, decode_message
-from projections.cache import CacheRepair, LiveCache
+from projections.cache import CacheRepair, LiveCache, missing_keys
 from projections.db import connect
 from projections.errors import ProjectionError
 from projections.fencing import Fenced, OffsetFence
@@ -80,7 +80,9 @@ class Projector:
             self.cache = LiveCache(client, settings.events_channel)
             self.stills = StillBlurrer(client, settings.snapshot_ttl_s, lambda c: blur_settings_from_pg(self.conn)(c))
         group = f"{settings.group_id}-replay-{uuid.uuid4().hex[:8]}" if replay else settings.group_id
-        extra = {"enable.partition.eof": True} if replay else {}
+        extra: dict[str, object] = {"session.timeout.ms": settings.session_timeout_ms}
+        if replay:
+            extra["enable.partition.eof"] = True
         self.consumer = Consumer(consumer_config(settings.kafka_bootstrap, group, **extra))
         self.dlq = Producer(producer_config(settings.kafka_bootstrap))
         self.stop_event = threading.Event()
@@ -131,11 +133,15 @@ class Projector:
 
     def _loop(self, idle_exit_s: float | None) -> None:
         """Batches until stopped (or idle for `idle_exit_s`); while idle, check every `fence_check_s` that the
-        stored offsets are still the expected ones (a rebuild may have swapped the tables) and re-seek if not."""
-        last_batch = last_check = time.monotonic()
+        stored offsets are still the expected ones (a rebuild may have swapped the tables) and re-seek if not; busy
+        or idle, every `fence_check_s`, that Redis still has the keys PostgreSQL says it should."""
+        last_batch = last_check = last_keys = time.monotonic()
         while not self.stop_event.is_set():
             msgs = poll_batch(self.consumer, self.s.max_batch, self.s.max_wait_ms / 1000)
             now = time.monotonic()
+            if now - last_keys > self.s.fence_check_s:  # busy or not: a quiet camera's keys can be lost too
+                last_keys = now
+                self._check_cache()
             if msgs:
                 last_batch = last_check = now
                 self.handle_batch(msgs)
@@ -197,13 +203,16 @@ class Projector:
             self._repair_cache()  # before this batch: its (committed) events are then in the rebuilt keys
             new_ids = {id(v) for v in stats.new_vehicles}
             try:
-                self.cache.update(
+                lost = self.cache.update(
                     stats.new_frames,
                     batch.statuses,
                     stats.new_vehicles,
                     [v for v in batch.vehicles if id(v) not in new_ids],
                     stats.incidents,
+                    counted_before=stats.counted_before,
                 )
+                if lost:
+                    self._lost_keys(lost)
                 if self.stills is not None:
                     self.stills.handle(batch.snapshots, batch.detections)
                 purge_redis(self.cache.client, purged_cameras(batch.cameras))  # DELETE ?purge=true
@@ -224,6 +233,30 @@ class Projector:
         if not self.replay:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
         m.BATCH_SECONDS.observe(time.perf_counter() - t0)
+
+    def _lost_keys(self, cams: set[str]) -> None:
+        """Cameras whose Redis keys are gone (flushed, or Redis restarted empty): rebuilt from PostgreSQL."""
+        m.CACHE_ERRORS.inc()
+        self.repair.mark(cameras=cams)
+        log.warning(
+            "Redis lost the keys of cameras PostgreSQL has (flushed or restarted empty); rebuilding them from "
+            "PostgreSQL",
+            extra={"cameras": len(cams)},
+        )
+
+    def _check_cache(self) -> None:
+        """Find cameras whose keys Redis lost (since their last event, or while this worker was down): rebuilt."""
+        if self.cache is None:
+            return
+        try:
+            lost = missing_keys(self.conn, self.cache.client)
+        except (redis.RedisError, psycopg.Error) as e:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.rollback()
+            log.debug("Redis key check not done; retrying later", extra={"error": type(e).__name__})
+            return
+        if lost:
+            self._lost_keys(lost)
 
     def _repair_cache(self) -> None:
         """Rebuild the keys of the cameras whose Redis update failed, from PostgreSQL, when a retry is due."""

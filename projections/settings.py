@@ -62,6 +62,12 @@ class ProjectorSettings(DeployableSettings):
     update_redis: bool = Field(True, description="Keep the Redis caches and publish to events_channel.")
     events_channel: str = Field("its:events", description="Redis pub/sub channel events are published to.")
     group_id: str = Field("its-projector", description="Kafka consumer group (offsets live in PostgreSQL).")
+    session_timeout_ms: int = Field(
+        45_000,
+        ge=1,
+        description="Kafka session.timeout.ms: a worker that stops heartbeating (crashed, paused) loses its "
+        "partitions to the others after this long; its late batch is then fenced (fencing.py).",
+    )
     cameras_topic: str = Field(CAMERAS.name, description="Topic of CameraConfig records (tombstone = delete).")
     camera_status_topic: str = Field(CAMERA_STATUS.name, description="Topic of CameraStatusChanged events.")
     detections_topic: str = Field(DETECTIONS.name, description="Topic of DetectionsProduced events.")

@@ -13,6 +13,7 @@ from projections.fencing import OffsetFence
 from projections.partitions import Partitions
 from projections.purge import purge_rows, purged_cameras
 from projections.writers import (
+    counted_cameras,
     write_camera_changes,
     write_detections,
     write_incidents,
@@ -34,6 +35,7 @@ class BatchStats:
     new_frames: list[DetectionsProduced] = field(default_factory=list)
     new_vehicles: list[tuple[VehicleCounted, int, int]] = field(default_factory=list)
     incidents: list[IncidentDetected] = field(default_factory=list)
+    counted_before: set[str] = field(default_factory=set)  # cameras whose Redis counters must already exist
 
 
 class PgStore:
@@ -80,6 +82,7 @@ class PgStore:
             # 2. + 3.
             new_frames, n_det = write_detections(cur, batch.detections)
             # 4.
+            counted = counted_cameras(cur, batch.vehicles)
             new_vehicles = write_vehicle_events(cur, batch.vehicles)
             # 5.
             write_traffic_stats(cur, batch.stats)
@@ -99,4 +102,5 @@ class PgStore:
             new_frames,
             new_vehicles,
             incidents,
+            counted,
         )

@@ -10,7 +10,14 @@ import psycopg
 from projections.writers.rows import insert_new
 from schemas.events import IncidentDetected, TrafficStatsWindow, VehicleCounted
 
-__all__ = ["INCIDENT_COLUMNS", "VEHICLE_COLUMNS", "write_incidents", "write_traffic_stats", "write_vehicle_events"]
+__all__ = [
+    "INCIDENT_COLUMNS",
+    "VEHICLE_COLUMNS",
+    "counted_cameras",
+    "write_incidents",
+    "write_traffic_stats",
+    "write_vehicle_events",
+]
 
 Cursor = psycopg.Cursor[Any]
 
@@ -45,6 +52,16 @@ INCIDENT_COLUMNS = (
     "value",
     "detail",
 )
+
+
+def counted_cameras(cur: Cursor, events: list[tuple[VehicleCounted, int, int]]) -> set[str]:
+    """The cameras of `events` that had vehicles counted before (cameras.counts_offset set): their Redis counters
+    must exist, and a missing one was lost (Redis flushed or restarted empty), not never made."""
+    cams = sorted({e["camera_id"] for e, _, _ in events})
+    if not cams:
+        return set()
+    cur.execute("SELECT camera_id FROM cameras WHERE camera_id = ANY(%s) AND counts_offset IS NOT NULL", (cams,))
+    return {r[0] for r in cur.fetchall()}
 
 
 def write_vehicle_events(

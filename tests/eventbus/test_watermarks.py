@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from eventbus.config import consumer_config, producer_config
-from eventbus.errors import TopicNotFoundError
-from eventbus.watermarks import read_to_end, read_until, watermarks
+from eventbus.errors import EventBusError, TopicNotFoundError
+from eventbus.watermarks import read_to_end, read_until, watermark, watermarks
 from tests.kafka_helpers import produce
 
 pytestmark = pytest.mark.integration
@@ -69,3 +69,30 @@ def test_a_missing_topic_names_the_broker_and_the_fix(bootstrap: str) -> None:
     missing = rf"test\.nope\.\w+ does not exist at {bootstrap}: run `itscam topics apply`"
     with pytest.raises(TopicNotFoundError, match=missing):
         list(read_to_end(bootstrap, [f"test.nope.{uuid.uuid4().hex[:8]}"], timeout=10))
+
+
+class _RestartingBrokerConsumer:
+    """A fake consumer (a broker mid-restart cannot be staged on demand): NOT_LEADER_FOR_PARTITION for the first
+    `fails` calls, as librdkafka raises it from get_watermark_offsets (not marked retriable), then the watermarks."""
+
+    def __init__(self, fails: int) -> None:
+        self.fails = fails
+        self.calls = 0
+
+    def get_watermark_offsets(self, tp: object, timeout: float, cached: bool) -> tuple[int, int]:
+        self.calls += 1
+        if self.calls <= self.fails:
+            raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+        return 3, 7
+
+
+def test_a_broker_that_just_restarted_is_asked_again_until_the_timeout() -> None:
+    c = _RestartingBrokerConsumer(fails=2)
+    assert watermark(c, "t", 0, bootstrap="b:1", timeout=10) == (3, 7)  # type: ignore[arg-type]
+    assert c.calls == 3
+
+
+def test_a_retriable_error_past_the_timeout_names_the_broker_and_the_fix() -> None:
+    c = _RestartingBrokerConsumer(fails=10**6)
+    with pytest.raises(EventBusError, match=r"Reading the watermarks of t\[0\] at b:1 failed within 1.0s"):
+        watermark(c, "t", 0, bootstrap="b:1", timeout=1.0)  # type: ignore[arg-type]
