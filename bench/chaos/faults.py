@@ -18,7 +18,10 @@ from eventbus.config import producer_config
 
 __all__ = ["POISON_TOPICS", "Fault", "Injector", "schedule"]
 
-#: every topic a stage reads, poisoned; the stages that read it (each must dead-letter a poison record once)
+#: every topic a stage reads, poisoned; the stages that read it as a consumer group (each must dead-letter a poison
+#: record once). Analytics also reads the cameras topic, but whole, in every replica, at every start (a table, not a
+#: group): it logs and counts a bad camera record (its_analytics_frames_skipped_total{reason="bad-camera-record"})
+#: and leaves the dead letter to the projector, or every restart would write it again.
 POISON_TOPICS: dict[str, tuple[str, ...]] = {
     "frames": ("inference",),
     "det": ("analytics", "projector"),
@@ -27,7 +30,7 @@ POISON_TOPICS: dict[str, tuple[str, ...]] = {
     "stats": ("projector",),
     "inc": ("projector",),
     "mov": ("projector",),
-    "cams": ("analytics", "projector"),
+    "cams": ("projector",),
 }
 
 

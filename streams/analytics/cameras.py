@@ -20,6 +20,7 @@ from schemas.cameras import decode_camera
 from schemas.errors import SchemaError
 from schemas.events import CameraConfig
 from schemas.topics import CAMERAS
+from streams.analytics.metrics import SKIPPED
 
 __all__ = ["CameraFollower"]
 
@@ -69,6 +70,9 @@ class CameraFollower:
         try:
             cfg = decode_camera(m.value())
         except SchemaError as e:
+            # Not dead-lettered here: every replica reads the whole topic at every start, so a letter would be written
+            # again each time; the projector, which reads it as a consumer group, dead-letters it once.
+            SKIPPED.labels("bad-camera-record").inc()
             log.warning("skipping camera record %s[%d]@%d: %s", m.topic(), m.partition(), m.offset(), e)
             return
         self._configs[cfg["camera_id"]] = cfg

@@ -19,7 +19,8 @@ FRAMES = Counter("its_analytics_frames_total", "Detection events applied to a ca
 SKIPPED = Counter(
     "its_analytics_frames_skipped_total",
     "Input events not applied: duplicate, late-frame, unknown-camera, removed-camera, bad-value, analytics-error "
-    "(detections), bad-payload (either input), replayed (either input: at or below the offset the committed state "
+    "(detections), bad-payload (either input), bad-camera-record (the cameras topic; the projector dead-letters it), "
+    "replayed (either input: at or below the offset the committed state "
     "already holds, after a restart)",
     ["reason"],
 )
