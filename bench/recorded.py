@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from inference.model import file_sha256
+
 if TYPE_CHECKING:
     from bench.counting import Clip
     from schemas.events import CameraConfig
@@ -23,20 +25,12 @@ if TYPE_CHECKING:
 __all__ = ["cache_path", "clip_camera", "recorded_detections", "renamed"]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_path(cache_dir: Path, clips: list[Clip], model_path: str, fps: float, imgsz: int) -> Path:
     """Where the recording of these clips with this model, rate and size is kept (a content key)."""
     key = json.dumps(
         {
-            "clips": sorted(_sha256(c.path) for c in clips),
-            "model": _sha256(Path(model_path)),
+            "clips": sorted(file_sha256(c.path) for c in clips),
+            "model": file_sha256(Path(model_path)),
             "fps": fps,
             "imgsz": imgsz,
         }

@@ -20,6 +20,7 @@ import av
 import cv2
 
 from bench.counting import Clip, approach_zones
+from inference.model import file_sha256
 from schemas.cameras import camera_config
 from schemas.events import FrameCaptured
 
@@ -65,14 +66,6 @@ class FrameSet:
         }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _sample(path: Path, fps: float, n: int, width: int, quality: int) -> tuple[list[bytes], tuple[int, int]]:
     """The first `n` frames of `path` sampled at `fps`, scaled to `width` (aspect kept), JPEG-encoded."""
     out: list[bytes] = []
@@ -112,7 +105,7 @@ def load_frames(
 ) -> FrameSet:
     """The frame set for `clips` (`per_clip` cameras each, `frames` frames per camera), from the cache when this
     exact set was sampled before."""
-    key = {"clips": {c.name: _sha256(c.path) for c in clips}, "fps": fps, "frames": frames, "width": width}
+    key = {"clips": {c.name: file_sha256(c.path) for c in clips}, "fps": fps, "frames": frames, "width": width}
     key |= {"quality": quality, "per_clip": per_clip}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     folder = home / "frames" / digest
