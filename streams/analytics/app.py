@@ -34,6 +34,7 @@ from typing import Any
 
 import faust
 from confluent_kafka.admin import AdminClient
+from mode import CrashingSupervisor
 
 from eventbus.config import KafkaSecurity, admin_config
 from schemas.dlq import dead_letter, dlq_key
@@ -82,6 +83,25 @@ class _Pending:
 
     states: dict[bytes, CameraAnalytics] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)  # input topic -> last offset applied
+
+
+class _Failed(Exception):
+    """A record that could not be applied: the camera's state as rebuilt, and why (for the dead letter)."""
+
+    def __init__(self, st: CameraAnalytics, why: str) -> None:
+        super().__init__(why)
+        self.st = st
+
+
+def _misplaced(msg: Any, camera_id: str) -> str | None:
+    """Why a record keyed other than by its camera id is refused: its camera's state lives on the partition its id
+    hashes to, and a record on another partition would change that state in the wrong transaction."""
+    if msg.key == camera_id.encode():
+        return None
+    return (
+        f"A record of camera {camera_id!r} was keyed {msg.key!r}: analytics needs every record of a camera keyed by "
+        "its camera id (one partition per camera). Produce it with key=camera_id and replay the dead letter."
+    )
 
 
 def _mark_key(topic: str, partition: int) -> bytes:
@@ -148,6 +168,9 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         broker=f"kafka://{s.kafka_bootstrap}",
         broker_credentials=KafkaSecurity().faust_credentials(),  # SCRAM / TLS identity (ITS_KAFKA_*)
         processing_guarantee="exactly_once",
+        # An agent that raises crashes the worker (restarted, it resumes from the last commit): Faust's default
+        # restarts only the agent, and the abandoned stream acks the record it was on, applied or not.
+        agent_supervisor=CrashingSupervisor,
         datadir=str(s.data_dir),
         topic_partitions=partitions,
         consumer_auto_offset_reset="earliest",
@@ -197,8 +220,12 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, *args: Any, **kwargs: Any) -> None:
-        # Faust committed before this signal; anything still pending belongs to a transaction it aborts. After a
-        # rebalance another worker may have moved a camera on: read it from the changelog again.
+        # Faust committed what it could before this signal. A transaction with changes still pending (records
+        # applied, none of their offsets committable yet) is aborted: the records are read again after the
+        # rebalance, by this worker or another, from the committed offsets and states. After a rebalance another
+        # worker may have moved a camera on: read it from the changelog again.
+        for tid in list(pending):
+            await kit.abort(tid)
         for kept in (cache, flushed, pending, marks, since, failing, loaded):
             kept.clear()
         guard.reset()
@@ -313,6 +340,9 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
         except SchemaError as e:
             return [letter(msg, "bad-payload", str(e))], None, False
         camera_id = ev["camera_id"]
+        misplaced = _misplaced(msg, camera_id)
+        if misplaced:
+            return [letter(msg, "wrong-key", misplaced)], None, False
         cfg = config_of(camera_id)
         if cfg is None:
             removed = cameras.was_removed(camera_id)
@@ -338,44 +368,60 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
             )
             return [letter(msg, "late-frame", why)], st, False
         try:
-            outs = changed(st, lambda st: st.process(ev, cfg))
-        except Exception as e:  # a value validate.py does not catch yet: dead-letter the frame, not the worker
-            # The state may be half-changed: rebuild it as it was before this frame. Two frames in a row failing
-            # point at the state itself: the camera then starts afresh, or every later frame would fail the same way.
-            since[key].pop()
+            records = guarded(st, lambda st: st.process(ev, cfg), msg)
+        except _Failed as f:
+            return [letter(msg, "analytics-error", f"Frame {ev['frame_seq']} of camera {camera_id!r} {f}")], f.st, False
+        failing.pop(key, None)
+        FRAMES.inc()
+        return records, st, True
+
+    def guarded(st: CameraAnalytics, change: Callable[[CameraAnalytics], list[Output]], msg: Any) -> list[_Out]:
+        """`change` and its events encoded; if either fails (a value validate.py does not catch yet), the camera's
+        state as it was before it (its last write and the changes since), and `_Failed` for a dead letter. Two
+        failures in a row point at the state itself: the camera then starts afresh, or every later record would
+        fail the same way."""
+        key = st.camera_id.encode()
+        done = len(since.get(key, ()))
+        try:
+            return encoded(key, msg.partition, changed(st, change))
+        except Exception as e:
+            del since.setdefault(key, [])[done:]  # a change that was applied but whose events are not sent
             failing[key] = failing.get(key, 0) + 1
             fresh = failing[key] >= 2
             if fresh:
-                since.pop(key, None)
+                for kept in (since, flushed, loaded):
+                    kept.pop(key, None)
                 STATE_REFUSED.labels("failing").inc()
-            cache[key] = st = CameraAnalytics(camera_id, params) if fresh else rebuilt(key, camera_id, msg)
+            cache[key] = st = CameraAnalytics(st.camera_id, params) if fresh else rebuilt(key, st.camera_id, msg)
             log.exception(
-                "frame %s of camera %r could not be applied%s",
-                ev["frame_seq"],
-                camera_id,
+                "a record of camera %r could not be applied (%s offset %s)%s",
+                st.camera_id,
+                msg.topic,
+                msg.offset,
                 "; its state starts afresh" if fresh else "",
-                extra={"camera_id": camera_id},
+                extra={"camera_id": st.camera_id},
             )
-            why = f"Frame {ev['frame_seq']} of camera {camera_id!r} could not be applied: {type(e).__name__}: {e}"
-            return [letter(msg, "analytics-error", why[:2000])], st, False
-        failing.pop(key, None)
-        FRAMES.inc()
-        return encoded(key, msg.partition, outs), st, True
+            raise _Failed(st, f"could not be applied: {type(e).__name__}: {e}"[:2000]) from None
 
     def status_change(msg: Any) -> _Step:
         try:
             ev = codec("CameraStatusChanged").decode(msg.value)
         except SchemaError as e:
             return [letter(msg, "bad-payload", str(e))], None, False
-        key = ev["camera_id"].encode()
-        st = state_of(key, ev["camera_id"], msg)
-        return encoded(key, msg.partition, changed(st, lambda st: st.status(ev))), st, False
+        misplaced = _misplaced(msg, ev["camera_id"])
+        if misplaced:
+            return [letter(msg, "wrong-key", misplaced)], None, False
+        st = state_of(ev["camera_id"].encode(), ev["camera_id"], msg)
+        try:
+            return guarded(st, lambda st: st.status(ev), msg), st, False
+        except _Failed as f:
+            return [letter(msg, "analytics-error", f"Status of camera {ev['camera_id']!r} {f}")], f.st, False
 
     async def apply(msg: Any, step: Callable[[Any], _Step]) -> None:
         """Steps 1-5 for one input record, in the transaction of its partition (whose lock is held throughout, so
         a commit holds all of a record's effects or none: its events, its camera's state and its offset)."""
+        started = time.perf_counter()  # waiting for the lock counts: a commit writing states holds it
         async with kit.open(msg.topic, msg.partition) as (tid, send):
-            started = time.perf_counter()
             if msg.offset <= applied(msg):
                 SKIPPED.labels("replayed").inc()  # the committed state already holds it (a replay after a restart)
                 return

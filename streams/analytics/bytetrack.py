@@ -182,9 +182,9 @@ def _correct(pairs: list[tuple[Track, _Det]]) -> None:
     z = np.array([d.xyah for _, d in pairs])
     r = mean[:, 3:4] * _R_SCALE + _R_FIXED  # (n, 4): the measurement noise
     # The projected covariance S is diagonal: every matrix of this filter keeps each axis (x, y, aspect, h) apart
-    # from the others with its own velocity, so the off-diagonal entries of S are exact zeros. Solving with it
-    # (upstream's Cholesky, or LU) is then a division by its diagonal, exactly: the gain, and the updates below,
-    # are computed as such (one term per sum, the others exact zeros, in upstream's order of operations).
+    # from the others with its own velocity, so the off-diagonal entries of S are exact zeros. Solving with it is
+    # then a division by its diagonal (upstream's Cholesky divides twice by its square root, so the results agree
+    # to rounding, not bit for bit; the tests compare ids exactly and boxes to rounding).
     sd = np.diagonal(cov[:, :4, :4], axis1=1, axis2=2) + np.square(r)  # (n, 4)
     gain = cov[:, :, :4] / sd[:, None, :]  # (n, 8, 4)
     mean = mean + (gain * (z - mean[:, :4])[:, None, :]).sum(axis=2)
@@ -276,7 +276,7 @@ class ByteTrack:
             removed_now.append(unconfirmed[i])
 
         for j in u_det:
-            if dets[j].score >= self.det_thresh:
+            if np.float32(dets[j].score) >= np.float32(self.det_thresh):  # in float32, as upstream compares
                 activated.append(self._start(dets[j], fid))
         for t in self.lost:
             if fid - t.frame_id > self.max_time_lost:

@@ -78,6 +78,17 @@ class Transactions:
                 await txn.begin_transaction()
             yield tid, _sender(txn)
 
+    async def abort(self, tid: str) -> None:
+        """Abort `tid`'s open transaction (its records are never committed), under its lock; nothing if none."""
+        producer = self._app.producer
+        lock = producer._trn_locks.get(tid)
+        txn = producer._transaction_producers.get(tid)
+        if lock is None or txn is None:
+            return
+        async with lock:
+            if txn._txn_manager.is_in_transaction():
+                await txn.abort_transaction()
+
     def install(self) -> None:
         """Make the producer's commits run `on_commit` first, in the transaction being committed."""
         producer = self._app.producer

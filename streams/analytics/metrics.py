@@ -27,7 +27,8 @@ SKIPPED = Counter(
 EVENTS_OUT = Counter("its_analytics_events_total", "Events produced", ["kind"])
 PROCESS_SECONDS = Histogram(
     "its_analytics_process_seconds",
-    "Seconds to apply one detection event (decode, tracking, counting, incidents, windows, sending its events)",
+    "Seconds to apply one detection event (waiting for its partition's transaction, which a commit writing the "
+    "camera states holds; decode, tracking, counting, incidents, windows, sending its events)",
     buckets=(0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
 )
 STATE_BYTES = Histogram(

@@ -27,7 +27,16 @@ from streams.analytics.camera import _RECENT_SEQS, CameraAnalytics, Params, _Tra
 from streams.analytics.counting import LineSide
 from streams.analytics.incidents import Congestion, OpenIncident
 from streams.analytics.movements import MovementState
-from streams.analytics.plain import StateDecodeError, field, need_int, need_list, need_num, need_str, opt
+from streams.analytics.plain import (
+    MAX_LIST_ITEMS,
+    StateDecodeError,
+    field,
+    need_int,
+    need_list,
+    need_num,
+    need_str,
+    opt,
+)
 from streams.analytics.tracking import Tracker
 from streams.analytics.windows import Window
 
@@ -37,7 +46,7 @@ STATE_VERSION = 3
 LEGACY_SV_VERSION = 2  # supervision's tracker fields, read through Tracker.from_legacy_data
 LEGACY_PICKLE_VERSION = 1
 #: largest decompressed state accepted (a zlib bomb is refused before it is inflated past this)
-MAX_STATE_BYTES = 16 * 1024 * 1024
+MAX_STATE_BYTES = 2 * 1024 * 1024  # a state is ~5-20 KB; a crafted one of small objects costs ~100x its size
 
 
 def _track_to(tr: _Track) -> dict[str, Any]:
@@ -178,7 +187,16 @@ def load_state(data: bytes, params: Params, camera_id: str | None = None) -> Cam
         body = inflate.decompress(data[1:], MAX_STATE_BYTES)
         if inflate.unconsumed_tail or not inflate.eof:
             raise StateDecodeError(f"state is truncated or inflates past {MAX_STATE_BYTES} bytes")
-        plain = msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True)
+        plain = msgpack.unpackb(
+            body,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_array_len=MAX_LIST_ITEMS,
+            max_map_len=64,  # the widest map of a state has 16 fields
+            max_str_len=64 * 1024,
+            max_bin_len=MAX_STATE_BYTES,
+        )
     except StateDecodeError:
         raise
     except (zlib.error, ValueError, TypeError, msgpack.UnpackException) as e:

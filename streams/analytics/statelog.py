@@ -61,7 +61,9 @@ def ensure_changelog(bootstrap: str, topic: str, partitions: int, timeout: float
 class StateLog:
     """Reads the committed records of assigned changelog partitions (blocking: call it from a thread)."""
 
-    def __init__(self, bootstrap: str, topic: str, group_id: str, timeout: float = 60.0) -> None:
+    def __init__(self, bootstrap: str, topic: str, group_id: str, timeout: float = 150.0) -> None:
+        # Longer than a transaction's timeout (60 s) plus the coordinator's abort check: a changelog partition
+        # with an open transaction of a dead worker that nobody fenced reads to its end once the broker aborts it.
         self.topic, self._bootstrap, self._group, self._timeout = topic, bootstrap, group_id, timeout
         self._io = threading.Lock()
 

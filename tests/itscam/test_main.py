@@ -21,6 +21,7 @@ SUBCOMMANDS = [
     "demo",
     "model",
     "bench",
+    "chaos",
     "k8s",
     "plan",
     "secrets",

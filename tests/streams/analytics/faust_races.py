@@ -8,7 +8,10 @@ so a test cannot wait for them. Each mode drops records the way one does, around
 - `drop-first` drops the first record each partition delivers to the agent in a process, acked as Faust's commit
   ends up treating it (upstream #606).
 
-    python -m tests.streams.analytics.faust_races drop-burst|drop-first   # environment of `itscam analytics`
+And one of ours, FAKE: `fail-frame-50` makes applying frame 50 of any camera raise after it changed the state (a
+bug validate.py does not catch), to check the state is rebuilt as it was before the frame.
+
+    python -m tests.streams.analytics.faust_races drop-burst|drop-first|fail-frame-50   # env of `itscam analytics`
 """
 
 from __future__ import annotations
@@ -55,6 +58,20 @@ def _drop_first() -> None:
     faust.streams.Stream.events = events_dropping_first  # type: ignore[assignment,method-assign]
 
 
+def _fail_frame_50() -> None:
+    from streams.analytics.camera import CameraAnalytics
+
+    process = CameraAnalytics.process
+
+    def failing(self: CameraAnalytics, ev: Any, cfg: Any) -> Any:
+        out = process(self, ev, cfg)  # the state is changed first: the worker must undo it
+        if ev["frame_seq"] == 50:
+            raise RuntimeError("FAKE: frame 50 cannot be applied")
+        return out
+
+    CameraAnalytics.process = failing  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
-    {"drop-burst": _drop_burst, "drop-first": _drop_first}[sys.argv[1]]()
+    {"drop-burst": _drop_burst, "drop-first": _drop_first, "fail-frame-50": _fail_frame_50}[sys.argv[1]]()
     sys.exit(main(["analytics"]))

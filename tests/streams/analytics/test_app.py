@@ -234,6 +234,30 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_counted(
     assert any(json.loads(ln)["logger"].startswith("faust") for ln in lines)
 
 
+def test_a_frame_that_fails_to_apply_is_dead_lettered_and_the_state_goes_on_as_if_it_never_came_fake_bug(
+    analytics: Analytics, worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """A frame whose application raises after changing the state (FAKE: faust_races.py fail-frame-50) is
+    dead-lettered and the camera's state rebuilt as before it (its last write plus the changes since); a record
+    keyed other than by its camera is refused. The events are those of the stream without either."""
+    b, topics = analytics.bootstrap, analytics.topics
+    cfg = line_camera("good")
+    put_camera(b, cfg, topic=topics["cams"])
+    seq = traffic("good", _cars(6, 20, 0), 160)
+    worker("fail-frame-50")
+    analytics.send(seq)
+    produce(b, topics["det"], [(b"not-good", codec("DetectionsProduced").encode(seq[-1] | {"frame_seq": 999}))])
+    dlq = analytics.committed("dlq", expect=2, timeout=90)
+    letters = {codec("DeadLetter").decode(m.value())["error_type"]: codec("DeadLetter").decode(m.value()) for m in dlq}
+    assert sorted(letters) == ["analytics-error", "wrong-key"], letters
+    assert codec("DetectionsProduced").decode(letters["analytics-error"]["value"])["frame_seq"] == 50
+    assert "FAKE: frame 50" in letters["analytics-error"]["error"] and "key=camera_id" in letters["wrong-key"]["error"]
+    ref = _reference([r for r in seq if r["frame_seq"] != 50], {"good": cfg})
+    want = sorted(rec["event_id"] for kind, rec in ref if kind == "vehicle")
+    got = analytics.committed("veh", expect=len(want), timeout=30)
+    assert sorted(e["event_id"] for e in got) == want and len(want) == 6
+
+
 def test_a_camera_reconfigured_mid_stream_counts_on_its_new_line_from_the_next_frame(
     analytics: Analytics, worker: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
