@@ -212,7 +212,10 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
             raise TimeoutError(f"analytics was not ready within 120 s; see {log}")
         time.sleep(0.2)
     first: tuple[float, float, float] | None = None
-    idle: tuple[float, float, float] | None = None
+    cpu0 = ps.cpu_times()
+    # From when the worker said it was ready, unless a later sample still saw no frame applied (a small backlog may
+    # be drained before the first sample).
+    idle: tuple[float, float, float] | None = (time.monotonic(), 0.0, cpu0.user + cpu0.system)
     rss = ready_rss = ps.memory_info().rss
     deadline = time.monotonic() + timeout
     while True:
@@ -225,7 +228,7 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
             idle = (now, done, cpu.user + cpu.system)  # the last sample before any frame was applied
         elif first is None:
             # From the last sample that saw none (a small backlog may be drained between two samples), else this one.
-            first = idle if idle is not None else (now, done, cpu.user + cpu.system)
+            first = idle or (now, done, cpu.user + cpu.system)
         if done >= total and first is not None:
             count = metric_value(port, "its_analytics_process_seconds_count") or 0.0
             mean = (metric_value(port, "its_analytics_process_seconds_sum") or 0.0) / count * 1000 if count else None
@@ -369,10 +372,10 @@ def run_bench(
         "events_applied": int(d.applied),
         "frames_measured": int(d.frames),  # applied between the first and the last sample
         "drain_seconds": round(d.seconds, 2),
-        "frames_per_s": round(d.frames / d.seconds, 1),
+        "frames_per_s": round(d.frames / max(d.seconds, 1e-3), 1),
         "cpu_seconds": round(d.cpu_seconds, 2),
         "frames_per_cpu_second": round(d.frames / d.cpu_seconds, 1) if d.cpu_seconds else None,
-        "cpu_utilisation": round(d.cpu_seconds / d.seconds, 2),
+        "cpu_utilisation": round(d.cpu_seconds / max(d.seconds, 1e-3), 2),
         "rss_mib_max": round(d.rss_max / 2**20, 1),
         "worker_mean_ms": round(d.worker_mean_ms, 3) if d.worker_mean_ms is not None else None,
         "p95_ms": round(p95, 3) if p95 is not None else None,

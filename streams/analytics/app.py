@@ -59,6 +59,7 @@ from streams.analytics.settings import AnalyticsSettings
 from streams.analytics.state import StateDecodeError, dump_state, load_state
 from streams.analytics.statelog import StateLog, changelog_topic
 from streams.analytics.validate import bad_value
+from streams.errors import StreamError
 
 __all__ = ["build_app", "check_copartitioning", "dump_state", "load_state"]
 
@@ -85,7 +86,7 @@ class _Pending:
     marks: dict[str, int] = field(default_factory=dict)  # input topic -> last offset applied
 
 
-class _Failed(Exception):
+class _Failed(StreamError):
     """A record that could not be applied: the camera's state as rebuilt, and why (for the dead letter)."""
 
     def __init__(self, st: CameraAnalytics, why: str) -> None:

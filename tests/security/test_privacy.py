@@ -186,10 +186,19 @@ def _projector_settings(bootstrap: str, pg_dsn: str, redis_url: str, unique: str
     )
 
 
-def _run_projector(s: ProjectorSettings, during: Callable[[], None] | None = None, idle_s: float = 15.0) -> None:
+def _run_projector(s: ProjectorSettings, during: Callable[[], None] | None = None, idle_s: float = 30.0) -> None:
     """Run a projector until idle; `during` runs once it has its partitions (stills are read from the end)."""
     p = Projector(s)
-    t = threading.Thread(target=p.run, kwargs={"idle_exit_s": idle_s})
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            p.run(idle_exit_s=idle_s)
+        except BaseException as e:  # reported by the assertion below, not lost in the thread
+            failed.append(e)
+            raise
+
+    t = threading.Thread(target=run)
     t.start()
     deadline = time.monotonic() + 30
     while t.is_alive() and time.monotonic() < deadline:
@@ -199,7 +208,7 @@ def _run_projector(s: ProjectorSettings, during: Callable[[], None] | None = Non
         except RuntimeError:  # the projector closed its consumer between is_alive() and here: reported below
             break
         time.sleep(0.2)
-    assert t.is_alive(), "the projector stopped before it was assigned its partitions"
+    assert t.is_alive(), f"the projector stopped before it was assigned its partitions ({failed or 'no error'})"
     time.sleep(1.0)
     if during is not None:
         during()
