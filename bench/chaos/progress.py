@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from bench.chaos.pipeline import Pipeline
 from eventbus.config import consumer_config
+from eventbus.errors import EventBusError
+from eventbus.watermarks import read_until
 
 __all__ = ["QUIET", "Offsets", "Probe", "committed", "data_left", "end_offsets", "group_readers", "inputs"]
 
@@ -86,29 +87,15 @@ def behind(
 
 def data_left(bootstrap: str, start: Offsets, timeout_s: float = 10.0) -> int:
     """Records (not transaction markers) a read_committed consumer finds from `start` to each partition's end."""
-    c = Consumer(consumer_config(bootstrap, "chaos-lag-probe", **{"enable.partition.eof": True}, **QUIET))
+    c = Consumer(consumer_config(bootstrap, "chaos-lag-probe", **QUIET))
     try:
-        ends = end_offsets(c, sorted({t for t, _ in start}))
-        assign = [TopicPartition(t, part, start.get((t, part), 0)) for (t, part), hi in ends.items()]
-        assign = [tp for tp in assign if tp.offset < ends[(tp.topic, tp.partition)]]
-        if not assign:
-            return 0
-        c.assign(assign)
-        left = {(tp.topic, tp.partition) for tp in assign}
-        n = 0
-        deadline = time.monotonic() + timeout_s
-        while left and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if (err := m.error()) is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    left.discard((m.topic() or "", m.partition() or 0))
-                continue
-            n += 1
-        if left:
-            raise TimeoutError(f"could not read to the end of {sorted(left)} within {timeout_s:.0f} s")
-        return n
+        ends = {k: hi for k, hi in end_offsets(c, sorted({t for t, _ in start})).items() if start.get(k, 0) < hi}
+        starts = {k: start.get(k, 0) for k in ends}
+        try:
+            batches = read_until(c, ends, bootstrap=bootstrap, starts=starts, timeout=timeout_s)
+            return sum(len(batch) for batch in batches)
+        except EventBusError as e:
+            raise TimeoutError(f"could not read to the end of {sorted(ends)} within {timeout_s:.0f} s") from e
     finally:
         c.close()
 
