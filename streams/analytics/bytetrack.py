@@ -15,6 +15,12 @@ stay what they were tuned to be (tests/streams/analytics/test_bytetrack.py runs 
     previous frame's, as upstream), and a tracked/lost pair overlapping at IoU > 0.85 keeps only the older track.
 All arithmetic is float64 (upstream starts a track's mean in float32); a restored state computes exactly as the one
 saved, since the state is these arrays and counters, byte for byte.
+
+The covariance is kept as what it is: every matrix of this filter (motion, noise, projection) keeps each axis
+(x, y, aspect, h) apart from the others, coupled only to its own velocity, so upstream's 8x8 covariance is four 2x2
+symmetric blocks and all its other entries stay exact zeros. A track holds those blocks as a 4x3 array (per axis:
+position variance, position-velocity covariance, velocity variance): a fifth of the numbers to store and the filter
+steps become element-wise (the results agree with the 8x8 products to rounding; the tests compare ids exactly).
 """
 
 from __future__ import annotations
@@ -25,24 +31,20 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["LOST", "REMOVED", "TRACKED", "ByteTrack", "Track"]
+from streams.analytics import kernels
+from streams.analytics.kernels import iou
+
+__all__ = ["LOST", "REMOVED", "TRACKED", "ByteTrack", "Track", "blocks", "iou"]
 
 F64 = npt.NDArray[np.float64]
 TRACKED, LOST, REMOVED = 1, 2, 3  # the values of upstream's TrackState (New, 0, is never kept)
 
-_POS, _VEL = 1.0 / 20, 1.0 / 160
-_MOTION = np.eye(8)
-_MOTION[np.arange(4), np.arange(4, 8)] = 1.0
-_EYE = np.eye(8)
-# Noise standard deviations as h * scale + fixed (upstream lists them; the fixed ones are for the aspect ratio).
-_Q_SCALE = np.array([_POS, _POS, 0.0, _POS, _VEL, _VEL, 0.0, _VEL])
-_Q_FIXED = np.array([0.0, 0.0, 1e-2, 0.0, 0.0, 0.0, 1e-5, 0.0])
-_R_SCALE = np.array([_POS, _POS, 0.0, _POS])
-_R_FIXED = np.array([0.0, 0.0, 1e-1, 0.0])
+_POS, _VEL = 1.0 / 20, 1.0 / 160  # the filter's noise weights (kernels.py); a new track's spread is a multiple
 
 
 class Track:
-    """One track: Kalman mean (x, y, aspect, h and their velocities) and covariance, and its bookkeeping."""
+    """One track: Kalman mean (x, y, aspect, h and their velocities), covariance blocks (4x3, see the module's
+    docstring) and its bookkeeping."""
 
     __slots__ = (
         "activated",
@@ -60,7 +62,7 @@ class Track:
 
     def __init__(self, mean: F64, cov: F64, score: float) -> None:
         self.mean, self.cov, self.score = mean, cov, score
-        self.box = _boxes(mean[None, :])[0]  # xyxy of the mean, kept with it
+        self.box = kernels.boxes(mean[None, :])[0]  # xyxy of the mean, kept with it
         self.state, self.activated = TRACKED, False
         self.start_frame = self.frame_id = self.tracklet_len = 0
         self.iid, self.eid = -1, -1
@@ -68,11 +70,11 @@ class Track:
 
 class _Det:
     """A detection of this frame: its box as upstream holds it (float32 corners via top-left, width, height), its
-    (x, y, aspect, h) measurement and its score."""
+    (x, y, aspect, h) measurement and its score, as Python floats (each exactly its float32 or float64 value)."""
 
     __slots__ = ("score", "tlbr", "xyah")
 
-    def __init__(self, tlbr: npt.NDArray[np.float32], xyah: F64, score: float) -> None:
+    def __init__(self, tlbr: list[float], xyah: list[float], score: float) -> None:
         self.tlbr, self.xyah, self.score = tlbr, xyah, score
 
 
@@ -85,37 +87,17 @@ def _dets(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]) -> li
     xyah = tlwh.copy()
     xyah[:, :2] += xyah[:, 2:] / 2
     xyah[:, 2] /= xyah[:, 3]
-    xyah64 = xyah.astype(np.float64)
-    return [_Det(tlbr[i], xyah64[i], s) for i, s in enumerate(scores.tolist())]
+    return [_Det(*d) for d in zip(tlbr.tolist(), xyah.astype(np.float64).tolist(), scores.tolist(), strict=True)]
 
 
-def _boxes(mean: F64) -> F64:
-    """xyxy boxes of Kalman means (x, y, aspect, h, ...), one per row, in upstream's steps."""
-    w = mean[:, 2] * mean[:, 3]
-    x1, y1 = mean[:, 0] - w / 2, mean[:, 1] - mean[:, 3] / 2
-    return np.stack([x1, y1, x1 + w, y1 + mean[:, 3]], axis=1)
+def _corners(dets: list[_Det]) -> npt.NDArray[np.float32]:
+    return np.array([d.tlbr for d in dets], np.float32).reshape(-1, 4)
 
 
 def _tlbr(tracks: list[Track]) -> F64:
     if not tracks:
         return np.empty((0, 4))
     return np.array([t.box for t in tracks])
-
-
-def iou(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    """Pairwise IoU of xyxy boxes, with supervision's box_iou_batch's arithmetic: the intersection in float32 (the
-    corners rounded to float32 first, which gives the same maxima and minima), the areas in the boxes' own type."""
-    if len(a) == 0 or len(b) == 0:
-        return np.empty((len(a), len(b)), np.float32)
-    a32, b32 = np.asarray(a, np.float32), np.asarray(b, np.float32)
-    wh = np.minimum(a32[:, None, 2:], b32[None, :, 2:]) - np.maximum(a32[:, None, :2], b32[None, :, :2])
-    np.maximum(wh, 0.0, out=wh)
-    inter = wh[..., 0] * wh[..., 1]
-    da, db = a[:, 2:] - a[:, :2], b[:, 2:] - b[:, :2]
-    norm = (da[:, 0] * da[:, 1])[:, None] + (db[:, 0] * db[:, 1])[None, :] - inter
-    out = np.zeros(inter.shape, np.float32)
-    np.divide(inter, norm, out=out, where=norm > 0)
-    return out
 
 
 def assign(cost: npt.NDArray[Any], thresh: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
@@ -134,7 +116,7 @@ def assign(cost: npt.NDArray[Any], thresh: float) -> tuple[list[tuple[int, int]]
 
 
 def _fused(tracks: list[Track], dets: list[_Det]) -> npt.NDArray[Any]:
-    sim = iou(_tlbr(tracks), np.array([d.tlbr for d in dets]).reshape(-1, 4))
+    sim = iou(_tlbr(tracks), _corners(dets))
     if sim.size:
         sim = sim * np.array([d.score for d in dets], np.float32)[None, :]  # float32, as upstream
     out: npt.NDArray[Any] = 1 - sim
@@ -161,14 +143,12 @@ def _sub(a: list[Track], ids: set[int]) -> list[Track]:
 def _predict(tracks: list[Track]) -> None:
     if not tracks:
         return
-    mean = np.array([t.mean for t in tracks])
-    mean[[i for i, t in enumerate(tracks) if t.state != TRACKED], 7] = 0.0
-    cov = np.array([t.cov for t in tracks])
-    std = mean[:, 3:4] * _Q_SCALE + _Q_FIXED  # (n, 8): the motion noise, proportional to the box height
-    q = np.square(std)[:, :, None] * _EYE
-    mean = mean @ _MOTION.T
-    cov = _MOTION @ cov @ _MOTION.T + q
-    boxes = _boxes(mean)
+    mean, cov = kernels.predict(
+        np.array([t.mean for t in tracks]),
+        np.array([t.cov for t in tracks]),
+        np.array([t.state == TRACKED for t in tracks]),
+    )
+    boxes = kernels.boxes(mean)
     for i, t in enumerate(tracks):
         t.mean, t.cov, t.box = mean[i], cov[i], boxes[i]
 
@@ -177,21 +157,20 @@ def _correct(pairs: list[tuple[Track, _Det]]) -> None:
     """The Kalman correction of every (track, detection) pair of the frame, in one batch."""
     if not pairs:
         return
-    mean = np.array([t.mean for t, _ in pairs])
-    cov = np.array([t.cov for t, _ in pairs])
-    z = np.array([d.xyah for _, d in pairs])
-    r = mean[:, 3:4] * _R_SCALE + _R_FIXED  # (n, 4): the measurement noise
-    # The projected covariance S is diagonal: every matrix of this filter keeps each axis (x, y, aspect, h) apart
-    # from the others with its own velocity, so the off-diagonal entries of S are exact zeros. Solving with it is
-    # then a division by its diagonal (upstream's Cholesky divides twice by its square root, so the results agree
-    # to rounding, not bit for bit; the tests compare ids exactly and boxes to rounding).
-    sd = np.diagonal(cov[:, :4, :4], axis1=1, axis2=2) + np.square(r)  # (n, 4)
-    gain = cov[:, :, :4] / sd[:, None, :]  # (n, 8, 4)
-    mean = mean + (gain * (z - mean[:, :4])[:, None, :]).sum(axis=2)
-    cov = cov - (gain * sd[:, None, :]) @ gain.transpose(0, 2, 1)
-    boxes = _boxes(mean)
+    mean, cov = kernels.correct(
+        np.array([t.mean for t, _ in pairs]), np.array([t.cov for t, _ in pairs]), np.array([d.xyah for _, d in pairs])
+    )
+    boxes = kernels.boxes(mean)
     for i, (t, _) in enumerate(pairs):
         t.mean, t.cov, t.box = mean[i], cov[i], boxes[i]
+
+
+def blocks(cov8: npt.NDArray[Any]) -> F64:
+    """The 4x3 covariance blocks of an 8x8 Kalman covariance (a version-2 or -3 state's): per axis k, the entries
+    (k, k), (k, k + 4) and (k + 4, k + 4); the others are zeros in every covariance this filter makes."""
+    k = np.arange(4)
+    c = np.asarray(cov8, np.float64)
+    return np.stack([c[k, k], c[k, k + 4], c[k + 4, k + 4]], axis=1)
 
 
 class ByteTrack:
@@ -212,9 +191,9 @@ class ByteTrack:
     def _start(self, d: _Det, fid: int) -> Track:
         m = d.xyah
         h = m[3]
-        std = np.array([2 * _POS * h, 2 * _POS * h, 1e-2, 2 * _POS * h, 10 * _VEL * h, 10 * _VEL * h, 1e-5])
-        std = np.append(std, 10 * _VEL * h)
-        t = Track(np.r_[m, np.zeros(4)], np.diag(np.square(std)), d.score)
+        p, v = 2 * _POS * h, 10 * _VEL * h
+        var = np.square(np.array([[p, 0.0, v], [p, 0.0, v], [1e-2, 0.0, 1e-5], [p, 0.0, v]]))
+        t = Track(np.array([*m, 0.0, 0.0, 0.0, 0.0]), var, d.score)
         t.iid, self.next_iid = self.next_iid, self.next_iid + 1
         t.activated = fid == 1
         if self.min_consecutive == 1:
@@ -257,7 +236,7 @@ class ByteTrack:
             self._matched_or_refound(pool[i], dets[j], fid, pairs, activated, refind)
 
         rest = [pool[i] for i in u_track if pool[i].state == TRACKED]
-        cost = 1 - iou(_tlbr(rest), np.array([d.tlbr for d in dets_low]).reshape(-1, 4))
+        cost = 1 - iou(_tlbr(rest), _corners(dets_low))
         matches, u_rest, _ = assign(cost, 0.5)
         for i, j in matches:
             self._matched_or_refound(rest[i], dets_low[j], fid, pairs, activated, refind)

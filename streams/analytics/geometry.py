@@ -45,7 +45,9 @@ def anchor_points(xyxy: FloatArray, anchor: Anchor) -> FloatArray:
         y = xyxy[:, 3]
     else:
         y = xyxy[:, 1]
-    return np.stack([x, y], axis=1)
+    out = np.empty((len(xyxy), 2))
+    out[:, 0], out[:, 1] = x, y
+    return out
 
 
 def side_distance(a: tuple[float, float], b: tuple[float, float], p: tuple[float, float]) -> float:
@@ -120,7 +122,7 @@ class ZoneGrid:
     def coverage(self, boxes: FloatArray) -> float:
         """Share (0..1) of the zones' union covered by the union of normalised (n, 4) boxes."""
         covered = np.zeros((self.H, self.W), bool)
-        for x1, y1, x2, y2 in boxes:
+        for x1, y1, x2, y2 in boxes.tolist():
             j1, j2 = max(int(x1 * self.W), 0), min(math.ceil(x2 * self.W), self.W)
             i1, i2 = max(int(y1 * self.H), 0), min(math.ceil(y2 * self.H), self.H)
             covered[i1:i2, j1:j2] = True

@@ -10,8 +10,10 @@ Versions:
   otherwise run code in the worker. A camera whose last state is such a record starts afresh once, at the upgrade.
 - 0x02 (issue 18): zlib of msgpack, the tracker as supervision 0.27's ByteTrack fields. Still read: its tracker goes
   through `Tracker.from_legacy_data`, the one adapter, into our own tracker; it is written back as 0x03.
-- 0x03: this format, the tracker as our own ByteTrack's columns (tracking.py). A new format takes the next byte;
-  older ones stay readable only if decoded field by field.
+- 0x03: the tracker as our own ByteTrack's columns (tracking.py), with 8x8 Kalman covariances. Still read: the
+  covariance blocks are taken out of them (bytetrack.blocks).
+- 0x04: this format, as 0x03 with each covariance as its 4x3 blocks (a quarter of the state's size less). A new
+  format takes the next byte; older ones stay readable only if decoded field by field.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from streams.analytics.windows import Window
 
 __all__ = ["LEGACY_PICKLE_VERSION", "STATE_VERSION", "StateDecodeError", "dump_state", "load_state"]
 
-STATE_VERSION = 3
+STATE_VERSION = 4
+SQUARE_COV_VERSION = 3  # our tracker's columns, 8x8 covariances
 LEGACY_SV_VERSION = 2  # supervision's tracker fields, read through Tracker.from_legacy_data
 LEGACY_PICKLE_VERSION = 1
 #: largest decompressed state accepted (a zlib bomb is refused before it is inflated past this)
@@ -145,13 +148,17 @@ def state_to_data(st: CameraAnalytics) -> dict[str, Any]:
 
 def state_from_data(data: Any, params: Params, version: int = STATE_VERSION) -> CameraAnalytics:
     st = CameraAnalytics(need_str(field(data, "camera_id"), "camera_id"), params)
-    tracker_from = Tracker.from_data if version == STATE_VERSION else Tracker.from_legacy_data
-    st.tracker = opt(field(data, "tracker"), tracker_from)
+    if version == LEGACY_SV_VERSION:
+        st.tracker = opt(field(data, "tracker"), Tracker.from_legacy_data)
+    else:
+        st.tracker = opt(
+            field(data, "tracker"), lambda d: Tracker.from_data(d, square_cov=version == SQUARE_COV_VERSION)
+        )
     st.tracks = {need_int(tid): _track_from(tr) for tid, tr in _pairs(field(data, "tracks"), "tracks")}
     st.last_seq = need_int(field(data, "last_seq"), "last_seq")
     st.last_t = need_num(field(data, "last_t"), "last_t")
     recent = field(data, "recent")
-    seqs = _unruns(recent) if version == STATE_VERSION else [need_int(s, "recent seq") for s in need_list(recent)]
+    seqs = _unruns(recent) if version != LEGACY_SV_VERSION else [need_int(s, "recent seq") for s in need_list(recent)]
     st.recent = deque(seqs, maxlen=_RECENT_SEQS)
     st.window = opt(field(data, "window"), Window.from_data)
     st.congestion = Congestion.from_data(field(data, "congestion"))
@@ -180,7 +187,7 @@ def load_state(data: bytes, params: Params, camera_id: str | None = None) -> Cam
     version = data[0]
     if version == LEGACY_PICKLE_VERSION:
         raise StateDecodeError("version 1 (pickle) records are refused; the state is rebuilt from the input")
-    if version not in (STATE_VERSION, LEGACY_SV_VERSION):
+    if version not in (STATE_VERSION, SQUARE_COV_VERSION, LEGACY_SV_VERSION):
         raise StateDecodeError(f"unknown state version {version}")
     try:
         inflate = zlib.decompressobj()

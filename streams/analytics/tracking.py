@@ -1,8 +1,9 @@
 """Multi-object tracking per camera: our ByteTrack (bytetrack.py) behind the interface the camera state uses.
 
 The tracker's state is plain values (`to_data`/`from_data`): counters, and per track its ids, state, ages, score and
-Kalman mean and covariance as float64 arrays. A record written by the state format before version 3 (supervision's
-ByteTrack objects, field by field) is read through `from_legacy_data`, the one adapter between the two.
+Kalman mean and covariance blocks as float64 arrays (version 4; version 3 held the whole 8x8 covariance, whose
+blocks are read out of it). A record written by the state format before version 3 (supervision's ByteTrack objects,
+field by field) is read through `from_legacy_data`, the one adapter between the two.
 Ids are counted per camera, so one camera's ids depend only on that camera's detection sequence: a replay from the
 same state gives the same ids.
 """
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streams.analytics.bytetrack import LOST, REMOVED, TRACKED, ByteTrack, Track, assign, iou
+from streams.analytics.bytetrack import LOST, REMOVED, TRACKED, ByteTrack, Track, assign, blocks, iou
 from streams.analytics.plain import (
     StateDecodeError,
     array_from,
@@ -27,7 +28,7 @@ from streams.analytics.plain import (
     need_num,
 )
 
-__all__ = ["TrackParams", "Tracked", "Tracker"]
+__all__ = ["TrackParams", "Tracked", "Tracker", "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class Tracker:
         }
 
     @classmethod
-    def from_data(cls, data: Any) -> Tracker:
+    def from_data(cls, data: Any, square_cov: bool = False) -> Tracker:
+        """A tracker from its plain data; `square_cov`: a version-3 record, with 8x8 covariances."""
         bt = ByteTrack(
             need_num(field(data, "activation"), "activation"),
             need_num(field(data, "matching"), "matching"),
@@ -109,8 +111,8 @@ class Tracker:
         bt.next_iid = need_int(field(data, "next_iid"), "next_iid")
         bt.next_eid = need_int(field(data, "next_eid"), "next_eid")
         bt.removed = [need_int(i, "removed id") for i in need_list(field(data, "removed"), "removed")]
-        bt.tracked = _tracks_from(field(data, "tracked"), "tracked")
-        bt.lost = _tracks_from(field(data, "lost"), "lost")
+        bt.tracked = _tracks_from(field(data, "tracked"), "tracked", square_cov)
+        bt.lost = _tracks_from(field(data, "lost"), "lost", square_cov)
         return _wrap(bt)
 
     @classmethod
@@ -144,24 +146,27 @@ _COLUMNS = ("iid", "eid", "state", "activated", "start_frame", "frame_id", "trac
 
 
 def _tracks_to(tracks: list[Track]) -> dict[str, Any]:
-    """A list of tracks as columns (one list per field, mean and covariance as n x 8 and n x 8 x 8 arrays)."""
+    """A list of tracks as columns (one list per field, mean and covariance blocks as n x 8 and n x 4 x 3 arrays)."""
     return {
         **{c: [getattr(t, c) for t in tracks] for c in _COLUMNS},
         "mean": array_to(np.array([t.mean for t in tracks]).reshape(-1, 8)),
-        "cov": array_to(np.array([t.cov for t in tracks]).reshape(-1, 8, 8)),
+        "cov": array_to(np.array([t.cov for t in tracks]).reshape(-1, 4, 3)),
     }
 
 
-def _tracks_from(data: Any, what: str) -> list[Track]:
+def _tracks_from(data: Any, what: str, square_cov: bool) -> list[Track]:
     cols = {c: need_list(field(data, c), f"{what} {c}") for c in _COLUMNS}
     mean = array_from(field(data, "mean"), f"{what} mean")
     cov = array_from(field(data, "cov"), f"{what} covariance")
     n = len(cols["iid"])
-    if any(len(v) != n for v in cols.values()) or np.shape(mean) != (n, 8) or np.shape(cov) != (n, 8, 8):
+    if any(len(v) != n for v in cols.values()) or np.shape(mean) != (n, 8):
         raise StateDecodeError(f"{what}: the track columns differ in length")
+    if np.shape(cov) != ((n, 8, 8) if square_cov else (n, 4, 3)):
+        raise StateDecodeError(f"{what}: the covariances are not one {'8x8' if square_cov else '4x3'} per track")
     out = []
     for i in range(n):
-        t = Track(np.asarray(mean[i], np.float64), np.asarray(cov[i], np.float64), need_num(cols["score"][i]))
+        c = blocks(cov[i]) if square_cov else np.asarray(cov[i], np.float64)
+        t = Track(np.asarray(mean[i], np.float64), c, need_num(cols["score"][i]))
         t.iid = need_int(cols["iid"][i], "track iid")
         t.eid = need_int(cols["eid"][i], "track eid")
         t.state = _state(cols["state"][i])
@@ -190,7 +195,7 @@ def _legacy_track(data: Any) -> Track:
         raise StateDecodeError("a track's Kalman state is not 8 numbers and 8x8")
     raw = field(data, "score")
     score = float(array_from(raw, "track score")) if isinstance(raw, dict) else need_num(raw, "score")
-    t = Track(m, c, score)
+    t = Track(m, blocks(c), score)
     t.state = _state(field(data, "state"))
     t.activated = need_bool(field(data, "is_activated"), "is_activated")
     t.start_frame = need_int(field(data, "start_frame"), "start_frame")
@@ -199,3 +204,13 @@ def _legacy_track(data: Any) -> Track:
     t.iid = need_int(field(data, "internal_id"), "internal_id")
     t.eid = need_int(field(data, "external_id"), "external_id")
     return t
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel the tracker calls, with the array types it calls them with:
+    a few frames of two boxes through a throwaway tracker (entries, a miss, a re-find), before the worker takes
+    traffic, so no frame's latency holds a compilation."""
+    t = Tracker(10.0, TrackParams())
+    box = np.array([[100.0, 100.0, 160.0, 140.0], [300.0, 200.0, 380.0, 260.0]])
+    for i, n in enumerate((2, 2, 0, 1, 2, 2)):
+        t.update(box[:n] + 4.0 * i, np.array([0.9, 0.2])[:n] if i == 4 else np.full(n, 0.9), np.zeros(n, np.int64))

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 
 import faust
 from prometheus_client import start_http_server
@@ -15,6 +16,7 @@ from streams.analytics.app import build_app, check_copartitioning
 from streams.analytics.cameras import CameraFollower
 from streams.analytics.settings import AnalyticsSettings
 from streams.analytics.statelog import changelog_topic, ensure_changelog
+from streams.analytics.tracking import warm_up
 
 __all__ = ["run"]
 
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 def run(s: AnalyticsSettings) -> int:
     partitions = check_copartitioning(s)
+    started = time.monotonic()
+    warm_up()
+    log.info("tracker kernels ready in %.1f s", time.monotonic() - started)
     ensure_changelog(s.kafka_bootstrap, changelog_topic(s.app_id), partitions)
     if s.metrics_port:
         start_http_server(s.metrics_port, addr=s.metrics_host)

@@ -1,5 +1,6 @@
-"""The changelog encoding, version 3: recent frames as runs, and version-2 records (supervision's tracker fields,
-recent frames listed) still read, through the one adapter, into a state that goes on as the original would."""
+"""The changelog encoding, version 4: recent frames as runs, Kalman covariances as their blocks; version-3 records
+(8x8 covariances) and version-2 records (supervision's tracker fields, recent frames listed) still read, into a state
+that goes on as the original would."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import pytest
 from schemas.events import DetectionsProduced
 from streams.analytics.camera import _RECENT_SEQS, CameraAnalytics, Params
 from streams.analytics.plain import StateDecodeError
-from streams.analytics.state import LEGACY_SV_VERSION, _runs, _unruns, dump_state, load_state, state_to_data
+from streams.analytics.state import (
+    LEGACY_SV_VERSION,
+    SQUARE_COV_VERSION,
+    STATE_VERSION,
+    _runs,
+    _unruns,
+    dump_state,
+    load_state,
+    state_to_data,
+)
 from tests.streams.analytics.factories import Car, line_camera, traffic
 from tests.streams.analytics.test_bytetrack import FPS, Reference
 
@@ -50,9 +60,53 @@ def test_a_version_2_record_loads_and_counts_on_exactly_as_before() -> None:
     restored = load_state(v2, params, "cam-v2")
     assert restored.tracker is not None and st.tracker is not None
     assert restored.tracker.alive() == st.tracker.alive() and restored.tracks.keys() == st.tracks.keys()
-    assert load_state(dump_state(restored), params, "cam-v2").recent == st.recent  # written back as version 3
+    assert load_state(dump_state(restored), params, "cam-v2").recent == st.recent  # written back as version 4
     outs = [(st.process(r, cfg), restored.process(r, cfg)) for r in records[100:]]
     assert all(a == b for a, b in outs) and any(a for a, _ in outs)  # the same events, and there were some
+
+
+def _square(blocks: list[list[float]]) -> list[list[float]]:
+    """The 8x8 covariance a version-3 record held for these 4x3 blocks (zeros off the blocks)."""
+    c = [[0.0] * 8 for _ in range(8)]
+    for k, (pp, pv, vv) in enumerate(blocks):
+        c[k][k], c[k][k + 4], c[k + 4][k], c[k + 4][k + 4] = pp, pv, pv, vv
+    return c
+
+
+def test_a_version_3_record_with_square_covariances_loads_and_counts_on_exactly_as_before() -> None:
+    import numpy as np
+
+    from streams.analytics.plain import array_from, array_to
+
+    cfg = line_camera("cam-v3", y=0.5)
+    cars = [Car(start_frame=2 + 9 * i, x=200.0 + 60 * i, y=-20.0, vx=0.0, vy=12.0, frames=70) for i in range(12)]
+    records = traffic("cam-v3", cars, 200)
+    params = Params()
+    st = CameraAnalytics("cam-v3", params)
+    for r in records[:100]:
+        st.process(r, cfg)
+    data = state_to_data(st)
+    for kind in ("tracked", "lost"):
+        cols = data["tracker"][kind]
+        cols["cov"] = array_to(np.array([_square(b) for b in array_from(cols["cov"]).tolist()]).reshape(-1, 8, 8))
+    assert np.shape(array_from(data["tracker"]["tracked"]["cov"]))[1:] == (8, 8)
+    v3 = bytes([SQUARE_COV_VERSION]) + zlib.compress(msgpack.packb(data, use_bin_type=True))
+    restored = load_state(v3, params, "cam-v3")
+    assert dump_state(restored) == dump_state(st)  # the blocks read out of the 8x8 are the blocks, bit for bit
+    assert dump_state(restored)[0] == STATE_VERSION == 4
+    outs = [(st.process(r, cfg), restored.process(r, cfg)) for r in records[100:]]
+    assert all(a == b for a, b in outs) and any(a for a, _ in outs)
+
+
+def test_a_covariance_of_the_wrong_shape_is_refused_naming_it() -> None:
+    cfg = line_camera("cam-shape", y=0.5)
+    records = traffic("cam-shape", [Car(start_frame=1, x=300.0, y=-20.0, vx=0.0, vy=12.0, frames=40)], 20)
+    st = CameraAnalytics("cam-shape", Params())
+    for r in records:
+        st.process(r, cfg)
+    v4 = dump_state(st)
+    with pytest.raises(StateDecodeError, match="8x8"):  # a version-4 body labelled version 3
+        load_state(bytes([SQUARE_COV_VERSION]) + v4[1:], Params(), "cam-shape")
 
 
 def _replayed_reference(records: list[DetectionsProduced], params: Params) -> Reference:
