@@ -78,16 +78,22 @@ class _Det:
         self.tlbr, self.xyah, self.score = tlbr, xyah, score
 
 
-def _dets(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]) -> list[_Det]:
-    """Upstream's conversions, for all boxes at once and in the same float32 steps."""
-    tlwh = boxes.copy()
-    tlwh[:, 2:] -= tlwh[:, :2]
-    tlbr = tlwh.copy()
-    tlbr[:, 2:] += tlbr[:, :2]
-    xyah = tlwh.copy()
-    xyah[:, :2] += xyah[:, 2:] / 2
-    xyah[:, 2] /= xyah[:, 3]
-    return [_Det(*d) for d in zip(tlbr.tolist(), xyah.astype(np.float64).tolist(), scores.tolist(), strict=True)]
+def _dets(
+    boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], activation: float
+) -> tuple[list[_Det], list[_Det]]:
+    """The frame's detections with upstream's conversions (kernels.measure), in input order, split as upstream
+    does: scoring over `activation`, and the low ones over 0.1 and under it. The thresholds are compared in float32,
+    as upstream's numpy comparisons of float32 scores do."""
+    act, low = float(np.float32(activation)), float(np.float32(0.1))
+    tlbr, xyah = kernels.measure(boxes)
+    tl, xy = tlbr.tolist(), xyah.tolist()
+    high_dets, low_dets = [], []
+    for i, s in enumerate(scores.tolist()):
+        if s > act:
+            high_dets.append(_Det(tl[i], xy[i], s))
+        elif low < s < act:
+            low_dets.append(_Det(tl[i], xy[i], s))
+    return high_dets, low_dets
 
 
 def _corners(dets: list[_Det]) -> npt.NDArray[np.float32]:
@@ -105,8 +111,7 @@ def assign(cost: npt.NDArray[Any], thresh: float) -> tuple[list[tuple[int, int]]
     rows, cols = cost.shape
     if cost.size == 0:
         return [], list(range(rows)), list(range(cols))
-    cost = cost.copy()
-    cost[cost > thresh] = thresh + 1e-4
+    cost = np.where(cost > thresh, thresh + 1e-4, cost)  # in cost's dtype, as upstream's in-place assignment
     r, c = linear_sum_assignment(cost)
     keep = cost[r, c] <= thresh
     matches = list(zip(r[keep].tolist(), c[keep].tolist(), strict=True))
@@ -222,10 +227,7 @@ class ByteTrack:
         lost_now: list[Track] = []
         removed_now: list[Track] = []
         pairs: list[tuple[Track, _Det]] = []
-        high = scores > self.activation
-        low = (scores > 0.1) & (scores < self.activation)
-        dets = _dets(boxes[high], scores[high])
-        dets_low = _dets(boxes[low], scores[low])
+        dets, dets_low = _dets(boxes, scores, self.activation)
         unconfirmed = [t for t in self.tracked if not t.activated]
         confirmed = [t for t in self.tracked if t.activated]
 
@@ -295,6 +297,8 @@ class ByteTrack:
 
 def _dedupe(a: list[Track], b: list[Track]) -> tuple[list[Track], list[Track]]:
     """Of a tracked and a lost track overlapping at IoU > 0.85, keep only the one tracked for longer."""
+    if not a or not b:
+        return a, b
     dist = 1 - iou(_tlbr(a), _tlbr(b))
     drop_a: set[int] = set()
     drop_b: set[int] = set()

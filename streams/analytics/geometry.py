@@ -13,6 +13,7 @@ from enum import StrEnum
 import cv2
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 __all__ = [
     "Anchor",
@@ -111,7 +112,6 @@ class ZoneGrid:
             self.masks.append(m.astype(bool))
         self.union = np.logical_or.reduce(self.masks) if self.masks else np.ones((self.H, self.W), bool)
         self.area = int(self.union.sum())
-        self.everywhere = not self.masks
 
     def contains(self, index: int, x: float, y: float) -> bool:
         """Whether normalised point (x, y) is inside zone `index`."""
@@ -121,14 +121,28 @@ class ZoneGrid:
 
     def coverage(self, boxes: FloatArray) -> float:
         """Share (0..1) of the zones' union covered by the union of normalised (n, 4) boxes."""
-        covered = np.zeros((self.H, self.W), bool)
-        for x1, y1, x2, y2 in boxes.tolist():
-            j1, j2 = max(int(x1 * self.W), 0), min(math.ceil(x2 * self.W), self.W)
-            i1, i2 = max(int(y1 * self.H), 0), min(math.ceil(y2 * self.H), self.H)
-            covered[i1:i2, j1:j2] = True
         if not self.area:
             return 0.0
-        return float((covered if self.everywhere else covered & self.union).sum()) / self.area
+        return _covered(np.asarray(boxes, np.float64).reshape(-1, 4), self.union) / self.area
+
+
+@njit(cache=True, nogil=True)
+def _covered(boxes: FloatArray, union: npt.NDArray[np.bool_]) -> int:
+    """Cells of `union` inside at least one of the normalised boxes (a cell counts when a box reaches into it)."""
+    rows, cols = union.shape
+    covered = np.zeros((rows, cols), np.bool_)
+    for b in range(boxes.shape[0]):
+        j1, j2 = max(int(boxes[b, 0] * cols), 0), min(math.ceil(boxes[b, 2] * cols), cols)
+        i1, i2 = max(int(boxes[b, 1] * rows), 0), min(math.ceil(boxes[b, 3] * rows), rows)
+        for i in range(i1, i2):
+            for j in range(j1, j2):
+                covered[i, j] = True
+    n = 0
+    for i in range(rows):
+        for j in range(cols):
+            if covered[i, j] and union[i, j]:
+                n += 1
+    return n
 
 
 class Homography:

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["boxes", "correct", "iou", "predict"]
+__all__ = ["boxes", "correct", "iou", "measure", "predict"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -43,6 +43,25 @@ def iou(a: Any, b: Any) -> npt.NDArray[np.float32]:
             if union > 0:
                 out[i, j] = np.float32(np.float64(inter) / union)
     return out
+
+
+@njit(cache=True, nogil=True)
+def measure(xyxy: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], F64]:
+    """Detections' boxes as upstream converts them, in its float32 steps: corners via top-left, width and height
+    (float32) and the (x, y, aspect, h) measurement (computed in float32, returned as float64)."""
+    n = xyxy.shape[0]
+    tlbr = np.empty((n, 4), np.float32)
+    xyah = np.empty((n, 4))
+    two = np.float32(2.0)
+    for i in range(n):
+        x, y = xyxy[i, 0], xyxy[i, 1]
+        w, h = np.float32(xyxy[i, 2] - x), np.float32(xyxy[i, 3] - y)
+        tlbr[i, 0], tlbr[i, 1], tlbr[i, 2], tlbr[i, 3] = x, y, np.float32(x + w), np.float32(y + h)
+        xyah[i, 0] = np.float32(x + np.float32(w / two))
+        xyah[i, 1] = np.float32(y + np.float32(h / two))
+        xyah[i, 2] = np.float32(w / h)
+        xyah[i, 3] = h
+    return tlbr, xyah
 
 
 @njit(cache=True, nogil=True)

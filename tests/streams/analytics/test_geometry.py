@@ -211,6 +211,13 @@ def test_zone_grid_without_zones_covers_the_frame() -> None:
     assert ZoneGrid([]).coverage(np.array([[0.0, 0.0, 0.5, 1.0]])) == pytest.approx(0.5, abs=0.01)
 
 
+def test_a_box_wholly_outside_the_frame_covers_nothing() -> None:
+    # validate.py lets boxes overshoot the frame by half its size: one wholly above or left of it covers no cell
+    # (a negative end once wrapped around as a numpy slice and covered most of the grid)
+    outside = np.array([[0.2, -0.4, 0.8, -0.1], [-0.45, 0.2, -0.05, 0.8]])
+    assert ZoneGrid([]).coverage(outside) == 0.0
+
+
 UNIT = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 
 

@@ -36,6 +36,23 @@ def test_iou_gives_supervisions_bits_for_every_pairing_of_box_types(da: type, db
         assert np.array_equal(ours, np.nan_to_num(ref.astype(np.float32))), f"trial {trial}"
 
 
+def test_measure_gives_upstreams_float32_conversions_bit_for_bit() -> None:
+    rng = np.random.default_rng(5)
+    xyxy = _boxes(rng, 500, np.float32)
+    xyxy[:3] = [[0.1, 0.2, 0.3, 0.4], [-40.5, -3.25, 7.0, 1.0], [1279.9, 719.9, 1280.0, 720.0]]
+    # supervision 0.27's STrack: tlwh from xyxy, then tlbr and xyah from tlwh, each in float32 numpy steps
+    tlwh = xyxy.copy()
+    tlwh[:, 2:] -= tlwh[:, :2]
+    tlbr = tlwh.copy()
+    tlbr[:, 2:] += tlbr[:, :2]
+    xyah = tlwh.copy()
+    xyah[:, :2] += xyah[:, 2:] / 2
+    xyah[:, 2] /= xyah[:, 3]
+    ours_tlbr, ours_xyah = kernels.measure(xyxy)
+    assert ours_tlbr.dtype == np.float32 and np.array_equal(ours_tlbr, tlbr)
+    assert ours_xyah.dtype == np.float64 and np.array_equal(ours_xyah, xyah.astype(np.float64))
+
+
 def _upstream_predict(mean: npt.NDArray[np.float64], cov: npt.NDArray[np.float64]) -> tuple[np.ndarray, np.ndarray]:
     motion = np.eye(8)
     motion[range(4), range(4, 8)] = 1.0
