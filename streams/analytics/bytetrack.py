@@ -34,7 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from streams.analytics import kernels
 from streams.analytics.kernels import iou
 
-__all__ = ["LOST", "REMOVED", "TRACKED", "ByteTrack", "Track", "blocks", "iou"]
+__all__ = ["LOST", "REMOVED", "TRACKED", "ByteTrack", "Track", "blocks", "distance", "iou"]
 
 F64 = npt.NDArray[np.float64]
 TRACKED, LOST, REMOVED = 1, 2, 3  # the values of upstream's TrackState (New, 0, is never kept)
@@ -109,23 +109,27 @@ def _tlbr(tracks: list[Track]) -> F64:
 def assign(cost: npt.NDArray[Any], thresh: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
     """Minimum-cost matching keeping pairs at or under `thresh`, the unmatched rows and the unmatched columns."""
     rows, cols = cost.shape
-    if cost.size == 0:
+    if rows == 0 or cols == 0:
         return [], list(range(rows)), list(range(cols))
     cost = np.where(cost > thresh, thresh + 1e-4, cost)  # in cost's dtype, as upstream's in-place assignment
     r, c = linear_sum_assignment(cost)
-    keep = cost[r, c] <= thresh
-    matches = list(zip(r[keep].tolist(), c[keep].tolist(), strict=True))
+    limit = float(cost.dtype.type(thresh))  # upstream compares in cost's dtype (float32)
+    matches = [(i, j) for i, j, v in zip(r.tolist(), c.tolist(), cost[r, c].tolist(), strict=True) if v <= limit]
     # The unmatched in the order of upstream's `tuple(set(range(n)) - set(matched))`: a set's order, not ascending
     # (with 9 detections, 8 comes before 5): it decides which new track gets the lower id.
-    return matches, list(set(range(rows)) - set(r[keep].tolist())), list(set(range(cols)) - set(c[keep].tolist()))
+    return matches, list(set(range(rows)) - {i for i, _ in matches}), list(set(range(cols)) - {j for _, j in matches})
 
 
-def _fused(tracks: list[Track], dets: list[_Det]) -> npt.NDArray[Any]:
-    sim = iou(_tlbr(tracks), _corners(dets))
-    if sim.size:
-        sim = sim * np.array([d.score for d in dets], np.float32)[None, :]  # float32, as upstream
-    out: npt.NDArray[Any] = 1 - sim
-    return out
+def _fused(tracks: list[Track], dets: list[_Det]) -> npt.NDArray[np.float32]:
+    return kernels.distance(_tlbr(tracks), _corners(dets), np.array([d.score for d in dets], np.float32))
+
+
+_NO_SCORES = np.empty(0, np.float32)
+
+
+def distance(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """1 - IoU of boxes (float32, as upstream)."""
+    return kernels.distance(a, b, _NO_SCORES)
 
 
 def _joint(a: list[Track], b: list[Track]) -> list[Track]:
@@ -148,12 +152,11 @@ def _sub(a: list[Track], ids: set[int]) -> list[Track]:
 def _predict(tracks: list[Track]) -> None:
     if not tracks:
         return
-    mean, cov = kernels.predict(
+    mean, cov, boxes = kernels.predict(
         np.array([t.mean for t in tracks]),
         np.array([t.cov for t in tracks]),
         np.array([t.state == TRACKED for t in tracks]),
     )
-    boxes = kernels.boxes(mean)
     for i, t in enumerate(tracks):
         t.mean, t.cov, t.box = mean[i], cov[i], boxes[i]
 
@@ -162,10 +165,9 @@ def _correct(pairs: list[tuple[Track, _Det]]) -> None:
     """The Kalman correction of every (track, detection) pair of the frame, in one batch."""
     if not pairs:
         return
-    mean, cov = kernels.correct(
+    mean, cov, boxes = kernels.correct(
         np.array([t.mean for t, _ in pairs]), np.array([t.cov for t, _ in pairs]), np.array([d.xyah for _, d in pairs])
     )
-    boxes = kernels.boxes(mean)
     for i, (t, _) in enumerate(pairs):
         t.mean, t.cov, t.box = mean[i], cov[i], boxes[i]
 
@@ -238,7 +240,7 @@ class ByteTrack:
             self._matched_or_refound(pool[i], dets[j], fid, pairs, activated, refind)
 
         rest = [pool[i] for i in u_track if pool[i].state == TRACKED]
-        cost = 1 - iou(_tlbr(rest), _corners(dets_low))
+        cost = distance(_tlbr(rest), _corners(dets_low))
         matches, u_rest, _ = assign(cost, 0.5)
         for i, j in matches:
             self._matched_or_refound(rest[i], dets_low[j], fid, pairs, activated, refind)
@@ -299,7 +301,7 @@ def _dedupe(a: list[Track], b: list[Track]) -> tuple[list[Track], list[Track]]:
     """Of a tracked and a lost track overlapping at IoU > 0.85, keep only the one tracked for longer."""
     if not a or not b:
         return a, b
-    dist = 1 - iou(_tlbr(a), _tlbr(b))
+    dist = distance(_tlbr(a), _tlbr(b))
     drop_a: set[int] = set()
     drop_b: set[int] = set()
     for i, j in zip(*np.where(dist < 0.15), strict=True):

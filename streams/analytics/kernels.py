@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["boxes", "correct", "iou", "measure", "predict"]
+__all__ = ["boxes", "correct", "distance", "iou", "measure", "predict"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -46,6 +46,20 @@ def iou(a: Any, b: Any) -> npt.NDArray[np.float32]:
 
 
 @njit(cache=True, nogil=True)
+def distance(a: Any, b: Any, scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """ByteTrack's association cost in float32, as upstream computes it: 1 - IoU, the IoU first multiplied by each
+    column's detection score when `scores` has one per column (pass an empty array for plain 1 - IoU)."""
+    sim = iou(a, b)
+    fuse = scores.shape[0] == b.shape[0] and b.shape[0] > 0
+    one = np.float32(1.0)
+    for i in range(sim.shape[0]):
+        for j in range(sim.shape[1]):
+            v = np.float32(sim[i, j] * scores[j]) if fuse else sim[i, j]
+            sim[i, j] = one - v
+    return sim
+
+
+@njit(cache=True, nogil=True)
 def measure(xyxy: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], F64]:
     """Detections' boxes as upstream converts them, in its float32 steps: corners via top-left, width and height
     (float32) and the (x, y, aspect, h) measurement (computed in float32, returned as float64)."""
@@ -69,18 +83,23 @@ def boxes(mean: F64) -> F64:
     """xyxy boxes of Kalman means (x, y, aspect, h, ...), one per row, in upstream's steps."""
     out = np.empty((mean.shape[0], 4))
     for i in range(mean.shape[0]):
-        h = mean[i, 3]
-        w = mean[i, 2] * h
-        out[i, 0] = mean[i, 0] - w / 2
-        out[i, 1] = mean[i, 1] - h / 2
-        out[i, 2] = out[i, 0] + w
-        out[i, 3] = out[i, 1] + h
+        _box(mean, i, out)
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _box(mean: F64, i: int, out: F64) -> None:
+    h = mean[i, 3]
+    w = mean[i, 2] * h
+    out[i, 0] = mean[i, 0] - w / 2
+    out[i, 1] = mean[i, 1] - h / 2
+    out[i, 2] = out[i, 0] + w
+    out[i, 3] = out[i, 1] + h
+
+
 @njit(cache=True, nogil=True)
-def predict(mean: F64, cov: F64, tracked: npt.NDArray[np.bool_]) -> tuple[F64, F64]:
-    """One constant-velocity step of every track: new means (n, 8) and covariance blocks (n, 4, 3). A track not
+def predict(mean: F64, cov: F64, tracked: npt.NDArray[np.bool_]) -> tuple[F64, F64, F64]:
+    """One constant-velocity step of every track: new means (n, 8), covariance blocks (n, 4, 3) and boxes. A track not
     tracked this frame (lost) has its height velocity zeroed first, as upstream. Per axis k with position variance
     pp, covariance pv and velocity variance vv: F P F' + Q, F = [[1, 1], [0, 1]], Q = diag(q_pos, q_vel)."""
     n = mean.shape[0]
@@ -101,12 +120,13 @@ def predict(mean: F64, cov: F64, tracked: npt.NDArray[np.bool_]) -> tuple[F64, F
             c[i, k, 2] = vv + sv * sv
         for k in range(4):
             m[i, k] = m[i, k] + m[i, k + 4]
-    return m, c
+    return m, c, boxes(m)
 
 
 @njit(cache=True, nogil=True)
-def correct(mean: F64, cov: F64, z: F64) -> tuple[F64, F64]:
-    """The Kalman correction of each track (row) by its measurement z (x, y, aspect, h). The projected covariance
+def correct(mean: F64, cov: F64, z: F64) -> tuple[F64, F64, F64]:
+    """The Kalman correction of each track (row) by its measurement z (x, y, aspect, h), with the new boxes. The
+    projected covariance
     is diagonal (per axis pp + r^2), so the gain is a division by it (upstream's Cholesky divides twice by its square
     root: the results agree to rounding, not bit for bit)."""
     n = mean.shape[0]
@@ -126,4 +146,4 @@ def correct(mean: F64, cov: F64, z: F64) -> tuple[F64, F64]:
             c[i, k, 0] = pp - ks * kp
             c[i, k, 1] = pv - ks * kv
             c[i, k, 2] = vv - (kv * s) * kv
-    return m, c
+    return m, c, boxes(m)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streams.analytics.bytetrack import LOST, REMOVED, TRACKED, ByteTrack, Track, assign, blocks, iou
+from streams.analytics.bytetrack import LOST, REMOVED, TRACKED, ByteTrack, Track, assign, blocks, distance
 from streams.analytics.plain import (
     StateDecodeError,
     array_from,
@@ -65,7 +65,7 @@ class Tracker:
         boxes = xyxy.astype(np.float32).reshape(-1, 4)
         tracks = self._bt.update(boxes, confidence.astype(np.float32))
         # Each detection takes the id of the confirmed track it overlaps best (IoU >= 0.5), as supervision does.
-        matches, _, _ = assign(1 - iou(boxes, ByteTrack.boxes(tracks)), 0.5)
+        matches, _, _ = assign(distance(boxes, ByteTrack.boxes(tracks)), 0.5)
         ids = np.full(len(boxes), -1, np.int64)
         for i, j in matches:
             ids[i] = tracks[j].eid

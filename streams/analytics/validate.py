@@ -8,7 +8,7 @@ coordinates by the caller) and the state stays as it was.
 
 from __future__ import annotations
 
-import math
+from math import isfinite
 
 from schemas.events import DetectionsProduced
 
@@ -32,7 +32,7 @@ def bad_value(ev: DetectionsProduced) -> str | None:
     lo_x, hi_x, lo_y, hi_y = -_MARGIN * w, (1 + _MARGIN) * w, -_MARGIN * h, (1 + _MARGIN) * h
     for i, d in enumerate(dets):
         x1, y1, x2, y2, conf = d["x1"], d["y1"], d["x2"], d["y2"], d["confidence"]
-        if not all(math.isfinite(v) for v in (x1, y1, x2, y2, conf)):
+        if not (isfinite(x1) and isfinite(y1) and isfinite(x2) and isfinite(y2) and isfinite(conf)):
             return f"detection {i} has a value that is not a finite number"
         if not (x1 < x2 and y1 < y2):
             return f"detection {i} box ({x1}, {y1}, {x2}, {y2}) is empty or inverted"

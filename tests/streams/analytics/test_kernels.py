@@ -81,7 +81,8 @@ def test_the_kalman_steps_on_covariance_blocks_agree_with_upstreams_8x8_products
     cov8 = np.array([np.diag(np.square(s)) for s in std])
     cov = np.array([blocks(c) for c in cov8])
     for step in range(12):
-        m, c = kernels.predict(mean, cov, np.ones(n, bool))
+        m, c, b = kernels.predict(mean, cov, np.ones(n, bool))
+        assert np.array_equal(b, kernels.boxes(m))
         ref = [_upstream_predict(mean[i], cov8[i]) for i in range(n)]
         np.testing.assert_allclose(m, [r[0] for r in ref], rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(c, [blocks(r[1]) for r in ref], rtol=1e-9, atol=1e-12)
@@ -90,7 +91,8 @@ def test_the_kalman_steps_on_covariance_blocks_agree_with_upstreams_8x8_products
         if step % 3 == 2:
             continue  # a frame without a measurement: predicted only
         z = mean[:, :4] + rng.normal(0, 2, (n, 4)) * [1, 1, 0.01, 1]
-        m, c = kernels.correct(mean, cov, z)
+        m, c, b = kernels.correct(mean, cov, z)
+        assert np.array_equal(b, kernels.boxes(m))
         ref = [_upstream_correct(mean[i], cov8[i], z[i]) for i in range(n)]
         np.testing.assert_allclose(m, [r[0] for r in ref], rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(c, [blocks(r[1]) for r in ref], rtol=1e-7, atol=1e-12)
@@ -100,7 +102,18 @@ def test_the_kalman_steps_on_covariance_blocks_agree_with_upstreams_8x8_products
 def test_a_lost_tracks_height_velocity_is_zeroed_before_it_is_predicted() -> None:
     mean = np.array([[10.0, 20.0, 0.5, 40.0, 1.0, 2.0, 0.0, 3.0]] * 2)
     cov = np.ones((2, 4, 3))
-    m, _ = kernels.predict(mean, cov, np.array([True, False]))
+    m, _, _ = kernels.predict(mean, cov, np.array([True, False]))
     assert m[0, 3] == 43.0 and m[0, 7] == 3.0
     assert m[1, 3] == 40.0 and m[1, 7] == 0.0 and m[1, 0] == 11.0
     assert mean[1, 7] == 3.0  # the input is not changed
+
+
+def test_distance_is_one_minus_iou_weighted_by_the_scores_in_float32_as_upstream() -> None:
+    rng = np.random.default_rng(3)
+    a, b = _boxes(rng, 9, np.float64), _boxes(rng, 7, np.float32)
+    b[:5] = (a[:5] + rng.normal(0, 3, (5, 4))).astype(np.float32)
+    scores = rng.random(7).astype(np.float32)
+    sim = sv.box_iou_batch(a, b).astype(np.float32)
+    assert np.array_equal(kernels.distance(a, b, scores), 1 - sim * scores[None, :])  # ByteTrack's fused cost
+    assert np.array_equal(kernels.distance(a, b, np.empty(0, np.float32)), 1 - sim)
+    assert kernels.distance(a, b[:0], np.empty(0, np.float32)).shape == (9, 0)
