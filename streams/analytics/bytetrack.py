@@ -32,14 +32,12 @@ import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from streams.analytics import kernels
-from streams.analytics.kernels import iou
+from streams.analytics.kernels import POS, VEL
 
-__all__ = ["LOST", "REMOVED", "TRACKED", "ByteTrack", "Track", "blocks", "distance", "iou"]
+__all__ = ["LOST", "REMOVED", "TRACKED", "ByteTrack", "Track", "blocks", "distance"]
 
 F64 = npt.NDArray[np.float64]
 TRACKED, LOST, REMOVED = 1, 2, 3  # the values of upstream's TrackState (New, 0, is never kept)
-
-_POS, _VEL = 1.0 / 20, 1.0 / 160  # the filter's noise weights (kernels.py); a new track's spread is a multiple
 
 
 class Track:
@@ -198,7 +196,7 @@ class ByteTrack:
     def _start(self, d: _Det, fid: int) -> Track:
         m = d.xyah
         h = m[3]
-        p, v = 2 * _POS * h, 10 * _VEL * h
+        p, v = 2 * POS * h, 10 * VEL * h  # a new track's spread: multiples of the filter's noise weights
         var = np.square(np.array([[p, 0.0, v], [p, 0.0, v], [1e-2, 0.0, 1e-5], [p, 0.0, v]]))
         t = Track(np.array([*m, 0.0, 0.0, 0.0, 0.0]), var, d.score)
         t.iid, self.next_iid = self.next_iid, self.next_iid + 1

@@ -1,4 +1,5 @@
-"""The tracker's numeric inner loops, compiled with numba: box IoU and the Kalman predict and correct steps.
+"""The tracker's numeric inner loops, compiled with numba: box IoU and association cost, the detections' box
+conversions, and the Kalman predict and correct steps.
 
 A frame has tens of boxes, so numpy's per-call cost, not arithmetic, was most of the tracker's time (an IoU matrix
 took ~20 us as twenty numpy calls; compiled, ~1 us). The arithmetic is numpy's own, step for step and type for type
@@ -17,11 +18,11 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["boxes", "correct", "distance", "iou", "measure", "predict"]
+__all__ = ["POS", "VEL", "boxes", "correct", "distance", "iou", "measure", "predict"]
 
 F64 = npt.NDArray[np.float64]
 
-_POS, _VEL = 1.0 / 20, 1.0 / 160  # upstream's noise weights of position and velocity (per unit of box height)
+POS, VEL = 1.0 / 20, 1.0 / 160  # upstream's noise weights of position and velocity (per unit of box height)
 
 
 @njit(cache=True, nogil=True)
@@ -83,18 +84,13 @@ def boxes(mean: F64) -> F64:
     """xyxy boxes of Kalman means (x, y, aspect, h, ...), one per row, in upstream's steps."""
     out = np.empty((mean.shape[0], 4))
     for i in range(mean.shape[0]):
-        _box(mean, i, out)
+        h = mean[i, 3]
+        w = mean[i, 2] * h
+        out[i, 0] = mean[i, 0] - w / 2
+        out[i, 1] = mean[i, 1] - h / 2
+        out[i, 2] = out[i, 0] + w
+        out[i, 3] = out[i, 1] + h
     return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _box(mean: F64, i: int, out: F64) -> None:
-    h = mean[i, 3]
-    w = mean[i, 2] * h
-    out[i, 0] = mean[i, 0] - w / 2
-    out[i, 1] = mean[i, 1] - h / 2
-    out[i, 2] = out[i, 0] + w
-    out[i, 3] = out[i, 1] + h
 
 
 @njit(cache=True, nogil=True)
@@ -113,7 +109,7 @@ def predict(mean: F64, cov: F64, tracked: npt.NDArray[np.bool_]) -> tuple[F64, F
             if k == 2:  # the aspect ratio: fixed noise
                 sp, sv = 1e-2, 1e-5
             else:
-                sp, sv = _POS * h, _VEL * h
+                sp, sv = POS * h, VEL * h
             pp, pv, vv = cov[i, k, 0], cov[i, k, 1], cov[i, k, 2]
             c[i, k, 0] = (pp + pv) + (pv + vv) + sp * sp
             c[i, k, 1] = pv + vv
@@ -126,16 +122,15 @@ def predict(mean: F64, cov: F64, tracked: npt.NDArray[np.bool_]) -> tuple[F64, F
 @njit(cache=True, nogil=True)
 def correct(mean: F64, cov: F64, z: F64) -> tuple[F64, F64, F64]:
     """The Kalman correction of each track (row) by its measurement z (x, y, aspect, h), with the new boxes. The
-    projected covariance
-    is diagonal (per axis pp + r^2), so the gain is a division by it (upstream's Cholesky divides twice by its square
-    root: the results agree to rounding, not bit for bit)."""
+    projected covariance is diagonal (per axis pp + r^2), so the gain is a division by it (upstream's Cholesky
+    divides twice by its square root: the results agree to rounding, not bit for bit)."""
     n = mean.shape[0]
     m = mean.copy()
     c = np.empty_like(cov)
     for i in range(n):
         h = mean[i, 3]
         for k in range(4):
-            r = 1e-1 if k == 2 else _POS * h
+            r = 1e-1 if k == 2 else POS * h
             pp, pv, vv = cov[i, k, 0], cov[i, k, 1], cov[i, k, 2]
             s = pp + r * r
             kp, kv = pp / s, pv / s
