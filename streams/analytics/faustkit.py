@@ -11,7 +11,16 @@ Two things it has no public API for, which exactly-once here needs:
     `Transactions.install` replaces the producer's `commit_transactions` with the same steps plus a hook that runs,
     under the same lock, just before the offsets are sent to the transaction (private: the method it replaces);
 and, for the resume guard (resume.py), to ack offsets Faust itself dropped (`ack_range`: Message objects built
-here, acked through the consumer, keyed by the consumer's own TopicPartition).
+here, acked through the consumer, keyed by the consumer's own TopicPartition), and to tell those from offsets that
+hold no record at all (`fetched_past`: the consumer's fetch gaps, `Consumer._gap`).
+
+And one repair of Faust's commit bookkeeping (`repair_gaps`, private: `Consumer._add_gap`). Faust commits the longest
+run of consecutive acked offsets, and counts the offsets its fetch skipped (transaction markers, aborted records) as
+acked. 0.15.3 records such a gap including the offset of the record fetched after it: that record counted as acked
+before it was applied, and, once the stream acked it too, twice. A commit stops at a doubled offset, so each commit got
+past one gap only; with more than one producer transaction per partition per commit interval (two inference
+replicas, or aborted transactions after faults) the committed offsets fell further behind for ever. A chaos run found
+it: analytics processed everything, committed a few offsets a second and never caught up.
 
 tests/streams/analytics/test_faustkit.py checks each of these against the installed Faust and aiokafka and fails
 naming what changed; `VERIFIED_FAUST` lists the versions they were verified on (the README states them).
@@ -27,7 +36,16 @@ from typing import Any, Protocol
 
 from faust.types import Message
 
-__all__ = ["VERIFIED_AIOKAFKA", "VERIFIED_FAUST", "Send", "Transactions", "ack_range", "installed_versions"]
+__all__ = [
+    "VERIFIED_AIOKAFKA",
+    "VERIFIED_FAUST",
+    "Send",
+    "Transactions",
+    "ack_range",
+    "fetched_past",
+    "installed_versions",
+    "repair_gaps",
+]
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +133,34 @@ class Transactions:
         producer.commit_transactions = commit_transactions
 
 
+def repair_gaps(app: Any) -> None:
+    """Make the consumer record a fetch gap without the record that ends it (see the module's docstring)."""
+    consumer = app.consumer
+    add_gap = consumer._add_gap
+
+    async def _add_gap(tp: Any, offset_from: int, offset_to: int) -> None:
+        # Consumer._drain_messages (0.15.3) passes the offset of the record after the gap as offset_to, and
+        # _add_gap keeps offset_to inclusive.
+        await add_gap(tp, offset_from, offset_to - 1)
+
+    consumer._add_gap = _add_gap
+
+
+def fetched_past(app: Any, msg: Any, start: int) -> bool:
+    """Whether Faust's fetch went from a record before `start` straight to `msg`: offsets [start, msg.offset) then
+    hold no record a read_committed consumer gets (markers, aborted records), and Faust acks them itself."""
+    tree = app.consumer._gap.get(msg.tp)
+    return bool(tree) and any(iv.begin <= start and iv.end >= msg.offset for iv in tree.overlap(start, msg.offset))
+
+
 def ack_range(app: Any, msg: Any, start: int) -> None:
-    """Ack offsets [start, msg.offset) of msg's partition: records Faust dropped and the resume guard applied.
-    Faust commits only a contiguous run of acked offsets (upstream #596); the TopicPartition is the consumer's own
-    (`msg.tp`): a commit keyed by faust.types.TP is refused by aiokafka."""
+    """Ack offsets [start, msg.offset) of msg's partition: records Faust dropped and the resume guard applied, and
+    the offsets without a record among them, less those Faust holds as a fetch gap (it acks those itself: acked
+    twice, an offset stops the commit). Faust commits only a contiguous run of acked offsets (upstream #596); the
+    TopicPartition is the consumer's own (`msg.tp`): a commit keyed by faust.types.TP is refused by aiokafka."""
     tp = msg.tp
+    tree = app.consumer._gap.get(tp)
     for offset in range(start, msg.offset):
+        if tree and tree.overlaps_point(offset):
+            continue
         app.consumer.ack(Message(msg.topic, msg.partition, offset, 0.0, 0, None, None, None, None, tp=tp))

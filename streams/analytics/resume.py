@@ -11,8 +11,9 @@ So after each assignment, for a settling period, every input partition is follow
 resumes (the committed offset, or the earliest record where the group has none): when the agent gets a record
 past the next expected offset, the records in between are read straight from the broker (read_committed, like
 Faust's consumer) and applied first, in the same transaction. Transaction markers and aborted records also leave
-offset gaps; for those the read returns nothing. Records that the camera state already holds come back as
-duplicates and are skipped there.
+offset gaps: where Faust's fetch itself went over the gap (faustkit.fetched_past) nothing is read, else the read
+returns nothing for them. Records that the camera state already holds come back as duplicates and are skipped
+there.
 """
 
 from __future__ import annotations
