@@ -218,7 +218,6 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
 
     kit = Transactions(app, on_commit)
     kit.install()
-    repair_gaps(app)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -238,6 +237,7 @@ def build_app(s: AnalyticsSettings, cameras: CameraFollower, partitions: int) ->
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: Any = (), *args: Any, **kwargs: Any) -> None:
+        repair_gaps(app)  # before the fetch of the assignment records its gaps
         for kept in (cache, flushed, pending, marks, since, failing, loaded):
             kept.clear()
         # Noted now, while nothing of the new assignment is applied: where the assigned partitions resume (once the

@@ -134,8 +134,13 @@ class Transactions:
 
 
 def repair_gaps(app: Any) -> None:
-    """Make the consumer record a fetch gap without the record that ends it (see the module's docstring)."""
+    """Make the consumer record a fetch gap without the record that ends it (see the module's docstring). Call it
+    once the worker runs (at an assignment; again is a no-op): the app's consumer must not be made before Faust
+    makes it, or Faust starts no transactional producers."""
     consumer = app.consumer
+    if getattr(consumer, "_its_gaps_repaired", False):
+        return
+    consumer._its_gaps_repaired = True
     add_gap = consumer._add_gap
 
     async def _add_gap(tp: Any, offset_from: int, offset_to: int) -> None:
