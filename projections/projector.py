@@ -92,7 +92,7 @@ class Projector:
 
     # -- assignment --------------------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
-        stored = self.fence.load(self.conn, [(p.topic, p.partition) for p in parts])
+        stored = self._stored([(p.topic, p.partition) for p in parts])
         for p in parts:
             # Stills are only ever wanted new (each replaces the last one kept): never replay their backlog.
             fresh = p.topic == self.s.snapshots_topic
@@ -101,13 +101,27 @@ class Projector:
         m.READY.set(1)
         log.info("partitions assigned", extra={"offsets": {f"{p.topic}/{p.partition}": p.offset for p in parts}})
 
+    def _stored(self, keys: list[Key]) -> dict[Key, int]:
+        """The offsets stored for `keys`, waiting out a PostgreSQL restart like a write does (a chaos run found an
+        assignment during one crashing the projector: AdminShutdown raised through the consumer's poll)."""
+        delay = 0.5
+        while True:
+            try:
+                return self.fence.load(self.conn, keys)
+            except psycopg.OperationalError as e:
+                log.warning("PostgreSQL unavailable; retrying", extra={"error": str(e), "retry_in_s": delay})
+                if self.stop_event.wait(delay):
+                    raise ProjectionError("Stopped while PostgreSQL (ITS_PG_DSN) was unavailable.") from e
+                delay = min(delay * 2, 30.0)
+                self._reconnect()
+
     def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         self.fence.drop([(p.topic, p.partition) for p in parts])
 
     def _reseek(self) -> None:
         """After a fenced batch: expect what is stored now and read on from there."""
         keys = list(self.fence.expected)
-        stored = self.fence.load(self.conn, keys)
+        stored = self._stored(keys)
         self.store.partitions.forget()
         for t, p in keys:
             off = stored.get((t, p), OFFSET_BEGINNING)

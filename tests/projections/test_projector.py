@@ -7,6 +7,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 import redis
+from confluent_kafka import TopicPartition
 
 from deploy.stack.settings import StackSettings
 from projections import Projector, ProjectorSettings
@@ -132,3 +133,22 @@ def test_a_redis_outage_does_not_stop_projection(
     _run(s)
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT frames FROM cameras WHERE camera_id=%s", (cam,)).fetchone() == (1,)
+
+
+def test_an_assignment_while_postgresql_restarts_waits_for_it(
+    bootstrap: str, pg_dsn: str, stack: StackSettings, make_topic: Callable[..., str], unique: str
+) -> None:
+    # A chaos run restarted PostgreSQL just before a rebalance: reading the stored offsets in the assignment callback
+    # raised AdminShutdown through the consumer's poll and the projector exited. It now reconnects and reads them.
+    dets, dlq = make_topic("dets", 1), make_topic("dlq", 1)
+    p = Projector(_settings(bootstrap, pg_dsn, stack.redis_url, dets, dlq, unique))
+    try:
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (p.conn.info.backend_pid,))
+        p._on_assign(p.consumer, [TopicPartition(dets, 0)])
+        assert [(tp.topic, tp.partition) for tp in p.consumer.assignment()] == [(dets, 0)]
+        assert p.conn.execute("SELECT 1").fetchone() == (1,), "the projector's connection was not replaced"
+    finally:
+        p.consumer.close()
+        p.dlq.flush(5)
+        p.conn.close()
