@@ -109,11 +109,15 @@ class Projector:
             try:
                 return self.fence.load(self.conn, keys)
             except psycopg.OperationalError as e:
-                log.warning("PostgreSQL unavailable; retrying", extra={"error": str(e), "retry_in_s": delay})
-                if self.stop_event.wait(delay):
-                    raise ProjectionError("Stopped while PostgreSQL (ITS_PG_DSN) was unavailable.") from e
-                delay = min(delay * 2, 30.0)
-                self._reconnect()
+                delay = self._wait_for_pg(e, delay)
+
+    def _wait_for_pg(self, e: psycopg.OperationalError, delay: float) -> float:
+        """Wait `delay` s (stopping ends the wait with an error), reconnect, and return the next, longer delay."""
+        log.warning("PostgreSQL unavailable; retrying", extra={"error": str(e), "retry_in_s": delay})
+        if self.stop_event.wait(delay):
+            raise ProjectionError("Stopped while PostgreSQL (ITS_PG_DSN) was unavailable.") from e
+        self._reconnect()
+        return min(delay * 2, 30.0)
 
     def _on_revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         self.fence.drop([(p.topic, p.partition) for p in parts])
@@ -313,11 +317,7 @@ class Projector:
                 log.warning("batch rejected by PostgreSQL; writing event by event", extra={"error": str(e)})
                 return self._write_one_by_one(msgs, offsets)
             except psycopg.OperationalError as e:
-                log.warning("PostgreSQL unavailable; retrying", extra={"error": str(e), "retry_in_s": delay})
-                if self.stop_event.wait(delay):
-                    raise ProjectionError("Stopped while PostgreSQL (ITS_PG_DSN) was unavailable.") from e
-                delay = min(delay * 2, 30.0)
-                self._reconnect()
+                delay = self._wait_for_pg(e, delay)
 
     def _write_one_by_one(self, msgs: list[Message], offsets: dict[Key, int]) -> BatchStats:
         total = BatchStats(0, 0, 0)
