@@ -9,6 +9,7 @@ import contextlib
 import gc
 import hashlib
 import inspect
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -141,7 +142,9 @@ class _Gaps:
 
 
 def _loops() -> set[asyncio.AbstractEventLoop]:
-    return {o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed()}
+    with warnings.catch_warnings():  # isinstance() on some objects warns (torch.distributed.reduce_op, deprecated)
+        warnings.simplefilter("ignore")
+        return {o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed()}
 
 
 @pytest.fixture(scope="module")
