@@ -193,13 +193,28 @@ class _Drain:
     worker_mean_ms: float | None
 
 
+class _Proc:
+    """CPU seconds and RSS of a process from /proc (Linux), without psutil, which only the export extra installs."""
+
+    _tick = os.sysconf("SC_CLK_TCK")
+    _page = os.sysconf("SC_PAGE_SIZE")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick  # utime, stime
+
+    def rss(self) -> int:
+        return int(Path(f"/proc/{self.pid}/statm").read_text().split()[1]) * self._page
+
+
 def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float, log: Path) -> _Drain:
     """Sample the worker every 0.2 s from its first applied frame until it has applied `total`."""
-    import psutil
-
     from itscam.demo import metric_value
 
-    ps = psutil.Process(proc.pid)
+    ps = _Proc(proc.pid)
 
     def alive() -> None:
         if proc.poll() is not None:
@@ -212,27 +227,27 @@ def _drain(proc: subprocess.Popen[bytes], port: int, total: int, timeout: float,
             raise TimeoutError(f"analytics was not ready within 120 s; see {log}")
         time.sleep(0.2)
     first: tuple[float, float, float] | None = None
-    cpu0 = ps.cpu_times()
+    cpu0 = ps.cpu_seconds()
     # From when the worker said it was ready, unless a later sample still saw no frame applied (a small backlog may
     # be drained before the first sample).
-    idle: tuple[float, float, float] | None = (time.monotonic(), 0.0, cpu0.user + cpu0.system)
-    rss = ready_rss = ps.memory_info().rss
+    idle: tuple[float, float, float] | None = (time.monotonic(), 0.0, cpu0)
+    rss = ready_rss = ps.rss()
     deadline = time.monotonic() + timeout
     while True:
         alive()
         done = metric_value(port, "its_analytics_frames_total") or 0.0
         now = time.monotonic()
-        cpu = ps.cpu_times()
-        rss = max(rss, ps.memory_info().rss)
+        cpu = ps.cpu_seconds()
+        rss = max(rss, ps.rss())
         if done == 0:
-            idle = (now, done, cpu.user + cpu.system)  # the last sample before any frame was applied
+            idle = (now, done, cpu)  # the last sample before any frame was applied
         elif first is None:
             # From the last sample that saw none (a small backlog may be drained between two samples), else this one.
-            first = idle or (now, done, cpu.user + cpu.system)
+            first = idle or (now, done, cpu)
         if done >= total and first is not None:
             count = metric_value(port, "its_analytics_process_seconds_count") or 0.0
             mean = (metric_value(port, "its_analytics_process_seconds_sum") or 0.0) / count * 1000 if count else None
-            return _Drain(done, done - first[1], now - first[0], cpu.user + cpu.system - first[2], rss, ready_rss, mean)
+            return _Drain(done, done - first[1], now - first[0], cpu - first[2], rss, ready_rss, mean)
         if now > deadline:
             raise TimeoutError(
                 f"analytics applied {done:.0f} of {total} frames in {timeout:.0f} s; skipped frames are counted by "
