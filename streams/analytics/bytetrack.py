@@ -1,10 +1,12 @@
 """ByteTrack (Zhang et al., ECCV 2022), our own: the association rules of supervision 0.27's `sv.ByteTrack`, with its
-state held as plain values we own and the Kalman filter run for all of a frame's tracks at once.
+state held as plain values we own and a whole frame's update compiled with numba.
 
 Why our own: the analytics state must survive a library upgrade unchanged (supervision's tracker internals are
 private and later releases drop the trackers), and supervision's per-track Kalman update (scipy's Cholesky per track,
-in Python) was 80 % of an analytics event's CPU time. The rules are kept step for step, quirks included, so counts
-stay what they were tuned to be (tests/streams/analytics/test_bytetrack.py runs both on the same detections):
+in Python) was 80 % of an analytics event's CPU time. Why compiled: with the filter batched, a frame still took
+~180 us, nearly all of it Python and numpy call overhead around tens of boxes (track objects, lists, scipy's matching
+called four times); `_step` does the same work in ~20 us. The rules are kept step for step, quirks included, so
+counts stay what they were tuned to be (tests/streams/analytics/test_bytetrack.py runs both on the same detections):
  1. detections above `activation` are "high", those in (0.1, activation) "low";
  2. confirmed tracks and lost tracks are predicted and matched to the high detections on IoU fused with the score
     (`matching` threshold); a matched lost track is re-found;
@@ -13,7 +15,9 @@ stay what they were tuned to be (tests/streams/analytics/test_bytetrack.py runs 
  5. remaining high detections at or above `activation + 0.1` start tracks; lost tracks older than `max_time_lost`
     frames are removed (one frame later than they are marked: the removed list subtracted from the lost tracks is the
     previous frame's, as upstream), and a tracked/lost pair overlapping at IoU > 0.85 keeps only the older track.
-All arithmetic is float64 (upstream starts a track's mean in float32); a restored state computes exactly as the one
+The matching and the order of the unmatched (which decides which new track gets the lower id) are SciPy's and
+CPython's, reproduced in association.py. All arithmetic is float64 (upstream starts a track's mean in float32) and
+comparisons are in float32 where upstream's numpy compares float32; a restored state computes exactly as the one
 saved, since the state is these arrays and counters, byte for byte.
 
 The covariance is kept as what it is: every matrix of this filter (motion, noise, projection) keeps each axis
@@ -21,153 +25,77 @@ The covariance is kept as what it is: every matrix of this filter (motion, noise
 symmetric blocks and all its other entries stay exact zeros. A track holds those blocks as a 4x3 array (per axis:
 position variance, position-velocity covariance, velocity variance): a fifth of the numbers to store and the filter
 steps become element-wise (the results agree with the 8x8 products to rounding; the tests compare ids exactly).
+
+The tracks are one table (`Tracks`): the tracked list's rows, then the lost list's, each in upstream's list order;
+a track's internal id is unique among them (`Tracks.check`, run on every restored state).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
+from numba import njit
 
 from streams.analytics import kernels
+from streams.analytics.association import assign
 from streams.analytics.kernels import POS, VEL
 
-__all__ = ["LOST", "REMOVED", "TRACKED", "ByteTrack", "Track", "blocks", "distance"]
+__all__ = ["COLUMNS", "LOST", "REMOVED", "TRACKED", "ByteTrack", "Tracks", "blocks"]
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 TRACKED, LOST, REMOVED = 1, 2, 3  # the values of upstream's TrackState (New, 0, is never kept)
-
-
-class Track:
-    """One track: Kalman mean (x, y, aspect, h and their velocities), covariance blocks (4x3, see the module's
-    docstring) and its bookkeeping."""
-
-    __slots__ = (
-        "activated",
-        "box",
-        "cov",
-        "eid",
-        "frame_id",
-        "iid",
-        "mean",
-        "score",
-        "start_frame",
-        "state",
-        "tracklet_len",
-    )
-
-    def __init__(self, mean: F64, cov: F64, score: float) -> None:
-        self.mean, self.cov, self.score = mean, cov, score
-        self.box = kernels.boxes(mean[None, :])[0]  # xyxy of the mean, kept with it
-        self.state, self.activated = TRACKED, False
-        self.start_frame = self.frame_id = self.tracklet_len = 0
-        self.iid, self.eid = -1, -1
-
-
-class _Det:
-    """A detection of this frame: its box as upstream holds it (float32 corners via top-left, width, height), its
-    (x, y, aspect, h) measurement and its score, as Python floats (each exactly its float32 or float64 value)."""
-
-    __slots__ = ("score", "tlbr", "xyah")
-
-    def __init__(self, tlbr: list[float], xyah: list[float], score: float) -> None:
-        self.tlbr, self.xyah, self.score = tlbr, xyah, score
-
-
-def _dets(
-    boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], activation: float
-) -> tuple[list[_Det], list[_Det]]:
-    """The frame's detections with upstream's conversions (kernels.measure), in input order, split as upstream
-    does: scoring over `activation`, and the low ones over 0.1 and under it. The thresholds are compared in float32,
-    as upstream's numpy comparisons of float32 scores do."""
-    act, low = float(np.float32(activation)), float(np.float32(0.1))
-    tlbr, xyah = kernels.measure(boxes)
-    tl, xy = tlbr.tolist(), xyah.tolist()
-    high_dets, low_dets = [], []
-    for i, s in enumerate(scores.tolist()):
-        if s > act:
-            high_dets.append(_Det(tl[i], xy[i], s))
-        elif low < s < act:
-            low_dets.append(_Det(tl[i], xy[i], s))
-    return high_dets, low_dets
-
-
-def _corners(dets: list[_Det]) -> npt.NDArray[np.float32]:
-    return np.array([d.tlbr for d in dets], np.float32).reshape(-1, 4)
-
-
-def _tlbr(tracks: list[Track]) -> F64:
-    if not tracks:
-        return np.empty((0, 4))
-    return np.array([t.box for t in tracks])
-
-
-def assign(cost: npt.NDArray[Any], thresh: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-    """Minimum-cost matching keeping pairs at or under `thresh`, the unmatched rows and the unmatched columns."""
-    rows, cols = cost.shape
-    if rows == 0 or cols == 0:
-        return [], list(range(rows)), list(range(cols))
-    cost = np.where(cost > thresh, thresh + 1e-4, cost)  # in cost's dtype, as upstream's in-place assignment
-    r, c = linear_sum_assignment(cost)
-    limit = float(cost.dtype.type(thresh))  # upstream compares in cost's dtype (float32)
-    matches = [(i, j) for i, j, v in zip(r.tolist(), c.tolist(), cost[r, c].tolist(), strict=True) if v <= limit]
-    # The unmatched in the order of upstream's `tuple(set(range(n)) - set(matched))`: a set's order, not ascending
-    # (with 9 detections, 8 comes before 5): it decides which new track gets the lower id.
-    return matches, list(set(range(rows)) - {i for i, _ in matches}), list(set(range(cols)) - {j for _, j in matches})
-
-
-def _fused(tracks: list[Track], dets: list[_Det]) -> npt.NDArray[np.float32]:
-    return kernels.distance(_tlbr(tracks), _corners(dets), np.array([d.score for d in dets], np.float32))
-
-
+#: the integer columns of a track, in `Tracks.ints`
+COLUMNS = ("iid", "eid", "state", "activated", "start_frame", "frame_id", "tracklet_len")
+IID, EID, STATE, ACT, START, FRAME, TLEN = range(7)
 _NO_SCORES = np.empty(0, np.float32)
 
 
-def distance(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    """1 - IoU of boxes (float32, as upstream)."""
-    return kernels.distance(a, b, _NO_SCORES)
+@dataclass
+class Tracks:
+    """Every kept track as columns: `ints` (n, 7) per COLUMNS, `score` (n,), Kalman `mean` (n, 8), covariance
+    blocks `cov` (n, 4, 3) and the mean's xyxy `box` (n, 4); rows [0, n_tracked) are the tracked list."""
 
+    ints: I64
+    score: F64
+    mean: F64
+    cov: F64
+    box: F64
+    n_tracked: int
 
-def _joint(a: list[Track], b: list[Track]) -> list[Track]:
-    seen: set[int] = set()
-    out = []
-    for t in (*a, *b):
-        if t.iid not in seen:
-            seen.add(t.iid)
-            out.append(t)
-    return out
+    @classmethod
+    def empty(cls) -> Tracks:
+        return cls(np.empty((0, 7), np.int64), np.empty(0), np.empty((0, 8)), np.empty((0, 4, 3)), np.empty((0, 4)), 0)
 
+    @classmethod
+    def of(cls, ints: Any, score: Any, mean: Any, cov: Any, n_tracked: int) -> Tracks:
+        """Tracks from restored columns (boxes computed from the means, as the tracker keeps them)."""
+        m = np.ascontiguousarray(mean, np.float64).reshape(-1, 8)
+        return cls(
+            np.ascontiguousarray(ints, np.int64).reshape(-1, 7),
+            np.ascontiguousarray(score, np.float64).reshape(-1),
+            m,
+            np.ascontiguousarray(cov, np.float64).reshape(-1, 4, 3),
+            kernels.boxes(m),
+            n_tracked,
+        )
 
-def _sub(a: list[Track], ids: set[int]) -> list[Track]:
-    out: dict[int, Track] = {}
-    for t in a:
-        out[t.iid] = t  # a later duplicate replaces an earlier one in its place, as upstream's dict does
-    return [t for i, t in out.items() if i not in ids]
-
-
-def _predict(tracks: list[Track]) -> None:
-    if not tracks:
-        return
-    mean, cov, boxes = kernels.predict(
-        np.array([t.mean for t in tracks]),
-        np.array([t.cov for t in tracks]),
-        np.array([t.state == TRACKED for t in tracks]),
-    )
-    for i, t in enumerate(tracks):
-        t.mean, t.cov, t.box = mean[i], cov[i], boxes[i]
-
-
-def _correct(pairs: list[tuple[Track, _Det]]) -> None:
-    """The Kalman correction of every (track, detection) pair of the frame, in one batch."""
-    if not pairs:
-        return
-    mean, cov, boxes = kernels.correct(
-        np.array([t.mean for t, _ in pairs]), np.array([t.cov for t, _ in pairs]), np.array([d.xyah for _, d in pairs])
-    )
-    for i, (t, _) in enumerate(pairs):
-        t.mean, t.cov, t.box = mean[i], cov[i], boxes[i]
+    def check(self, next_iid: int) -> str | None:
+        """What makes these tracks ones the tracker cannot have kept, or None."""
+        n = len(self.ints)
+        if not (len(self.score) == len(self.mean) == len(self.cov) == n and 0 <= self.n_tracked <= n):
+            return "the track columns differ in length"
+        iids = self.ints[:, IID]
+        if len(np.unique(iids)) != n or (n and (iids.min() < 0 or iids.max() >= next_iid)):
+            return "track ids are repeated, negative or not below the next id"
+        if not np.isin(self.ints[:, STATE], (TRACKED, LOST, REMOVED)).all():
+            return "a track state is not tracked (1), lost (2) or removed (3)"
+        if not np.isfinite(self.mean).all() or not np.isfinite(self.cov).all():
+            return "a Kalman state is not finite"
+        return None
 
 
 def blocks(cov8: npt.NDArray[Any]) -> F64:
@@ -185,126 +113,291 @@ class ByteTrack:
         self.max_time_lost, self.min_consecutive = max_time_lost, min_consecutive
         self.frame_id = 0
         self.next_iid, self.next_eid = 0, 1
-        self.tracked: list[Track] = []
-        self.lost: list[Track] = []
-        self.removed: list[int] = []  # internal ids removed in the last frame
+        self.tracks = Tracks.empty()
+        self.removed: I64 = np.empty(0, np.int64)  # internal ids removed in the last frame
 
-    def _new_eid(self) -> int:
-        self.next_eid += 1
-        return self.next_eid - 1
-
-    def _start(self, d: _Det, fid: int) -> Track:
-        m = d.xyah
-        h = m[3]
-        p, v = 2 * POS * h, 10 * VEL * h  # a new track's spread: multiples of the filter's noise weights
-        var = np.square(np.array([[p, 0.0, v], [p, 0.0, v], [1e-2, 0.0, 1e-5], [p, 0.0, v]]))
-        t = Track(np.array([*m, 0.0, 0.0, 0.0, 0.0]), var, d.score)
-        t.iid, self.next_iid = self.next_iid, self.next_iid + 1
-        t.activated = fid == 1
-        if self.min_consecutive == 1:
-            t.eid = self._new_eid()
-        t.frame_id = t.start_frame = fid
-        return t
-
-    def _matched(self, t: Track, d: _Det, fid: int, pairs: list[tuple[Track, _Det]]) -> None:
-        """upstream's STrack.update (bookkeeping now, the Kalman correction batched in `pairs`)."""
-        t.frame_id = fid
-        t.tracklet_len += 1
-        pairs.append((t, d))
-        t.state = TRACKED
-        if t.tracklet_len == self.min_consecutive:
-            t.activated = True
-            if t.eid == -1:
-                t.eid = self._new_eid()
-        t.score = d.score
-
-    def update(self, boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]) -> list[Track]:
-        """One frame's detections (xyxy and confidence, float32); the confirmed tracks after it."""
-        self.frame_id += 1
-        fid = self.frame_id
-        activated: list[Track] = []
-        refind: list[Track] = []
-        lost_now: list[Track] = []
-        removed_now: list[Track] = []
-        pairs: list[tuple[Track, _Det]] = []
-        dets, dets_low = _dets(boxes, scores, self.activation)
-        unconfirmed = [t for t in self.tracked if not t.activated]
-        confirmed = [t for t in self.tracked if t.activated]
-
-        pool = _joint(confirmed, self.lost)
-        _predict(pool)
-        matches, u_track, u_det = assign(_fused(pool, dets), self.matching)
-        for i, j in matches:
-            self._matched_or_refound(pool[i], dets[j], fid, pairs, activated, refind)
-
-        rest = [pool[i] for i in u_track if pool[i].state == TRACKED]
-        cost = distance(_tlbr(rest), _corners(dets_low))
-        matches, u_rest, _ = assign(cost, 0.5)
-        for i, j in matches:
-            self._matched_or_refound(rest[i], dets_low[j], fid, pairs, activated, refind)
-        for i in u_rest:
-            if rest[i].state != LOST:
-                rest[i].state = LOST
-                lost_now.append(rest[i])
-
-        dets = [dets[j] for j in u_det]
-        matches, u_unconf, u_det = assign(_fused(unconfirmed, dets), 0.7)
-        for i, j in matches:
-            self._matched(unconfirmed[i], dets[j], fid, pairs)
-            activated.append(unconfirmed[i])
-        for i in u_unconf:
-            unconfirmed[i].state = REMOVED
-            removed_now.append(unconfirmed[i])
-
-        for j in u_det:
-            if np.float32(dets[j].score) >= np.float32(self.det_thresh):  # in float32, as upstream compares
-                activated.append(self._start(dets[j], fid))
-        for t in self.lost:
-            if fid - t.frame_id > self.max_time_lost:
-                t.state = REMOVED
-                removed_now.append(t)
-        _correct(pairs)
-
-        tracked = _joint(_joint([t for t in self.tracked if t.state == TRACKED], activated), refind)
-        lost = _sub(self.lost, {t.iid for t in tracked})
-        lost = _sub([*lost, *lost_now], set(self.removed))
-        self.removed = [t.iid for t in removed_now]
-        self.tracked, self.lost = _dedupe(tracked, lost)
-        return [t for t in self.tracked if t.activated]
-
-    def _matched_or_refound(
-        self, t: Track, d: _Det, fid: int, pairs: list[tuple[Track, _Det]], act: list[Track], refind: list[Track]
-    ) -> None:
-        if t.state == TRACKED:
-            self._matched(t, d, fid, pairs)
-            act.append(t)
-        else:  # upstream's re_activate: a lost (or just removed) track found again
-            pairs.append((t, d))
-            t.tracklet_len = 0
-            t.state = TRACKED
-            t.frame_id = fid
-            t.score = d.score
-            refind.append(t)
+    def update(self, boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]) -> I64:
+        """One frame's detections (xyxy and confidence, float32); per detection, the id of the confirmed track it
+        belongs to (the one it overlaps best, IoU >= 0.5, as supervision assigns them) or -1."""
+        t = self.tracks
+        ints, score, mean, cov, box, nt, removed, counters, ids = _step(
+            t.ints,
+            t.score,
+            t.mean,
+            t.cov,
+            t.box,
+            t.n_tracked,
+            self.removed,
+            np.array([self.frame_id, self.next_iid, self.next_eid], np.int64),
+            float(self.activation),
+            float(self.matching),
+            float(self.det_thresh),
+            int(self.max_time_lost),
+            int(self.min_consecutive),
+            np.ascontiguousarray(boxes, np.float32).reshape(-1, 4),
+            np.ascontiguousarray(scores, np.float32).reshape(-1),
+        )
+        self.tracks = Tracks(ints, score, mean, cov, box, int(nt))
+        self.removed = removed
+        self.frame_id, self.next_iid, self.next_eid = (int(c) for c in counters)
+        out: I64 = ids
+        return out
 
     def alive(self) -> set[int]:
-        return {t.eid for t in (*self.tracked, *self.lost) if t.eid >= 0}
-
-    @staticmethod
-    def boxes(tracks: list[Track]) -> F64:
-        """The tracks' current boxes, xyxy."""
-        return _tlbr(tracks)
+        return {e for e in self.tracks.ints[:, EID].tolist() if e >= 0}
 
 
-def _dedupe(a: list[Track], b: list[Track]) -> tuple[list[Track], list[Track]]:
-    """Of a tracked and a lost track overlapping at IoU > 0.85, keep only the one tracked for longer."""
-    if not a or not b:
-        return a, b
-    dist = distance(_tlbr(a), _tlbr(b))
-    drop_a: set[int] = set()
-    drop_b: set[int] = set()
-    for i, j in zip(*np.where(dist < 0.15), strict=True):
-        if a[i].frame_id - a[i].start_frame > b[j].frame_id - b[j].start_frame:
-            drop_b.add(int(j))
+@njit(cache=True, nogil=True)
+def _step(  # one frame of upstream's update, kept in its order
+    ints: Any,
+    score: Any,
+    mean: Any,
+    cov: Any,
+    box: Any,
+    nt: int,
+    removed: Any,
+    counters: Any,
+    activation: float,
+    matching: float,
+    det_thresh: float,
+    max_time_lost: int,
+    min_consecutive: int,
+    boxes: Any,
+    scores: Any,
+) -> Any:
+    n, k = ints.shape[0], boxes.shape[0]
+    cap = n + k  # a frame adds at most one track per detection
+    ti = np.empty((cap, 7), np.int64)
+    ts = np.empty(cap)
+    tm = np.empty((cap, 8))
+    tc = np.empty((cap, 4, 3))
+    tb = np.empty((cap, 4))
+    ti[:n], ts[:n], tm[:n], tc[:n], tb[:n] = ints, score, mean, cov, box
+    fid = counters[0] + 1
+    next_iid, next_eid = counters[1], counters[2]
+
+    # 1. the detections, high and low (compared in float32)
+    tlbr, xyah = kernels.measure(boxes)
+    act, low = np.float32(activation), np.float32(0.1)
+    high, lows = np.empty(k, np.int64), np.empty(k, np.int64)
+    nh = nl = 0
+    for i in range(k):
+        if scores[i] > act:
+            high[nh] = i
+            nh += 1
+        elif low < scores[i] < act:
+            lows[nl] = i
+            nl += 1
+    high, lows = high[:nh], lows[:nl]
+
+    unconf, pool = np.empty(n, np.int64), np.empty(n, np.int64)
+    nu = npool = 0
+    for r in range(nt):
+        if ti[r, ACT]:
+            pool[npool] = r
+            npool += 1
         else:
-            drop_a.add(int(i))
-    return [t for i, t in enumerate(a) if i not in drop_a], [t for j, t in enumerate(b) if j not in drop_b]
+            unconf[nu] = r
+            nu += 1
+    for r in range(nt, n):
+        pool[npool] = r
+        npool += 1
+    pool, unconf = pool[:npool], unconf[:nu]
+
+    # 2. the pool predicted and matched to the high detections
+    if npool:
+        flags = np.empty(npool, np.bool_)
+        for i in range(npool):
+            flags[i] = ti[pool[i], STATE] == TRACKED
+        pm, pc, pb = kernels.predict(tm[pool], tc[pool], flags)
+        for i in range(npool):
+            tm[pool[i]], tc[pool[i]], tb[pool[i]] = pm[i], pc[i], pb[i]
+    pair_t, pair_d = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    activated, refind = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    lost_now, removed_now = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    npair = nact = nref = nlost = nrem = 0
+
+    mr, mc, u_track, u_det = assign(kernels.distance(tb[pool], tlbr[high], scores[high]), matching)
+    for m in range(mr.shape[0]):
+        t, d = pool[mr[m]], high[mc[m]]
+        pair_t[npair], pair_d[npair] = t, d
+        npair += 1
+        ts[t] = scores[d]
+        if ti[t, STATE] == TRACKED:  # matched
+            ti[t, FRAME] = fid
+            ti[t, TLEN] += 1
+            if ti[t, TLEN] == min_consecutive:
+                ti[t, ACT] = 1
+                if ti[t, EID] == -1:
+                    ti[t, EID] = next_eid
+                    next_eid += 1
+            activated[nact] = t
+            nact += 1
+        else:  # re-found: upstream's re_activate
+            ti[t, TLEN] = 0
+            ti[t, STATE] = TRACKED
+            ti[t, FRAME] = fid
+            refind[nref] = t
+            nref += 1
+
+    # 3. tracks still tracked, to the low detections
+    rest = np.empty(u_track.shape[0], np.int64)
+    nrest = 0
+    for i in u_track:
+        if ti[pool[i], STATE] == TRACKED:
+            rest[nrest] = pool[i]
+            nrest += 1
+    rest = rest[:nrest]
+    mr, mc, u_rest, _ = assign(kernels.distance(tb[rest], tlbr[lows], _NO_SCORES), 0.5)
+    for m in range(mr.shape[0]):
+        t, d = rest[mr[m]], lows[mc[m]]
+        pair_t[npair], pair_d[npair] = t, d
+        npair += 1
+        ts[t] = scores[d]
+        if ti[t, STATE] == TRACKED:
+            ti[t, FRAME] = fid
+            ti[t, TLEN] += 1
+            if ti[t, TLEN] == min_consecutive:
+                ti[t, ACT] = 1
+                if ti[t, EID] == -1:
+                    ti[t, EID] = next_eid
+                    next_eid += 1
+            activated[nact] = t
+            nact += 1
+        else:
+            ti[t, TLEN] = 0
+            ti[t, STATE] = TRACKED
+            ti[t, FRAME] = fid
+            refind[nref] = t
+            nref += 1
+    for i in u_rest:
+        t = rest[i]
+        if ti[t, STATE] != LOST:
+            ti[t, STATE] = LOST
+            lost_now[nlost] = t
+            nlost += 1
+
+    # 4. unconfirmed tracks, to the high detections left
+    left = high[u_det]
+    mr, mc, u_unconf, u_new = assign(kernels.distance(tb[unconf], tlbr[left], scores[left]), 0.7)
+    for m in range(mr.shape[0]):
+        t, d = unconf[mr[m]], left[mc[m]]
+        pair_t[npair], pair_d[npair] = t, d
+        npair += 1
+        ti[t, FRAME] = fid
+        ti[t, TLEN] += 1
+        ti[t, STATE] = TRACKED
+        if ti[t, TLEN] == min_consecutive:
+            ti[t, ACT] = 1
+            if ti[t, EID] == -1:
+                ti[t, EID] = next_eid
+                next_eid += 1
+        ts[t] = scores[d]
+        activated[nact] = t
+        nact += 1
+    for i in u_unconf:
+        ti[unconf[i], STATE] = REMOVED
+        removed_now[nrem] = unconf[i]
+        nrem += 1
+
+    # 5. new tracks, expired lost tracks, the Kalman corrections
+    top = n
+    thresh = np.float32(det_thresh)
+    for j in u_new:
+        d = left[j]
+        if scores[d] < thresh:
+            continue
+        h = xyah[d, 3]
+        p, v = 2 * POS * h, 10 * VEL * h  # a new track's spread: multiples of the filter's noise weights
+        tm[top, :4] = xyah[d]
+        tm[top, 4:] = 0.0
+        for a in (0, 1, 3):
+            tc[top, a, 0], tc[top, a, 1], tc[top, a, 2] = p * p, 0.0, v * v
+        tc[top, 2, 0], tc[top, 2, 1], tc[top, 2, 2] = 1e-2 * 1e-2, 0.0, 1e-5 * 1e-5
+        tb[top] = kernels.boxes(tm[top : top + 1])[0]
+        ts[top] = scores[d]
+        ti[top, IID] = next_iid
+        next_iid += 1
+        ti[top, ACT] = 1 if fid == 1 else 0
+        ti[top, EID] = -1
+        if min_consecutive == 1:
+            ti[top, EID] = next_eid
+            next_eid += 1
+        ti[top, FRAME] = ti[top, START] = fid
+        ti[top, TLEN] = 0
+        ti[top, STATE] = TRACKED
+        activated[nact] = top
+        nact += 1
+        top += 1
+    for r in range(nt, n):
+        if fid - ti[r, FRAME] > max_time_lost:
+            ti[r, STATE] = REMOVED
+            removed_now[nrem] = r
+            nrem += 1
+    if npair:
+        pt, pd = pair_t[:npair], pair_d[:npair]
+        cm, cc, cb = kernels.correct(tm[pt], tc[pt], xyah[pd])
+        for i in range(npair):
+            tm[pt[i]], tc[pt[i]], tb[pt[i]] = cm[i], cc[i], cb[i]
+
+    # the new lists: tracked (kept, activated, re-found; each once), lost (not tracked again, not removed last frame)
+    seen = np.zeros(top, np.bool_)
+    tracked = np.empty(top, np.int64)
+    ntr = 0
+    for r in range(nt):
+        if ti[r, STATE] == TRACKED and not seen[r]:
+            seen[r] = True
+            tracked[ntr] = r
+            ntr += 1
+    for src, cnt in ((activated, nact), (refind, nref)):
+        for i in range(cnt):
+            if not seen[src[i]]:
+                seen[src[i]] = True
+                tracked[ntr] = src[i]
+                ntr += 1
+    tracked = tracked[:ntr]
+    lost = np.empty(top, np.int64)
+    nlo = 0
+    for r in np.concatenate((np.arange(nt, n), lost_now[:nlost])):
+        if seen[r]:
+            continue
+        gone = False
+        for iid in removed:
+            gone = gone or ti[r, IID] == iid
+        if not gone:
+            lost[nlo] = r
+            nlo += 1
+    lost = lost[:nlo]
+
+    # of a tracked and a lost track overlapping at IoU > 0.85, only the one tracked for longer stays
+    keep_a, keep_b = np.ones(ntr, np.bool_), np.ones(nlo, np.bool_)
+    if ntr and nlo:
+        dist = kernels.distance(tb[tracked], tb[lost], _NO_SCORES)
+        for i in range(ntr):
+            for j in range(nlo):
+                if dist[i, j] < np.float32(0.15):
+                    a, b = tracked[i], lost[j]
+                    if ti[a, FRAME] - ti[a, START] > ti[b, FRAME] - ti[b, START]:
+                        keep_b[j] = False
+                    else:
+                        keep_a[i] = False
+    rows = np.concatenate((tracked[keep_a], lost[keep_b]))
+    n_tracked = int(keep_a.sum())
+
+    # each detection takes the id of the confirmed track it overlaps best (IoU >= 0.5)
+    confirmed = np.empty(n_tracked, np.int64)
+    nconf = 0
+    for r in rows[:n_tracked]:
+        if ti[r, ACT]:
+            confirmed[nconf] = r
+            nconf += 1
+    confirmed = confirmed[:nconf]
+    ids = np.full(k, -1, np.int64)
+    mr, mc, _, _ = assign(kernels.distance(boxes, tb[confirmed], _NO_SCORES), 0.5)
+    for m in range(mr.shape[0]):
+        ids[mr[m]] = ti[confirmed[mc[m]], EID]
+    gone_ids = np.empty(nrem, np.int64)
+    for i in range(nrem):
+        gone_ids[i] = ti[removed_now[i], IID]
+    out_counters = np.array([fid, next_iid, next_eid], np.int64)
+    return ti[rows], ts[rows], tm[rows], tc[rows], tb[rows], n_tracked, gone_ids, out_counters, ids

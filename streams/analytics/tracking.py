@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streams.analytics.bytetrack import LOST, REMOVED, TRACKED, ByteTrack, Track, assign, blocks, distance
+from streams.analytics.bytetrack import COLUMNS, LOST, REMOVED, TRACKED, ByteTrack, Tracks, blocks
 from streams.analytics.plain import (
     StateDecodeError,
     array_from,
@@ -63,18 +63,14 @@ class Tracker:
         self, xyxy: npt.NDArray[np.float64], confidence: npt.NDArray[np.float64], class_id: npt.NDArray[np.int64]
     ) -> Tracked:
         boxes = xyxy.astype(np.float32).reshape(-1, 4)
-        tracks = self._bt.update(boxes, confidence.astype(np.float32))
-        # Each detection takes the id of the confirmed track it overlaps best (IoU >= 0.5), as supervision does.
-        matches, _, _ = assign(distance(boxes, ByteTrack.boxes(tracks)), 0.5)
-        ids = np.full(len(boxes), -1, np.int64)
-        for i, j in matches:
-            ids[i] = tracks[j].eid
+        conf = confidence.astype(np.float32)
+        ids = self._bt.update(boxes, conf)  # per detection: its confirmed track's id, or -1
         keep = ids != -1
         return Tracked(
             track_id=ids[keep],
             xyxy=boxes[keep].astype(np.float64),
             class_id=np.asarray(class_id, np.int64)[keep],
-            confidence=confidence.astype(np.float32)[keep].astype(np.float64),
+            confidence=conf[keep].astype(np.float64),
         )
 
     def alive(self) -> set[int]:
@@ -93,9 +89,9 @@ class Tracker:
             "frame_id": bt.frame_id,
             "next_iid": bt.next_iid,
             "next_eid": bt.next_eid,
-            "removed": list(bt.removed),
-            "tracked": _tracks_to(bt.tracked),
-            "lost": _tracks_to(bt.lost),
+            "removed": bt.removed.tolist(),
+            "tracked": _tracks_to(bt.tracks, 0, bt.tracks.n_tracked),
+            "lost": _tracks_to(bt.tracks, bt.tracks.n_tracked, len(bt.tracks.ints)),
         }
 
     @classmethod
@@ -110,10 +106,10 @@ class Tracker:
         bt.frame_id = need_int(field(data, "frame_id"), "frame_id")
         bt.next_iid = need_int(field(data, "next_iid"), "next_iid")
         bt.next_eid = need_int(field(data, "next_eid"), "next_eid")
-        bt.removed = [need_int(i, "removed id") for i in need_list(field(data, "removed"), "removed")]
-        bt.tracked = _tracks_from(field(data, "tracked"), "tracked", square_cov)
-        bt.lost = _tracks_from(field(data, "lost"), "lost", square_cov)
-        return _wrap(bt)
+        removed = [need_int(i, "removed id") for i in need_list(field(data, "removed"), "removed")]
+        tracked = _tracks_from(field(data, "tracked"), "tracked", square_cov)
+        lost = _tracks_from(field(data, "lost"), "lost", square_cov)
+        return _wrap(bt, removed, [*tracked, *lost], len(tracked))
 
     @classmethod
     def from_legacy_data(cls, data: Any) -> Tracker:
@@ -128,34 +124,52 @@ class Tracker:
         bt.frame_id = need_int(field(data, "frame_id"), "frame_id")
         bt.next_iid = need_int(field(data, "internal_next_id"), "internal_next_id")
         bt.next_eid = need_int(field(data, "external_next_id"), "external_next_id")
-        bt.tracked = [_legacy_track(t) for t in need_list(field(data, "tracked"), "tracked tracks")]
-        bt.lost = [_legacy_track(t) for t in need_list(field(data, "lost"), "lost tracks")]
-        bt.removed = [
+        tracked = [_legacy_track(t) for t in need_list(field(data, "tracked"), "tracked tracks")]
+        lost = [_legacy_track(t) for t in need_list(field(data, "lost"), "lost tracks")]
+        removed = [
             need_int(field(t, "internal_id"), "internal_id") for t in need_list(field(data, "removed"), "removed")
         ]
-        return _wrap(bt)
+        return _wrap(bt, removed, [*tracked, *lost], len(tracked))
 
 
-def _wrap(bt: ByteTrack) -> Tracker:
+#: one restored track: its COLUMNS, score, mean (8) and covariance blocks (4x3)
+_Row = tuple[list[int], float, Any, Any]
+
+
+def _wrap(bt: ByteTrack, removed: list[int], rows: list[_Row], n_tracked: int) -> Tracker:
+    """The tracker of `bt` with its restored tracks (the tracked list's rows first), checked as the tracker keeps
+    them: a state that breaks them (a crafted or corrupt record) is refused here, not run."""
+    bt.removed = np.array(removed, np.int64)
+    bt.tracks = Tracks.of(
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], n_tracked
+    )
+    bad = bt.tracks.check(bt.next_iid)
+    if bad is not None:
+        raise StateDecodeError(f"tracker state: {bad}")
     self = Tracker.__new__(Tracker)
     self._bt = bt
     return self
 
 
-_COLUMNS = ("iid", "eid", "state", "activated", "start_frame", "frame_id", "tracklet_len", "score")
+_FLOATS = ("score",)
 
 
-def _tracks_to(tracks: list[Track]) -> dict[str, Any]:
-    """A list of tracks as columns (one list per field, mean and covariance blocks as n x 8 and n x 4 x 3 arrays)."""
+def _tracks_to(tracks: Tracks, lo: int, hi: int) -> dict[str, Any]:
+    """Rows [lo, hi) of the tracks as columns (one list per field, mean and covariance blocks as n x 8 and n x 4 x 3
+    arrays): the layout of version 3 and 4 records, where each track was an object."""
+    ints = tracks.ints[lo:hi]
+    cols: dict[str, Any] = {c: ints[:, k].tolist() for k, c in enumerate(COLUMNS)}
+    cols["activated"] = [bool(a) for a in cols["activated"]]
     return {
-        **{c: [getattr(t, c) for t in tracks] for c in _COLUMNS},
-        "mean": array_to(np.array([t.mean for t in tracks]).reshape(-1, 8)),
-        "cov": array_to(np.array([t.cov for t in tracks]).reshape(-1, 4, 3)),
+        **cols,
+        "score": tracks.score[lo:hi].tolist(),
+        "mean": array_to(tracks.mean[lo:hi]),
+        "cov": array_to(tracks.cov[lo:hi]),
     }
 
 
-def _tracks_from(data: Any, what: str, square_cov: bool) -> list[Track]:
-    cols = {c: need_list(field(data, c), f"{what} {c}") for c in _COLUMNS}
+def _tracks_from(data: Any, what: str, square_cov: bool) -> list[_Row]:
+    cols = {c: need_list(field(data, c), f"{what} {c}") for c in (*COLUMNS, *_FLOATS)}
     mean = array_from(field(data, "mean"), f"{what} mean")
     cov = array_from(field(data, "cov"), f"{what} covariance")
     n = len(cols["iid"])
@@ -165,16 +179,17 @@ def _tracks_from(data: Any, what: str, square_cov: bool) -> list[Track]:
         raise StateDecodeError(f"{what}: the covariances are not one {'8x8' if square_cov else '4x3'} per track")
     out = []
     for i in range(n):
+        ints = [
+            need_int(cols["iid"][i], "track iid"),
+            need_int(cols["eid"][i], "track eid"),
+            _state(cols["state"][i]),
+            int(need_bool(cols["activated"][i], "activated")),
+            need_int(cols["start_frame"][i], "start_frame"),
+            need_int(cols["frame_id"][i], "track frame_id"),
+            need_int(cols["tracklet_len"][i], "tracklet_len"),
+        ]
         c = blocks(cov[i]) if square_cov else np.asarray(cov[i], np.float64)
-        t = Track(np.asarray(mean[i], np.float64), c, need_num(cols["score"][i]))
-        t.iid = need_int(cols["iid"][i], "track iid")
-        t.eid = need_int(cols["eid"][i], "track eid")
-        t.state = _state(cols["state"][i])
-        t.activated = need_bool(cols["activated"][i], "activated")
-        t.start_frame = need_int(cols["start_frame"][i], "start_frame")
-        t.frame_id = need_int(cols["frame_id"][i], "track frame_id")
-        t.tracklet_len = need_int(cols["tracklet_len"][i], "tracklet_len")
-        out.append(t)
+        out.append((ints, need_num(cols["score"][i]), np.asarray(mean[i], np.float64), c))
     return out
 
 
@@ -185,7 +200,7 @@ def _state(v: Any) -> int:
     return s
 
 
-def _legacy_track(data: Any) -> Track:
+def _legacy_track(data: Any) -> _Row:
     mean, cov = field(data, "mean"), field(data, "covariance")
     if mean is None or cov is None:
         raise StateDecodeError("a kept track has no Kalman state")
@@ -195,15 +210,16 @@ def _legacy_track(data: Any) -> Track:
         raise StateDecodeError("a track's Kalman state is not 8 numbers and 8x8")
     raw = field(data, "score")
     score = float(array_from(raw, "track score")) if isinstance(raw, dict) else need_num(raw, "score")
-    t = Track(m, blocks(c), score)
-    t.state = _state(field(data, "state"))
-    t.activated = need_bool(field(data, "is_activated"), "is_activated")
-    t.start_frame = need_int(field(data, "start_frame"), "start_frame")
-    t.frame_id = need_int(field(data, "frame_id"), "track frame_id")
-    t.tracklet_len = need_int(field(data, "tracklet_len"), "tracklet_len")
-    t.iid = need_int(field(data, "internal_id"), "internal_id")
-    t.eid = need_int(field(data, "external_id"), "external_id")
-    return t
+    ints = [
+        need_int(field(data, "internal_id"), "internal_id"),
+        need_int(field(data, "external_id"), "external_id"),
+        _state(field(data, "state")),
+        int(need_bool(field(data, "is_activated"), "is_activated")),
+        need_int(field(data, "start_frame"), "start_frame"),
+        need_int(field(data, "frame_id"), "track frame_id"),
+        need_int(field(data, "tracklet_len"), "tracklet_len"),
+    ]
+    return ints, score, m, blocks(c)
 
 
 def warm_up() -> None:

@@ -109,6 +109,36 @@ def test_a_covariance_of_the_wrong_shape_is_refused_naming_it() -> None:
         load_state(bytes([SQUARE_COV_VERSION]) + v4[1:], Params(), "cam-shape")
 
 
+def _tracked_data(camera: str) -> dict:  # type: ignore[type-arg]
+    cfg = line_camera(camera, y=0.5)
+    cars = [Car(start_frame=1, x=300.0 + 150 * i, y=-20.0, vx=0.0, vy=12.0, frames=40) for i in range(3)]
+    st = CameraAnalytics(camera, Params())
+    for r in traffic(camera, cars, 20):
+        st.process(r, cfg)
+    return state_to_data(st)
+
+
+def _record(data: dict) -> bytes:  # type: ignore[type-arg]
+    return bytes([STATE_VERSION]) + zlib.compress(msgpack.packb(data, use_bin_type=True))
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda t: t["tracked"]["iid"].__setitem__(1, t["tracked"]["iid"][0]), "repeated"),
+        (lambda t: t.__setitem__("next_iid", 0), "not below the next id"),
+        (lambda t: t["tracked"]["state"].__setitem__(0, 7), "not tracked"),
+    ],
+)
+def test_a_tracker_state_the_tracker_cannot_have_kept_is_refused_naming_why(change: object, why: str) -> None:
+    data = _tracked_data("cam-ids")
+    assert len(data["tracker"]["tracked"]["iid"]) >= 2
+    assert load_state(_record(data), Params(), "cam-ids").tracker is not None  # as written, it loads
+    change(data["tracker"])  # type: ignore[operator]
+    with pytest.raises(StateDecodeError, match=why):
+        load_state(_record(data), Params(), "cam-ids")
+
+
 def _replayed_reference(records: list[DetectionsProduced], params: Params) -> Reference:
     """supervision's ByteTrack fed the boxes CameraAnalytics gave its tracker for these records."""
     import numpy as np
