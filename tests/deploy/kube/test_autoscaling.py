@@ -170,8 +170,8 @@ def test_gpu_trigger_only_where_inference_has_a_gpu(find: Find) -> None:
 
 
 def test_prod_bounds_are_the_issues_or_the_measured_need(find: Find) -> None:
-    """The issue's bounds: analytics' 30 carries 1,000 cameras x 10 fps at the measured 1,438.5 frames/s per replica
-    (7 needed; deploy/k8s/SCALING.md; test_plan checks the fit)."""
+    """The issue's bounds: analytics' 30 carries 1,000 cameras x 10 fps at the measured 1,929.3 frames/s per replica
+    (6 needed; deploy/k8s/SCALING.md; test_plan checks the fit)."""
     (hpa,) = find("prod", "HorizontalPodAutoscaler", "its-api")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 20)
     targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["spec"]["metrics"]}
