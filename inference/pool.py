@@ -61,14 +61,16 @@ class DetectorPool:
 
     @classmethod
     def from_settings(cls, s: InferenceSettings) -> DetectorPool:
-        n = s.workers or (1 if s.backend != "onnxruntime" else os.cpu_count() or 1)
+        cpu = s.backend in ("onnxruntime", "openvino")
+        n = s.workers or ((os.cpu_count() or 1) if cpu else 1)
         backends = [
-            load_backend(s.backend, s.model_path, s.threads, s.spin, s.device, s.half, s.imgsz) for _ in range(n)
+            load_backend(s.backend, s.model_path, s.threads, s.spin, s.device, s.half, s.imgsz, s.precision)
+            for _ in range(n)
         ]
         params = PostParams(s.conf, s.iou, s.max_det, resolve_classes(s.classes, backends[0].meta.class_names))
         detectors = [Detector(b, s.imgsz, params, s.reduced_decode) for b in backends]
         # CPU: sessions decode their own batches; GPU: every core decodes for the one session
-        decoders = s.decode_workers or (0 if s.backend == "onnxruntime" else os.cpu_count() or 1)
+        decoders = s.decode_workers or (0 if cpu else os.cpu_count() or 1)
         return cls(detectors, decoders, FrameLimits(max_pixels=s.max_image_pixels), s.inflight_batches)
 
     @property

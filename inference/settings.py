@@ -31,8 +31,15 @@ class InferenceSettings(DeployableSettings):
         default_factory=default_model_path,
         description="Model file: .onnx (onnxruntime), .pt (torch) or .engine (tensorrt).",
     )
-    backend: Literal["onnxruntime", "torch", "tensorrt"] = Field(
-        "onnxruntime", description="Model backend: onnxruntime (CPU), torch (Ultralytics, CUDA FP16), tensorrt."
+    backend: Literal["onnxruntime", "openvino", "torch", "tensorrt"] = Field(
+        "onnxruntime",
+        description="Model backend: onnxruntime (CPU), openvino (CPU, bf16 where the CPU has it), torch (Ultralytics, "
+        "CUDA FP16), tensorrt.",
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="OpenVINO precision: bf16 where the CPU computes it natively (AMX, AVX512-BF16), fp32 elsewhere "
+        "(auto), or either forced.",
     )
     device: str = Field("cuda:0", description="GPU of the torch and tensorrt backends.")
     half: bool = Field(True, description="FP16 for the torch backend (needs CUDA).")
@@ -50,14 +57,14 @@ class InferenceSettings(DeployableSettings):
     reduced_decode: bool = Field(
         True, description="Decode frames at least 2x the model input at 1/2, 1/4 or 1/8 scale inside libjpeg."
     )
-    workers: int = Field(0, description="Model sessions run side by side; 0 = one per core (onnxruntime), 1 (GPU).")
+    workers: int = Field(0, description="Model sessions run side by side; 0 = one per core (CPU backends), 1 (GPU).")
     decode_workers: int = Field(
         0, description="Threads decoding JPEGs; 0 = one per session (onnxruntime), one per core (GPU)."
     )
     inflight_batches: int = Field(
         0, ge=0, description="Batches decoded or queued ahead of the model; 0 = 2 per session + 1."
     )
-    threads: int = Field(1, description="ONNX Runtime intra-op threads per session; 0 = one per core.")
+    threads: int = Field(1, description="ONNX Runtime / OpenVINO threads per session; 0 = one per core.")
     spin: bool = Field(
         False, description="Let idle ONNX Runtime threads spin-wait (faster alone, worse when sharing cores)."
     )

@@ -71,6 +71,6 @@ def add_parser(sub: Any) -> None:
     ex.add_argument("--model-version", help="Version label (default: the weights' sha256 prefix).")
     info = msub.add_parser("info", help="Load a model and print its metadata.")
     info.add_argument("path", help="Model file (.onnx, .pt, .engine).")
-    info.add_argument("--backend", choices=["onnxruntime", "torch", "tensorrt"], default="onnxruntime")
+    info.add_argument("--backend", choices=["onnxruntime", "openvino", "torch", "tensorrt"], default="onnxruntime")
     info.add_argument("--device", default="cuda:0", help="torch/tensorrt device (cuda:0).")
     mp.set_defaults(fn=cmd_model)

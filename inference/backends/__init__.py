@@ -1,5 +1,5 @@
-"""Model backends behind one interface: ONNX Runtime (CPU, the default), PyTorch via Ultralytics (CUDA, FP16) and
-TensorRT engines. The GPU ones import their libraries only when chosen."""
+"""Model backends behind one interface: ONNX Runtime (CPU, the default), OpenVINO (CPU, bf16 where the CPU has it),
+PyTorch via Ultralytics (CUDA, FP16) and TensorRT engines. The others import their libraries only when chosen."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from inference.backends.onnxruntime import OnnxRuntimeBackend
 
 __all__ = ["BACKENDS", "Backend", "HostDecode", "OnnxRuntimeBackend", "PostParams", "check_model", "load_backend"]
 
-BACKENDS = ("onnxruntime", "torch", "tensorrt")
+BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
 
 
 def load_backend(
@@ -19,12 +19,17 @@ def load_backend(
     device: str = "cuda:0",
     half: bool = True,
     imgsz: int = 640,
+    precision: str = "auto",
 ) -> Backend:
     """Open `model_path` with the backend called `name` and check it is a YOLO11 detector (ModelLoadError
     naming the file and the fix otherwise)."""
     backend: Backend
     if name == "onnxruntime":
         backend = OnnxRuntimeBackend(model_path, threads=threads, spin=spin)
+    elif name == "openvino":
+        from inference.backends.openvino import OpenVinoBackend
+
+        backend = OpenVinoBackend(model_path, threads=threads, precision=precision)
     elif name == "torch":
         from inference.backends.torch import TorchBackend
 
