@@ -47,7 +47,7 @@ class ModelMetadata:
     imgsz: int
     class_names: list[str]
     format: str = "onnx"  # onnx | engine | pt
-    precision: str = "fp32"  # fp32 | fp16 | int8
+    precision: str = "fp32"  # fp32 | fp16 | bf16 | int8
     max_batch: int = 0  # largest batch the file accepts; 0 = any (dynamic)
     source: str = ""  # weights it was exported from, "name@sha256"
     exported_at: str = ""

@@ -64,7 +64,11 @@ class InferenceSettings(DeployableSettings):
     inflight_batches: int = Field(
         0, ge=0, description="Batches decoded or queued ahead of the model; 0 = 2 per session + 1."
     )
-    threads: int = Field(1, description="ONNX Runtime / OpenVINO threads per session; 0 = one per core.")
+    threads: int = Field(
+        1,
+        description="ONNX Runtime intra-op threads per session; 0 = one per core. (OpenVINO's sessions share one "
+        "compiled model in throughput mode, a stream per core.)",
+    )
     spin: bool = Field(
         False, description="Let idle ONNX Runtime threads spin-wait (faster alone, worse when sharing cores)."
     )

@@ -29,7 +29,7 @@ def load_backend(
     elif name == "openvino":
         from inference.backends.openvino import OpenVinoBackend
 
-        backend = OpenVinoBackend(model_path, threads=threads, precision=precision)
+        backend = OpenVinoBackend(model_path, precision=precision)
     elif name == "torch":
         from inference.backends.torch import TorchBackend
 

@@ -100,6 +100,8 @@ def test_openvino_reads_the_models_metadata_like_onnxruntime() -> None:
     ort = load_backend("onnxruntime", str(MODEL), 1)
     assert isinstance(ov, OpenVinoBackend) and ov.precision == "fp32"
     assert (ov.meta, ov.fixed_hw, ov.max_batch) == (ort.meta, ort.fixed_hw, ort.max_batch)
+    bf16 = load_backend("openvino", str(MODEL), 1)
+    assert bf16.meta.precision == bf16.precision  # type: ignore[attr-defined]  # what the events report
 
 
 def test_auto_precision_is_bf16_exactly_where_the_cpu_computes_it() -> None:
