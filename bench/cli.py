@@ -34,6 +34,12 @@ def _inference(bp: argparse.ArgumentParser) -> None:
     bp.add_argument("--naive-frames", type=int, default=80, help="Frames for the naive peer (80).")
     bp.add_argument("--rounds", type=int, default=5, help="Bare/consumer rounds, medians reported (5).")
     bp.add_argument("--max-batch", type=int, help="Frames per model call (ITS_INFERENCE_MAX_BATCH).")
+    bp.add_argument(
+        "--backends",
+        default="onnxruntime,openvino",
+        help="Backends measured side by side, the first one's figures on top; a precision may follow a colon "
+        "(openvino:fp32). Empty: ITS_INFERENCE_BACKEND alone. (onnxruntime,openvino)",
+    )
 
 
 def _counting(bp: argparse.ArgumentParser) -> None:

@@ -11,6 +11,10 @@ and pipelining buy over the naive way, all on the same frames in one run.
    consumer sees: capture -> detections produced.
 3. naive: Ultralytics `YOLO("yolo11n.pt").predict` called frame by frame on the same JPEGs (decode included), with
    the same imgsz and class filter; frames/s and P95 per frame. Also with the same ONNX file under Ultralytics.
+
+With several backends (`--backends onnxruntime,openvino`, the default on CPU) each gets its own bare model and
+consumer, all alternating round after round; the top-level figures are the first backend's, and `backends` plus
+the `best_*` keys compare them (bench/backends.py).
 """
 
 from __future__ import annotations
@@ -310,32 +314,41 @@ def _naive(model_path: str, settings: Any, jpegs: list[bytes], classes: list[int
     }
 
 
-def run_bench(cfg: InferenceBenchConfig, settings: Any) -> dict[str, Any]:
+def run_bench(cfg: InferenceBenchConfig, settings: Any, others: list[Any] | None = None) -> dict[str, Any]:
+    """`settings` is the backend the top-level figures describe; `others` are backends measured beside it."""
+    from bench.backends import compare, label
+
     jpegs = clip_jpegs(cfg.clip, cfg.frames)
     print(f"{len(jpegs)} JPEG frames of {cfg.clip.name} (1280x720, quality 90)", flush=True)
-    # Bare model and consumer alternate, round after round, so a noisy neighbour on the VM hits both alike; the
-    # figures are the medians over rounds.
-    bare_rig, consumer_rig = _Bare(settings, jpegs), _Consumer(cfg, settings)
-    classes = bare_rig.pool.first.params.classes  # the filter as the worker resolved it, for the naive peer
-    bare_rounds: list[dict[str, Any]] = []
-    model_rounds: list[dict[str, Any]] = []
-    consumer_rounds: list[dict[str, Any]] = []
+    # Bare model and consumer (of every backend) alternate, round after round, so a noisy neighbour on the VM hits
+    # all alike; the figures are the medians over rounds.
+    rigs: list[tuple[_Bare, _Consumer]] = []
+    rounds: list[dict[str, list[dict[str, Any]]]] = []
     try:
+        for s in [settings, *(others or [])]:
+            rigs.append((_Bare(s, jpegs), _Consumer(cfg, s)))
+            rounds.append({"model": [], "bare": [], "consumer": []})
+        names = [label(b.pool.first.backend) for b, _ in rigs]
         for r in range(cfg.rounds):
-            model_rounds.append(bare_rig.model_only())
-            bare_rounds.append(bare_rig.direct())
-            consumer_rounds.append(consumer_rig.backlog_round(jpegs))
-            print(
-                f"round {r + 1}: model only {model_rounds[-1]['fps']:.1f}, bare detector "
-                f"{bare_rounds[-1]['fps']:.1f}, consumer {consumer_rounds[-1]['fps']:.1f} frames/s",
-                flush=True,
-            )
+            for name, (b, c), got in zip(names, rigs, rounds, strict=True):
+                got["model"].append(b.model_only())
+                got["bare"].append(b.direct())
+                got["consumer"].append(c.backlog_round(jpegs))
+                print(
+                    f"round {r + 1} {name}: model only {got['model'][-1]['fps']:.1f}, bare detector "
+                    f"{got['bare'][-1]['fps']:.1f}, consumer {got['consumer'][-1]['fps']:.1f} frames/s",
+                    flush=True,
+                )
+        bare_rig, consumer_rig = rigs[0]
+        model_rounds, bare_rounds, consumer_rounds = rounds[0]["model"], rounds[0]["bare"], rounds[0]["consumer"]
         consumer_fps = float(np.median([x["fps"] for x in consumer_rounds]))
         rate = 0.7 * consumer_fps
         paced = consumer_rig.paced(jpegs, rate, cfg.paced_seconds)
     finally:
-        bare_rig.close()
-        consumer_rig.close()
+        for b, c in rigs:
+            b.close()
+            c.close()
+    classes = bare_rig.pool.first.params.classes  # the filter as the worker resolved it, for the naive peer
     events = [e for x in consumer_rounds for e in x["events"]]
     bare: dict[str, Any] = {
         "fps": float(np.median([x["fps"] for x in bare_rounds])),
@@ -383,6 +396,7 @@ def run_bench(cfg: InferenceBenchConfig, settings: Any) -> dict[str, Any]:
     )
     sessions = settings.workers or os.cpu_count() or 1
     return {
+        **compare(names, rounds),
         "backend": settings.backend,
         "imgsz": settings.imgsz,
         "model": str(settings.model_path),
@@ -436,19 +450,34 @@ def print_report(r: dict[str, Any]) -> None:
         f"  consumer / naive peer on the same ONNX model: {r['ratio_consumer_naive_onnx']:.2f} "
         f"({r['naive_onnx_fps']:.1f} frames/s, P95 {r['naive_onnx_p95_ms']:.1f} ms)"
     )
+    cpu = r.get("cpu") or {}
+    print(f"\nbackends side by side (CPU: {cpu.get('model', '?')}; flags {', '.join(cpu.get('flags', [])) or '-'})")
+    print(f"  {'':18} {'consumer':>9} {'bare':>8} {'model':>8} {'consumer/bare':>14}")
+    for name, b in r["backends"].items():
+        print(
+            f"  {name:18} {b['consumer_fps']:>9.1f} {b['bare_fps']:>8.1f} {b['model_only_fps']:>8.1f} "
+            f"{b['ratio_consumer_bare']:>14.2f}"
+        )
+    if r["ratio_best_ort_fp32"] is not None:
+        print(
+            f"  best: {r['best_backend']}, consumer {r['best_consumer_fps']:.1f} frames/s = "
+            f"{r['ratio_best_ort_fp32']:.2f}x ONNX Runtime fp32's consumer ({r['ort_fp32_consumer_fps']:.1f})"
+        )
 
 
 def main_bench(args: Any) -> int:
+    from bench.backends import variants
     from eventbus.settings import DeployableSettings
     from inference import InferenceSettings
 
     settings = InferenceSettings(**({"max_batch": args.max_batch} if args.max_batch else {}))
+    first, *others = variants(args.backends, settings) if args.backends else [settings]
     bootstrap = args.bootstrap or DeployableSettings().kafka_bootstrap
     clip = Path(args.clip) if args.clip else Path(settings.model_path).parents[1] / "data" / "highway_overpass_720p.mp4"
     cfg = InferenceBenchConfig(
         bootstrap=bootstrap, clip=clip, frames=args.frames, naive_frames=args.naive_frames, rounds=args.rounds
     )
-    res = run_bench(cfg, settings)
+    res = run_bench(cfg, first, others)
     print_report(res)
     write_results(args.json, res)
     return 0

@@ -1,0 +1,78 @@
+"""Backends side by side in `itscam bench inference`: which to measure, what to call each, which won.
+
+`--backends onnxruntime,openvino` (the default on CPU) measures each with its own bare model and consumer in the
+same run, rounds alternating (bench/inference.py). A name may carry a precision, `openvino:fp32`; plain `openvino`
+takes ITS_INFERENCE_PRECISION (auto: bf16 where the CPU has it). The best backend is the one whose consumer is
+fastest; it is compared with ONNX Runtime fp32's consumer, the default backend, measured in the same rounds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["compare", "cpu_info", "label", "variants"]
+
+#: CPU flags that decide which precisions a CPU backend can use (from /proc/cpuinfo)
+_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def variants(spec: str, settings: Any) -> list[Any]:
+    """The settings of each backend in `spec` ("onnxruntime,openvino:bf16"), the first one first."""
+    out = []
+    for item in (x.strip() for x in spec.split(",") if x.strip()):
+        name, _, precision = item.partition(":")
+        update: dict[str, Any] = {"backend": name}
+        if precision:
+            update["precision"] = precision
+        out.append(settings.model_copy(update=update))
+    if not out:
+        raise ValueError("--backends names no backend; e.g. --backends onnxruntime,openvino")
+    return out
+
+
+def label(backend: Any) -> str:
+    """onnxruntime-fp32, openvino-bf16, ...: the backend and the precision it runs at."""
+    return f"{backend.name}-{getattr(backend, 'precision', 'fp32')}"
+
+
+def cpu_info() -> dict[str, Any]:
+    """The CPU's model name and which of the flags that matter here it has (Linux; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "")
+    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+    return {"model": model, "flags": [f for f in _FLAGS if f in flags]}
+
+
+def compare(names: list[str], rounds: list[dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Per backend its medians, and the best consumer against ONNX Runtime fp32's (None when it was not run)."""
+
+    def med(xs: list[dict[str, Any]]) -> float:
+        return float(np.median([x["fps"] for x in xs]))
+
+    per: dict[str, dict[str, Any]] = {}
+    for name, r in zip(names, rounds, strict=True):
+        consumer, bare = med(r["consumer"]), med(r["bare"])
+        per[name] = {
+            "consumer_fps": round(consumer, 2),
+            "bare_fps": round(bare, 2),
+            "model_only_fps": round(med(r["model"]), 2),
+            "ratio_consumer_bare": round(consumer / bare, 3),
+            "rounds_consumer_fps": [round(x["fps"], 2) for x in r["consumer"]],
+        }
+    best = max(per, key=lambda n: per[n]["consumer_fps"])
+    ort = per.get("onnxruntime-fp32", {}).get("consumer_fps")
+    return {
+        "backends": per,
+        "best_backend": best,
+        "best_consumer_fps": per[best]["consumer_fps"],
+        "best_ratio_consumer_bare": per[best]["ratio_consumer_bare"],
+        "ort_fp32_consumer_fps": ort,
+        "ratio_best_ort_fp32": round(per[best]["consumer_fps"] / ort, 3) if ort else None,
+        "cpu": cpu_info(),
+    }
