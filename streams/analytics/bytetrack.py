@@ -148,6 +148,48 @@ class ByteTrack:
 
 
 @njit(cache=True, nogil=True)
+def _matched(ti: Any, ts: Any, t: int, score: float, fid: int, min_consecutive: int, next_eid: int) -> int:
+    """upstream's STrack.update (the Kalman correction is batched): track row t matched this frame; returns the
+    next external id (a track confirmed now takes one)."""
+    ti[t, FRAME] = fid
+    ti[t, TLEN] += 1
+    ti[t, STATE] = TRACKED
+    if ti[t, TLEN] == min_consecutive:
+        ti[t, ACT] = 1
+        if ti[t, EID] == -1:
+            ti[t, EID] = next_eid
+            next_eid += 1
+    ts[t] = score
+    return next_eid
+
+
+#: the running counts of a frame's update (`c` in _step): pairs to correct, activated, re-found, the next external id
+_PAIRS, _ACT, _REF, _NEXT = range(4)
+
+
+@njit(cache=True, nogil=True)
+def _take(rows: Any, dets: Any, ti: Any, ts: Any, scores: Any, fid: int, k: int, lists: Any, c: Any) -> None:
+    """The matches of steps 2 and 3 (`rows[m]` with detection `dets[m]`): a tracked track is updated, a lost (or
+    just removed) one re-found. `lists` rows: pair tracks, pair detections, activated, re-found; `k`: frames a
+    track needs to be confirmed."""
+    for m in range(rows.shape[0]):
+        t, d = rows[m], dets[m]
+        lists[0, c[_PAIRS]], lists[1, c[_PAIRS]] = t, d
+        c[_PAIRS] += 1
+        if ti[t, STATE] == TRACKED:
+            c[_NEXT] = _matched(ti, ts, t, scores[d], fid, k, c[_NEXT])
+            lists[2, c[_ACT]] = t
+            c[_ACT] += 1
+        else:  # upstream's re_activate
+            ti[t, TLEN] = 0
+            ti[t, STATE] = TRACKED
+            ti[t, FRAME] = fid
+            ts[t] = scores[d]
+            lists[3, c[_REF]] = t
+            c[_REF] += 1
+
+
+@njit(cache=True, nogil=True)
 def _step(  # one frame of upstream's update, kept in its order
     ints: Any,
     score: Any,
@@ -174,7 +216,7 @@ def _step(  # one frame of upstream's update, kept in its order
     tb = np.empty((cap, 4))
     ti[:n], ts[:n], tm[:n], tc[:n], tb[:n] = ints, score, mean, cov, box
     fid = counters[0] + 1
-    next_iid, next_eid = counters[1], counters[2]
+    next_iid = counters[1]
 
     # 1. the detections, high and low (compared in float32)
     tlbr, xyah = kernels.measure(boxes)
@@ -212,33 +254,12 @@ def _step(  # one frame of upstream's update, kept in its order
         pm, pc, pb = kernels.predict(tm[pool], tc[pool], flags)
         for i in range(npool):
             tm[pool[i]], tc[pool[i]], tb[pool[i]] = pm[i], pc[i], pb[i]
-    pair_t, pair_d = np.empty(cap, np.int64), np.empty(cap, np.int64)
-    activated, refind = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    lists = np.empty((4, cap), np.int64)  # pair tracks, pair detections, activated, re-found (see _take)
+    c = np.array([0, 0, 0, counters[2]], np.int64)
     lost_now, removed_now = np.empty(cap, np.int64), np.empty(cap, np.int64)
-    npair = nact = nref = nlost = nrem = 0
-
+    nlost = nrem = 0
     mr, mc, u_track, u_det = assign(kernels.distance(tb[pool], tlbr[high], scores[high]), matching)
-    for m in range(mr.shape[0]):
-        t, d = pool[mr[m]], high[mc[m]]
-        pair_t[npair], pair_d[npair] = t, d
-        npair += 1
-        ts[t] = scores[d]
-        if ti[t, STATE] == TRACKED:  # matched
-            ti[t, FRAME] = fid
-            ti[t, TLEN] += 1
-            if ti[t, TLEN] == min_consecutive:
-                ti[t, ACT] = 1
-                if ti[t, EID] == -1:
-                    ti[t, EID] = next_eid
-                    next_eid += 1
-            activated[nact] = t
-            nact += 1
-        else:  # re-found: upstream's re_activate
-            ti[t, TLEN] = 0
-            ti[t, STATE] = TRACKED
-            ti[t, FRAME] = fid
-            refind[nref] = t
-            nref += 1
+    _take(pool[mr], high[mc], ti, ts, scores, fid, min_consecutive, lists, c)
 
     # 3. tracks still tracked, to the low detections
     rest = np.empty(u_track.shape[0], np.int64)
@@ -249,27 +270,7 @@ def _step(  # one frame of upstream's update, kept in its order
             nrest += 1
     rest = rest[:nrest]
     mr, mc, u_rest, _ = assign(kernels.distance(tb[rest], tlbr[lows], _NO_SCORES), 0.5)
-    for m in range(mr.shape[0]):
-        t, d = rest[mr[m]], lows[mc[m]]
-        pair_t[npair], pair_d[npair] = t, d
-        npair += 1
-        ts[t] = scores[d]
-        if ti[t, STATE] == TRACKED:
-            ti[t, FRAME] = fid
-            ti[t, TLEN] += 1
-            if ti[t, TLEN] == min_consecutive:
-                ti[t, ACT] = 1
-                if ti[t, EID] == -1:
-                    ti[t, EID] = next_eid
-                    next_eid += 1
-            activated[nact] = t
-            nact += 1
-        else:
-            ti[t, TLEN] = 0
-            ti[t, STATE] = TRACKED
-            ti[t, FRAME] = fid
-            refind[nref] = t
-            nref += 1
+    _take(rest[mr], lows[mc], ti, ts, scores, fid, min_consecutive, lists, c)
     for i in u_rest:
         t = rest[i]
         if ti[t, STATE] != LOST:
@@ -282,19 +283,11 @@ def _step(  # one frame of upstream's update, kept in its order
     mr, mc, u_unconf, u_new = assign(kernels.distance(tb[unconf], tlbr[left], scores[left]), 0.7)
     for m in range(mr.shape[0]):
         t, d = unconf[mr[m]], left[mc[m]]
-        pair_t[npair], pair_d[npair] = t, d
-        npair += 1
-        ti[t, FRAME] = fid
-        ti[t, TLEN] += 1
-        ti[t, STATE] = TRACKED
-        if ti[t, TLEN] == min_consecutive:
-            ti[t, ACT] = 1
-            if ti[t, EID] == -1:
-                ti[t, EID] = next_eid
-                next_eid += 1
-        ts[t] = scores[d]
-        activated[nact] = t
-        nact += 1
+        lists[0, c[_PAIRS]], lists[1, c[_PAIRS]] = t, d
+        c[_PAIRS] += 1
+        c[_NEXT] = _matched(ti, ts, t, scores[d], fid, min_consecutive, c[_NEXT])
+        lists[2, c[_ACT]] = t
+        c[_ACT] += 1
     for i in u_unconf:
         ti[unconf[i], STATE] = REMOVED
         removed_now[nrem] = unconf[i]
@@ -321,21 +314,22 @@ def _step(  # one frame of upstream's update, kept in its order
         ti[top, ACT] = 1 if fid == 1 else 0
         ti[top, EID] = -1
         if min_consecutive == 1:
-            ti[top, EID] = next_eid
-            next_eid += 1
+            ti[top, EID] = c[_NEXT]
+            c[_NEXT] += 1
         ti[top, FRAME] = ti[top, START] = fid
         ti[top, TLEN] = 0
         ti[top, STATE] = TRACKED
-        activated[nact] = top
-        nact += 1
+        lists[2, c[_ACT]] = top
+        c[_ACT] += 1
         top += 1
     for r in range(nt, n):
         if fid - ti[r, FRAME] > max_time_lost:
             ti[r, STATE] = REMOVED
             removed_now[nrem] = r
             nrem += 1
+    npair = c[_PAIRS]
     if npair:
-        pt, pd = pair_t[:npair], pair_d[:npair]
+        pt, pd = lists[0, :npair], lists[1, :npair]
         cm, cc, cb = kernels.correct(tm[pt], tc[pt], xyah[pd])
         for i in range(npair):
             tm[pt[i]], tc[pt[i]], tb[pt[i]] = cm[i], cc[i], cb[i]
@@ -349,11 +343,12 @@ def _step(  # one frame of upstream's update, kept in its order
             seen[r] = True
             tracked[ntr] = r
             ntr += 1
-    for src, cnt in ((activated, nact), (refind, nref)):
+    for row, cnt in ((2, c[_ACT]), (3, c[_REF])):
         for i in range(cnt):
-            if not seen[src[i]]:
-                seen[src[i]] = True
-                tracked[ntr] = src[i]
+            r = lists[row, i]
+            if not seen[r]:
+                seen[r] = True
+                tracked[ntr] = r
                 ntr += 1
     tracked = tracked[:ntr]
     lost = np.empty(top, np.int64)
@@ -399,5 +394,5 @@ def _step(  # one frame of upstream's update, kept in its order
     gone_ids = np.empty(nrem, np.int64)
     for i in range(nrem):
         gone_ids[i] = ti[removed_now[i], IID]
-    out_counters = np.array([fid, next_iid, next_eid], np.int64)
+    out_counters = np.array([fid, next_iid, c[_NEXT]], np.int64)
     return ti[rows], ts[rows], tm[rows], tc[rows], tb[rows], n_tracked, gone_ids, out_counters, ids
