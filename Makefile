@@ -22,8 +22,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 LOCK_PY := --python-version 3.11 --universal --generate-hashes --quiet
 
 .PHONY: help install install-export lock lock-check k8s-tools bench-inference stack-up stack-down stack-status demo \
-	test lint check-python test-servers bench-ingest bench-counting bench-api bench-projector bench-analytics \
-	k8s-validate docs chaos
+	test lint check-python test-servers bench-ingest bench-counting bench-conditions bench-api bench-projector \
+	bench-analytics k8s-validate docs chaos
 
 help:
 	@echo "make demo    run the whole pipeline on the sample clip (SOURCE=path-or-url ONCE=1 SUMMARY=out.json LINES=json)"
@@ -117,6 +117,10 @@ bench-ingest: stack-up
 
 bench-counting: stack-up install-export
 	$(ITSCAM) bench counting --sweep --json bench/results/counting.json
+
+# The clips under rain and spray, JPEG q30, low light, motion blur, noise, 5 fps and 360p (bench/conditions.py).
+bench-conditions: stack-up install-export
+	$(ITSCAM) bench counting --conditions --json bench/results/counting-conditions.json
 
 bench-inference: stack-up install-export
 	$(ITSCAM) bench inference --json bench/results/inference.json

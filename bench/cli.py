@@ -49,6 +49,13 @@ def _counting(bp: argparse.ArgumentParser) -> None:
     bp.add_argument("--imgsz", type=int, default=640, help="Model input size (640).")
     bp.add_argument("--sweep", action="store_true", help="Also fps 5/10/15/full x imgsz 320/480/640.")
     bp.add_argument("--no-peer", action="store_true", help="Skip the Ultralytics peer.")
+    bp.add_argument(
+        "--conditions",
+        nargs="?",
+        const="all",
+        help="Also count on degraded versions of the clips (rain, jpeg30, lowlight, blur, noise, fps5, 360p; "
+        "bench/conditions.py): all of them, or a comma-separated list.",
+    )
 
 
 def _api(bp: argparse.ArgumentParser) -> None:

@@ -429,6 +429,11 @@ def main_bench(args: Any) -> int:
         _print(res)
         results.append(res)
     default = results[0]
+    conditions = None
+    if args.conditions:
+        from bench.conditions import run_conditions
+
+        conditions = run_conditions(args, clips, bootstrap, model_path, default)
     out = {
         "clips": default["clips"],
         "analytics_p50_ms": default["analytics_p50_ms"],
@@ -440,5 +445,7 @@ def main_bench(args: Any) -> int:
         "cpu_cores": os.cpu_count(),
         "sweep": results[1:],
     }
+    if conditions is not None:
+        out["conditions"] = conditions
     write_results(args.json, out)
     return 0
