@@ -5,8 +5,9 @@ Why our own: the analytics state must survive a library upgrade unchanged (super
 private and later releases drop the trackers), and supervision's per-track Kalman update (scipy's Cholesky per track,
 in Python) was 80 % of an analytics event's CPU time. Why compiled: with the filter batched, a frame still took
 ~180 us, nearly all of it Python and numpy call overhead around tens of boxes (track objects, lists, scipy's matching
-called four times); `_step` does the same work in ~20 us. The rules are kept step for step, quirks included, so
-counts stay what they were tuned to be (tests/streams/analytics/test_bytetrack.py runs both on the same detections):
+called four times); compiled whole, a frame's update takes ~30-36 us. The rules are kept step for step, quirks
+included, so counts stay what they were tuned to be (tests/streams/analytics/test_bytetrack.py runs both on the same
+detections):
  1. detections above `activation` are "high", those in (0.1, activation) "low";
  2. confirmed tracks and lost tracks are predicted and matched to the high detections on IoU fused with the score
     (`matching` threshold); a matched lost track is re-found;
