@@ -13,10 +13,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["compare", "cpu_info", "label", "variants"]
+__all__ = ["compare", "cpu_info", "default_backends", "label", "variants"]
 
 #: CPU flags that decide which precisions a CPU backend can use (from /proc/cpuinfo)
 _FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def default_backends(backend: str) -> str:
+    """What `--backends` means when not given: on a CPU both CPU backends side by side; a GPU backend alone ("")."""
+    return "onnxruntime,openvino" if backend in ("onnxruntime", "openvino") else ""
 
 
 def variants(spec: str, settings: Any) -> list[Any]:

@@ -36,9 +36,9 @@ def _inference(bp: argparse.ArgumentParser) -> None:
     bp.add_argument("--max-batch", type=int, help="Frames per model call (ITS_INFERENCE_MAX_BATCH).")
     bp.add_argument(
         "--backends",
-        default="onnxruntime,openvino",
         help="Backends measured side by side, the first one's figures on top; a precision may follow a colon "
-        "(openvino:fp32). Empty: ITS_INFERENCE_BACKEND alone. (onnxruntime,openvino)",
+        "(openvino:fp32). Default: onnxruntime,openvino when ITS_INFERENCE_BACKEND is a CPU backend, else "
+        "ITS_INFERENCE_BACKEND alone.",
     )
 
 

@@ -466,12 +466,13 @@ def print_report(r: dict[str, Any]) -> None:
 
 
 def main_bench(args: Any) -> int:
-    from bench.backends import variants
+    from bench.backends import default_backends, variants
     from eventbus.settings import DeployableSettings
     from inference import InferenceSettings
 
     settings = InferenceSettings(**({"max_batch": args.max_batch} if args.max_batch else {}))
-    first, *others = variants(args.backends, settings) if args.backends else [settings]
+    spec = default_backends(settings.backend) if args.backends is None else args.backends
+    first, *others = variants(spec, settings) if spec else [settings]
     bootstrap = args.bootstrap or DeployableSettings().kafka_bootstrap
     clip = Path(args.clip) if args.clip else Path(settings.model_path).parents[1] / "data" / "highway_overpass_720p.mp4"
     cfg = InferenceBenchConfig(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.backends import compare, cpu_info, label, variants
+from bench.backends import compare, cpu_info, default_backends, label, variants
 from inference import InferenceSettings
 
 
@@ -52,3 +52,8 @@ def test_labels_name_the_precision_a_backend_runs_at() -> None:
 
     assert (label(Ort()), label(Ov())) == ("onnxruntime-fp32", "openvino-bf16")
     assert "avx2" in cpu_info()["flags"]  # every x86-64 machine this runs on has it
+
+
+def test_by_default_a_cpu_backend_is_measured_beside_the_other_and_a_gpu_backend_alone() -> None:
+    assert default_backends("onnxruntime") == default_backends("openvino") == "onnxruntime,openvino"
+    assert default_backends("tensorrt") == default_backends("torch") == ""
