@@ -26,13 +26,17 @@ __all__ = ["cache_path", "clip_camera", "recorded_detections", "renamed"]
 
 
 def cache_path(cache_dir: Path, clips: list[Clip], model_path: str, fps: float, imgsz: int) -> Path:
-    """Where the recording of these clips with this model, rate and size is kept (a content key)."""
+    """Where the recording of these clips with this model, rate, size and confidences is kept (a content key)."""
+    from inference.settings import InferenceSettings
+
+    s = InferenceSettings()  # the recording's inference reads the same environment: its tiers are these
     key = json.dumps(
         {
             "clips": sorted(file_sha256(c.path) for c in clips),
             "model": file_sha256(Path(model_path)),
             "fps": fps,
             "imgsz": imgsz,
+            "conf": [s.conf, s.low_conf],
         }
     )
     return cache_dir / f"analytics-detections-{hashlib.sha256(key.encode()).hexdigest()[:16]}.msgpack"

@@ -67,7 +67,7 @@ class DetectorPool:
             load_backend(s.backend, s.model_path, s.threads, s.spin, s.device, s.half, s.imgsz, s.precision)
             for _ in range(n)
         ]
-        params = PostParams(s.conf, s.iou, s.max_det, resolve_classes(s.classes, backends[0].meta.class_names))
+        params = PostParams(s.low_conf, s.iou, s.max_det, resolve_classes(s.classes, backends[0].meta.class_names))
         detectors = [Detector(b, s.imgsz, params, s.reduced_decode) for b in backends]
         # CPU: sessions decode their own batches; GPU: every core decodes for the one session
         decoders = s.decode_workers or (0 if cpu else os.cpu_count() or 1)

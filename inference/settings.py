@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from eventbus.settings import DeployableSettings, metrics_port_field
@@ -44,7 +44,19 @@ class InferenceSettings(DeployableSettings):
     device: str = Field("cuda:0", description="GPU of the torch and tensorrt backends.")
     half: bool = Field(True, description="FP16 for the torch backend (needs CUDA).")
     imgsz: int = Field(640, description="Longer side of the model input; shorter side padded to a multiple of 32.")
-    conf: float = Field(0.25, ge=0, le=1, description="Minimum class confidence kept.")
+    conf: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Reported confidence: read models, caches and the API keep the detections above it.",
+    )
+    low_conf: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Lowest confidence emitted. Boxes from it up to `conf` are low-score candidates for the "
+        "tracker's second association (ByteTrack), marked by the event's report_confidence; = conf emits none.",
+    )
     iou: float = Field(0.7, gt=0, le=1, description="NMS IoU threshold.")
     max_det: int = Field(300, ge=1, description="Most detections kept per frame.")
     classes: str = Field(
@@ -99,3 +111,12 @@ class InferenceSettings(DeployableSettings):
     detections_topic: str = Field(DETECTIONS.name, description="Topic of DetectionsProduced events.")
     dlq_topic: str = Field(DLQ.name, description="Dead-letter topic.")
     metrics_port: int = metrics_port_field(9102)
+
+    @model_validator(mode="after")
+    def _tiers(self) -> InferenceSettings:
+        if self.low_conf > self.conf:
+            raise ValueError(
+                f"ITS_INFERENCE_LOW_CONF={self.low_conf} is above ITS_INFERENCE_CONF={self.conf}: the low-score tier "
+                "lies below the reported one; set ITS_INFERENCE_LOW_CONF to at most ITS_INFERENCE_CONF (equal: none)"
+            )
+        return self

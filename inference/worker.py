@@ -110,6 +110,7 @@ class InferenceWorker:
                 "model": {k: v for k, v in self.model_info.items() if k != "class_names"},
                 "classes": self.model_info["class_names"],
                 "sessions": self.pool.size,
+                "confidence": {"reported": self.s.conf, "low_tier_from": self.s.low_conf},
                 "transactional_id": self.s.transactional_id,
             },
         )
@@ -266,7 +267,8 @@ class InferenceWorker:
             self._produce(self.s.detections_topic, msg.key(), self.det_codec.encode(event))
             m.CAPTURE_TO_PRODUCED.observe(event["timings"]["total_ms"] / 1000)
             for det in event["detections"]:
-                per_class[det["class_name"]] = per_class.get(det["class_name"], 0) + 1
+                if det["confidence"] > self.s.conf:  # the reported ones, as read models count them
+                    per_class[det["class_name"]] = per_class.get(det["class_name"], 0) + 1
             good += 1
         m.FRAMES_OUT.inc(good)
         for name, n in per_class.items():
@@ -310,6 +312,7 @@ class InferenceWorker:
             # Passed on so analytics can count the frames of a run that never reached it (expired, dead-lettered).
             "run_start_seq": frame.get("run_start_seq"),
             "run_index": frame.get("run_index"),
+            "report_confidence": self.s.conf,
         }
 
     def _dead_letter(self, msg: Message, reason: str, error: Exception) -> None:

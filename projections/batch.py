@@ -22,7 +22,7 @@ from schemas.events import (
     VehicleCounted,
 )
 
-__all__ = ["Batch", "CameraChange", "Rejected", "decode_batch", "decode_message"]
+__all__ = ["Batch", "CameraChange", "Rejected", "decode_batch", "decode_message", "reported"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,16 @@ def _kafka_time(msg: Message) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+def reported(ev: DetectionsProduced) -> DetectionsProduced:
+    """The event with only its reported detections, those above its report_confidence (inference's own test,
+    `conf > ITS_INFERENCE_CONF`): the others are low-score candidates emitted for the tracker's second
+    association, not objects the read models, caches or API show."""
+    floor = ev.get("report_confidence", 0.0)
+    if floor > 0.0:
+        ev["detections"] = [d for d in ev["detections"] if d["confidence"] > floor]
+    return ev
+
+
 def decode_message(msg: Message, kinds: dict[str, str]) -> Batch | Rejected:
     """One message as a batch of one event, or why it cannot be projected."""
     topic, part, off = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
@@ -97,7 +107,7 @@ def decode_message(msg: Message, kinds: dict[str, str]) -> Batch | Rejected:
     except (SchemaError, UnicodeDecodeError) as e:
         return Rejected(msg, "avro-decode", e)
     if kind == "DetectionsProduced":
-        batch.detections.append(record)
+        batch.detections.append(reported(record))
     elif kind == "CameraStatusChanged":
         batch.statuses.append(record)
     elif kind == "VehicleCounted":

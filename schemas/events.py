@@ -84,6 +84,7 @@ class DetectionsProduced(TypedDict):
     timings: Timings
     run_start_seq: NotRequired[int | None]
     run_index: NotRequired[int | None]
+    report_confidence: NotRequired[float]  # below it: low-score boxes for the tracker only (0: all reported)
 
 
 class DeadLetter(TypedDict):

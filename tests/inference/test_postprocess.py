@@ -88,3 +88,22 @@ def test_missing_model_names_the_path_and_the_fix(tmp_path: Path) -> None:
 def test_unknown_backend_is_named() -> None:
     with pytest.raises(ValueError, match="ITS_INFERENCE_BACKEND"):
         load_backend("tensorrt-on-cpu", str(MODEL), 1)
+
+
+def test_the_low_tier_adds_boxes_below_the_reported_ones_and_changes_none_of_them() -> None:
+    """Inference emits boxes from ITS_INFERENCE_LOW_CONF (0.1) for the tracker; the boxes above 0.25 must be exactly
+    those a 0.25 threshold gives (greedy NMS: a lower score never suppresses a higher one), in the same order, so
+    read models filtering on report_confidence see what they saw before the low tier existed."""
+    from inference.backends.base import PostParams
+    from tests.inference.backends.test_openvino import clip_frames
+
+    backend = OnnxRuntimeBackend(str(MODEL), threads=0)
+    reported = Detector(backend, params=PostParams(conf=0.25))
+    both = Detector(backend, params=PostParams(conf=0.1))
+    low_tier = 0
+    for img in clip_frames(8, 20):
+        ref, got = reported.detect([img])[0].boxes, both.detect([img])[0].boxes
+        np.testing.assert_array_equal(got[got[:, 4] > 0.25], ref)
+        low_tier += int(((got[:, 4] > 0.1) & (got[:, 4] <= 0.25)).sum())
+        assert (got[:, 4] > 0.1).all()
+    assert low_tier > 0  # the shared clips do have faint vehicles: the tier is not empty

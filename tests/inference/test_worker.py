@@ -236,6 +236,9 @@ def test_events_carry_model_identity_and_stage_timings(
     assert e["model"]["version"] == e["model"]["sha256"][:12] and e["model"]["precision"] == "fp32"
     assert e["model"]["class_names"] == ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
     assert {d["class_name"] for ev in events for d in ev["detections"]} <= set(e["model"]["class_names"])
+    # boxes from 0.1 (the tracker's low tier) are emitted, marked by report_confidence = ITS_INFERENCE_CONF
+    assert e["report_confidence"] == pytest.approx(s.conf) == 0.25
+    assert min(d["confidence"] for d in e["detections"]) > s.low_conf == pytest.approx(0.1)
     t = e["timings"]
     assert t["decode_ms"] > 0 and t["inference_ms"] > 0 and t["batch_size"] >= 1
     assert t["queued_ms"] >= 0 and t["total_ms"] >= t["queued_ms"]
@@ -279,3 +282,8 @@ def test_frames_that_expired_before_inference_read_them_are_counted_and_the_rest
     assert [(e["frame_seq"], e["run_start_seq"], e["run_index"]) for e in out] == [
         (1000 + i, 1000, i) for i in range(6, 10)
     ]
+
+
+def test_a_low_tier_above_the_reported_confidence_is_refused_naming_both_settings() -> None:
+    with pytest.raises(ValueError, match=r"ITS_INFERENCE_LOW_CONF=0\.5 is above ITS_INFERENCE_CONF=0\.25"):
+        InferenceSettings(low_conf=0.5)

@@ -152,3 +152,24 @@ def test_an_assignment_while_postgresql_restarts_waits_for_it(
         p.consumer.close()
         p.dlq.flush(5)
         p.conn.close()
+
+
+def test_low_score_detections_reach_no_read_model_cache_or_count(
+    bootstrap: str, pg_dsn: str, stack: StackSettings, make_topic: Callable[..., str], unique: str
+) -> None:
+    """Inference emits boxes from 0.1 for the tracker; the projector keeps only those above the event's
+    report_confidence (0.25), so tables, per-minute counts and the live cache read as before the low tier."""
+    dets, dlq = make_topic("dets", 1), make_topic("dlq", 1)
+    cam = f"cam-{unique}"
+    ev = detections_event(cam, 0, ["car", "car", "bus"])
+    for d, conf in zip(ev["detections"], (0.9, 0.25, 0.12), strict=True):
+        d["confidence"] = conf
+    ev["report_confidence"] = 0.25
+    produce(bootstrap, dets, [(cam.encode(), codec("DetectionsProduced").encode(ev))])
+    _run(_settings(bootstrap, pg_dsn, stack.redis_url, dets, dlq, unique))
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT frames, detections FROM cameras WHERE camera_id=%s", (cam,)).fetchone() == (1, 1)
+        rows = conn.execute("SELECT class_name, confidence FROM detections WHERE camera_id=%s", (cam,)).fetchall()
+        assert [(c, round(x, 2)) for c, x in rows] == [("car", 0.9)]
+    live = json.loads(redis.Redis.from_url(stack.redis_url).hget(live_key(cam), "json"))
+    assert [d["confidence"] for d in live["detections"]] == [pytest.approx(0.9)]

@@ -21,7 +21,7 @@ from schemas.events import (
 # purpose, keep it backward/forward compatible and update the value here in the same commit.
 FINGERPRINTS = {
     "FrameCaptured": "c808fe25fef6b3f0",
-    "DetectionsProduced": "26922ede3ff66e00",
+    "DetectionsProduced": "e52be57d02b9503a",
     "DeadLetter": "a679ae85c65e2c33",
     "CameraConfig": "37e866c949de3ff8",
     "CameraStatusChanged": "4ef8c37bd75b53c5",
@@ -110,6 +110,7 @@ detections = st.fixed_dictionaries(
         ),
         "run_start_seq": st.none() | longs,
         "run_index": st.none() | longs,
+        "report_confidence": f32,
     }
 )
 dead_letters = st.fixed_dictionaries(
@@ -343,6 +344,7 @@ def test_an_older_detections_payload_still_decodes_with_the_new_fields_defaulted
     assert got["model"]["version"] == "" and got["model"]["precision"] == "fp32" and got["model"]["class_names"] == []
     assert got["timings"]["queued_ms"] == 0.0 and got["timings"]["total_ms"] == 0.0
     assert got["frame_seq"] == 7
+    assert got["report_confidence"] == 0.0  # written before low-score detections existed: every box is reported
     assert codec("DetectionsProduced").fingerprint.hex() == FINGERPRINTS["DetectionsProduced"]
 
 
