@@ -13,9 +13,11 @@ detections):
     (`matching` threshold); a matched lost track is re-found;
  3. tracks still unmatched and tracked are matched to the low detections (IoU, 0.5); those still unmatched are lost;
  4. unconfirmed tracks (started last frame) are matched to the remaining high detections (fused, 0.7), else removed;
- 5. remaining high detections at or above `activation + 0.1` start tracks; lost tracks older than `max_time_lost`
-    frames are removed (one frame later than they are marked: the removed list subtracted from the lost tracks is the
-    previous frame's, as upstream), and a tracked/lost pair overlapping at IoU > 0.85 keeps only the older track.
+ 5. remaining high detections at or above `new_track` start tracks (supervision: `activation + 0.1`, the default
+    when none is given; Ultralytics' YOLO tracker config: 0.25, what analytics uses); lost tracks older than
+    `max_time_lost` frames are removed (one frame later than they are marked: the removed list subtracted from the
+    lost tracks is the previous frame's, as upstream), and a tracked/lost pair overlapping at IoU > 0.85 keeps only
+    the older track.
 The matching and the order of the unmatched (which decides which new track gets the lower id) are SciPy's and
 CPython's, reproduced in association.py. All arithmetic is float64 (upstream starts a track's mean in float32) and
 comparisons are in float32 where upstream's numpy compares float32; a restored state computes exactly as the one
@@ -108,9 +110,16 @@ def blocks(cov8: npt.NDArray[Any]) -> F64:
 
 
 class ByteTrack:
-    def __init__(self, activation: float, matching: float, max_time_lost: int, min_consecutive: int) -> None:
+    def __init__(
+        self,
+        activation: float,
+        matching: float,
+        max_time_lost: int,
+        min_consecutive: int,
+        new_track: float | None = None,
+    ) -> None:
         self.activation, self.matching = activation, matching
-        self.det_thresh = activation + 0.1
+        self.det_thresh = activation + 0.1 if new_track is None else new_track
         self.max_time_lost, self.min_consecutive = max_time_lost, min_consecutive
         self.frame_id = 0
         self.next_iid, self.next_eid = 0, 1

@@ -70,7 +70,16 @@ class AnalyticsSettings(DeployableSettings):
     line_band: float = Field(
         0.01, ge=0, lt=0.5, description="Share of the frame height an anchor must clear a line by (against jitter)."
     )
-    track_activation: float = Field(0.25, gt=0, lt=1, description="ByteTrack: confidence that starts a track.")
+    track_activation: float = Field(
+        0.25, gt=0, lt=1, description="ByteTrack: detections above it are high (first association), below it low."
+    )
+    track_new: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="ByteTrack: confidence a detection needs to start a track. Ultralytics' YOLO tracker config: "
+        "0.25; supervision's activation + 0.1 (0.35) let vehicles seen only faintly (rain, blur, dusk) go uncounted.",
+    )
     track_lost_s: float = Field(1.5, gt=0, description="ByteTrack: seconds a lost track can be re-found.")
     track_matching: float = Field(
         0.95,
@@ -106,6 +115,7 @@ class AnalyticsSettings(DeployableSettings):
             line_band=self.line_band,
             track=TrackParams(
                 activation_threshold=self.track_activation,
+                new_track_threshold=self.track_new,
                 lost_seconds=self.track_lost_s,
                 matching_threshold=self.track_matching,
             ),

@@ -34,6 +34,8 @@ __all__ = ["TrackParams", "Tracked", "Tracker", "warm_up"]
 @dataclass(frozen=True)
 class TrackParams:
     activation_threshold: float = 0.25
+    #: confidence a detection needs to start a track; None: supervision's activation + 0.1 (see AnalyticsSettings)
+    new_track_threshold: float | None = None
     lost_seconds: float = 1.5
     matching_threshold: float = 0.95  # see AnalyticsSettings.track_matching
     min_consecutive_frames: int = 1
@@ -57,6 +59,7 @@ class Tracker:
             params.matching_threshold,
             max(1, round(params.lost_seconds * fps)),
             params.min_consecutive_frames,
+            params.new_track_threshold,
         )
 
     def update(
@@ -84,6 +87,7 @@ class Tracker:
         return {
             "activation": bt.activation,
             "matching": bt.matching,
+            "new_track": bt.det_thresh,
             "max_time_lost": bt.max_time_lost,
             "min_consecutive": bt.min_consecutive,
             "frame_id": bt.frame_id,
@@ -103,6 +107,8 @@ class Tracker:
             need_int(field(data, "max_time_lost"), "max_time_lost"),
             need_int(field(data, "min_consecutive"), "min_consecutive"),
         )
+        if isinstance(data, dict) and "new_track" in data:  # absent before it was a setting: activation + 0.1
+            bt.det_thresh = need_num(data["new_track"], "new_track")
         bt.frame_id = need_int(field(data, "frame_id"), "frame_id")
         bt.next_iid = need_int(field(data, "next_iid"), "next_iid")
         bt.next_eid = need_int(field(data, "next_eid"), "next_eid")

@@ -167,3 +167,20 @@ def test_our_state_round_trips_and_the_restored_tracker_computes_exactly_as_the_
         ra, rb = a.update(*f), b.update(*f)
         assert np.array_equal(ra.track_id, rb.track_id) and np.array_equal(ra.xyxy, rb.xyxy)
     assert a.to_data() == b.to_data()  # bit for bit, Kalman state included
+
+
+def test_the_new_track_threshold_decides_which_faint_vehicle_starts_a_track_and_survives_a_restore() -> None:
+    """A vehicle seen at 0.3 throughout: supervision's rule (activation + 0.1 = 0.35) never starts its track, the
+    analytics default (0.25, Ultralytics' new_track_thresh) does; the threshold is part of the saved state, and a
+    state written before it was (no "new_track") restores supervision's."""
+    box = lambda i: np.array([[100.0 + 4 * i, 100.0, 180.0 + 4 * i, 150.0]])  # noqa: E731
+    conf, cls = np.array([0.3]), np.array([2])
+    sv_rule, ours = Tracker(FPS, TrackParams()), Tracker(FPS, TrackParams(new_track_threshold=0.25))
+    for i in range(5):
+        assert len(sv_rule.update(box(i), conf, cls).track_id) == 0
+        got = ours.update(box(i), conf, cls).track_id
+    assert got.tolist() == [1]
+    data = ours.to_data()
+    assert data["new_track"] == 0.25 and Tracker.from_data(data).to_data() == data
+    del data["new_track"]
+    assert Tracker.from_data(data).to_data()["new_track"] == pytest.approx(0.35)
