@@ -61,6 +61,10 @@ class DetectorPool:
 
     @classmethod
     def from_settings(cls, s: InferenceSettings) -> DetectorPool:
+        if s.backend == "auto":
+            from inference.autoselect import choose
+
+            s = choose(s)
         cpu = s.backend in ("onnxruntime", "openvino")
         n = s.workers or ((os.cpu_count() or 1) if cpu else 1)
         backends = [

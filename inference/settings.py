@@ -31,10 +31,20 @@ class InferenceSettings(DeployableSettings):
         default_factory=default_model_path,
         description="Model file: .onnx (onnxruntime), .pt (torch) or .engine (tensorrt).",
     )
-    backend: Literal["onnxruntime", "openvino", "torch", "tensorrt"] = Field(
+    backend: Literal["onnxruntime", "openvino", "torch", "tensorrt", "auto"] = Field(
         "onnxruntime",
         description="Model backend: onnxruntime (CPU), openvino (CPU, bf16 where the CPU has it), torch (Ultralytics, "
-        "CUDA FP16), tensorrt.",
+        "CUDA FP16), tensorrt, or auto: the fastest CPU runtime and precision passing the accuracy gate here, chosen "
+        "at start-up (inference/autoselect.py).",
+    )
+    gate_data: str = Field(
+        "",
+        description="auto: folder of traffic images or clips the accuracy gate runs on (default: the shared clips, "
+        "data/ beside the model's models/).",
+    )
+    int8_model_path: str = Field(
+        "",
+        description="auto: the model's INT8 OpenVINO IR (`itscam model quantize`); default <stem>.int8.xml beside it.",
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
