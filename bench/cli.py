@@ -40,6 +40,12 @@ def _inference(bp: argparse.ArgumentParser) -> None:
         "(openvino:fp32). Default: onnxruntime,openvino when ITS_INFERENCE_BACKEND is a CPU backend, else "
         "ITS_INFERENCE_BACKEND alone.",
     )
+    bp.add_argument(
+        "--no-pipeline",
+        action="store_true",
+        help="Skip the end-to-end run (ingest -> inference with the best backend -> analytics -> projector on every "
+        "frame of the clip, against Ultralytics' ObjectCounter; bench/pipeline.py).",
+    )
 
 
 def _counting(bp: argparse.ArgumentParser) -> None:

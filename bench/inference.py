@@ -480,5 +480,16 @@ def main_bench(args: Any) -> int:
     )
     res = run_bench(cfg, first, others)
     print_report(res)
+    if not args.no_pipeline:
+        import tempfile
+
+        from bench.pipeline import pipeline_vs_peer
+
+        best = dict(zip(res["backends"], [first, *others], strict=True))[res["best_backend"]]
+        logs = Path(tempfile.mkdtemp(prefix="its-bench-pipeline-"))
+        e2e = pipeline_vs_peer(best, clip, bootstrap, logs)
+        res |= {"pipeline": e2e, "pipeline_fps": e2e["ours"]["fps"], "peer_pipeline_fps": e2e["peer"]["fps"]}
+        res["ratio_pipeline_peer"] = e2e["ratio"]
+        print(f"  pipeline / ObjectCounter: {e2e['ratio']:.2f}  (bar: >= 2)")
     write_results(args.json, res)
     return 0
