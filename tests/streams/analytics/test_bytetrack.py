@@ -184,3 +184,18 @@ def test_the_new_track_threshold_decides_which_faint_vehicle_starts_a_track_and_
     assert data["new_track"] == 0.25 and Tracker.from_data(data).to_data() == data
     del data["new_track"]
     assert Tracker.from_data(data).to_data()["new_track"] == pytest.approx(0.35)
+
+
+def test_the_matching_threshold_follows_the_cameras_frame_interval_unless_set() -> None:
+    """ByteTrack's 0.8 at 30 fps, our measured 0.95 at 10 fps (and below), linear in the frame interval between."""
+    from streams.analytics.settings import AnalyticsSettings
+    from streams.analytics.tracking import matching_for
+
+    assert matching_for(30) == pytest.approx(0.8) and matching_for(60) == pytest.approx(0.8)
+    assert matching_for(15) == pytest.approx(0.875) and matching_for(10) == 0.95 and matching_for(2) == 0.95
+    params = AnalyticsSettings().params().track
+    assert params.matching_threshold is None
+    assert Tracker(30.0, params).to_data()["matching"] == pytest.approx(0.8)
+    assert Tracker(10.0, params).to_data()["matching"] == 0.95
+    fixed = AnalyticsSettings(track_matching=0.9).params().track
+    assert Tracker(30.0, fixed).to_data()["matching"] == 0.9
