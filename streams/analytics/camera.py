@@ -224,7 +224,8 @@ class CameraAnalytics:
             tr.vote(cid, names.get(cid, str(cid)), float(tracked.confidence[i]))
             tr.last_t = t
             ids.append(tid)
-            gx, gy = float(ground[i, 0]), float(ground[i, 1])
+            # float32 ground points (a millionth of the frame): the state keeps the trail as float32 pairs
+            gx, gy = float(np.float32(ground[i, 0])), float(np.float32(ground[i, 1]))
             tr.trail.append((t, gx, gy))
             while tr.trail and tr.trail[0][0] < t - p.speed_horizon:
                 tr.trail.popleft()

@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any
 
 import msgpack
+import numpy as np
 
 from streams.analytics.camera import _RECENT_SEQS, CameraAnalytics, Params, _Track
 from streams.analytics.counting import LineSide
@@ -61,7 +62,7 @@ def _track_to(tr: _Track) -> dict[str, Any]:
         "n": tr.n,
         "last_t": tr.last_t,
         "lines": [[line_id, st.to_data()] for line_id, st in tr.lines.items()],
-        "trail": [list(p) for p in tr.trail],
+        "trail": _trail_to(tr.trail),
         "speed": tr.speed,
         "still_since": tr.still_since,
         "stop": None if tr.stop is None else tr.stop.to_data(),
@@ -78,12 +79,36 @@ def _pairs(v: Any, what: str) -> list[tuple[Any, Any]]:
     return out
 
 
-def _track_from(data: Any) -> _Track:
+def _trail_to(trail: deque[tuple[float, float, float]]) -> dict[str, bytes]:
+    """A track's speed trail as two columns: times (float64) and ground points (float32 pairs, as camera.py keeps
+    them). A third of a camera's state was this trail as lists of three msgpack floats; a tenth less state now."""
+    return {
+        "t": np.array([p[0] for p in trail], "<f8").tobytes(),
+        "xy": np.array([(p[1], p[2]) for p in trail], "<f4").reshape(-1, 2).tobytes(),
+    }
+
+
+def _trail_from(v: Any) -> deque[tuple[float, float, float]]:
     trail: deque[tuple[float, float, float]] = deque()
-    for p in need_list(field(data, "trail"), "trail"):
+    if isinstance(v, dict):
+        t_raw, xy_raw = field(v, "t"), field(v, "xy")
+        if not isinstance(t_raw, bytes) or not isinstance(xy_raw, bytes) or len(t_raw) % 8 or len(xy_raw) != len(t_raw):
+            raise StateDecodeError("a trail is not float64 times and as many float32 (x, y) pairs")
+        t = np.frombuffer(t_raw, "<f8")
+        xy = np.frombuffer(xy_raw, "<f4").reshape(-1, 2)
+        if len(t) > MAX_LIST_ITEMS or not (np.isfinite(t).all() and np.isfinite(xy).all()):
+            raise StateDecodeError("a trail holds a value that is not a finite number, or too many points")
+        trail.extend(zip(t.tolist(), xy[:, 0].tolist(), xy[:, 1].tolist(), strict=True))
+        return trail
+    for p in need_list(v, "trail"):  # written before the columns: [t, x, y] lists
         if not isinstance(p, list) or len(p) != 3:
             raise StateDecodeError("a trail point is not [t, x, y]")
         trail.append((need_num(p[0]), need_num(p[1]), need_num(p[2])))
+    return trail
+
+
+def _track_from(data: Any) -> _Track:
+    trail = _trail_from(field(data, "trail"))
     tr = _Track(
         first_seq=need_int(field(data, "first_seq"), "first_seq"),
         class_votes={need_int(c): need_num(v) for c, v in _pairs(field(data, "class_votes"), "class_votes")},

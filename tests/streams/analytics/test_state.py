@@ -160,3 +160,25 @@ def test_the_ingest_run_of_the_last_frame_survives_a_restore_so_a_gap_after_it_i
     del data["run"], data["run_index"]  # a record written before runs were numbered
     old = bytes([3]) + zlib.compress(msgpack.packb(data, use_bin_type=True))
     assert (load_state(old, Params(), "cam-run").run, load_state(old, Params(), "cam-run").run_index) == (None, -1)
+
+
+def test_a_trail_is_two_columns_and_one_written_as_point_lists_still_loads() -> None:
+    """Speed trails are stored as float64 times and float32 ground points (a tenth of a camera's state); a state
+    written before, with [t, x, y] lists, restores the same trail; a damaged column is refused naming it."""
+    cfg = line_camera("cam-trail", y=0.5)
+    cars = [Car(start_frame=0, x=300.0 + 150 * i, y=200.0, vx=0.0, vy=6.0) for i in range(3)]
+    st = CameraAnalytics("cam-trail", Params())
+    for r in traffic("cam-trail", cars, 12):
+        st.process(r, cfg)
+    data = state_to_data(st)
+    (tid, tr), *_ = data["tracks"]
+    assert set(tr["trail"]) == {"t", "xy"} and len(tr["trail"]["xy"]) == len(tr["trail"]["t"]) > 0
+    restored = load_state(_record(data), Params(), "cam-trail")
+    trail = list(dict(restored.tracks)[tid].trail)
+    assert restored.tracks and all(len(p) == 3 for p in trail)
+    assert state_to_data(restored) == data  # float32 points survive the round trip exactly
+    tr["trail"] = [list(p) for p in trail]  # the previous form
+    assert list(dict(load_state(_record(data), Params(), "cam-trail").tracks)[tid].trail) == trail
+    tr["trail"] = {"t": b"\x00" * 8, "xy": b"\x00" * 4}
+    with pytest.raises(StateDecodeError, match="float64 times and as many float32"):
+        load_state(_record(data), Params(), "cam-trail")
