@@ -2,8 +2,10 @@
 
 `--backends onnxruntime,openvino` (the default on CPU) measures each with its own bare model and consumer in the
 same run, rounds alternating (bench/inference.py). A name may carry a precision, `openvino:fp32`; plain `openvino`
-takes ITS_INFERENCE_PRECISION (auto: bf16 where the CPU has it). The best backend is the one whose consumer is
-fastest; it is compared with ONNX Runtime fp32's consumer, the default backend, measured in the same rounds.
+takes ITS_INFERENCE_PRECISION (auto: bf16 where the CPU has it). `openvino:int8` runs the INT8 IR of `itscam model
+quantize` (ITS_INFERENCE_INT8_MODEL_PATH, default .stack/models/<stem>.int8.xml), its float layers as auto says.
+The best backend is the one whose consumer is fastest; it is compared with ONNX Runtime fp32's consumer, the default
+backend, measured in the same rounds.
 """
 
 from __future__ import annotations
@@ -30,12 +32,27 @@ def variants(spec: str, settings: Any) -> list[Any]:
     for item in (x.strip() for x in spec.split(",") if x.strip()):
         name, _, precision = item.partition(":")
         update: dict[str, Any] = {"backend": name}
-        if precision:
+        if precision == "int8":
+            update |= {"precision": "auto", "model_path": str(_int8_model(settings))}
+        elif precision:
             update["precision"] = precision
         out.append(settings.model_copy(update=update))
     if not out:
         raise ValueError("--backends names no backend; e.g. --backends onnxruntime,openvino")
     return out
+
+
+def _int8_model(settings: Any) -> Path:
+    from inference.quantize import INT8_SUFFIX
+    from itscam.model import default_quantize_dir
+
+    path = Path(settings.int8_model_path or default_quantize_dir() / (Path(settings.model_path).stem + INT8_SUFFIX))
+    if not path.is_file():
+        raise ValueError(
+            f"--backends openvino:int8 runs the INT8 IR {path}, which does not exist: run `itscam model quantize` "
+            "first, or set ITS_INFERENCE_INT8_MODEL_PATH to the .xml it wrote."
+        )
+    return path
 
 
 def label(backend: Any) -> str:

@@ -1,13 +1,24 @@
-"""`itscam model export|info`: the model toolchain (Ultralytics .pt -> ONNX or TensorRT engine + metadata)."""
+"""`itscam model export|quantize|info`: the model toolchain (Ultralytics .pt -> ONNX or TensorRT engine, ONNX -> INT8
+OpenVINO IR, each with its metadata)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "cmd_model"]
+__all__ = ["add_parser", "cmd_model", "default_quantize_dir"]
+
+
+def default_quantize_dir() -> Path:
+    """Where `itscam model quantize` writes by default: <stack home>/models (git-ignored; the shared models folder
+    is read-only)."""
+    from deploy.stack.settings import StackSettings
+
+    return StackSettings().home / "models"
 
 
 def cmd_model(args: argparse.Namespace) -> int:
@@ -25,6 +36,8 @@ def cmd_model(args: argparse.Namespace) -> int:
         )
         print(json.dumps(asdict(backend.meta) | {"fixed_hw": backend.fixed_hw, "max_batch": backend.max_batch}))
         return 0
+    if args.action == "quantize":
+        return _quantize(args)
     from inference.export import ExportRequest, export_model
     from inference.model import metadata_path
 
@@ -46,6 +59,28 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quantize(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from inference.model import metadata_path
+    from inference.quantize import QuantizeRequest, default_data_dir, quantize
+    from inference.settings import InferenceSettings
+
+    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars: stdout is the one JSON line
+        path, meta = quantize(
+            QuantizeRequest(
+                model=Path(args.model or InferenceSettings().model_path),
+                out_dir=Path(args.out_dir) if args.out_dir else default_quantize_dir(),
+                data_dir=Path(args.data) if args.data else default_data_dir(),
+                frames=args.frames,
+                preset=args.preset,
+                version=args.model_version,
+            )
+        )
+    print(json.dumps({"model": str(path), "metadata": str(metadata_path(path))} | asdict(meta)))
+    return 0
+
+
 def add_parser(sub: Any) -> None:
     mp = sub.add_parser(
         "model",
@@ -54,8 +89,10 @@ def add_parser(sub: Any) -> None:
         "engine (fixed input size, dynamic batch up to --batch, FP16, or INT8 calibrated on --calibration "
         "images; needs a CUDA GPU and `pip install '.[gpu]'`). Writes <file>.meta.json next to the model (name, "
         "version, sha256, imgsz, class names), which every DetectionsProduced reports. Needs "
-        "`make install-export` (Ultralytics + torch). info: load a model as the inference worker would and "
-        "print its metadata.",
+        "`make install-export` (Ultralytics + torch). quantize: the fp32 ONNX model -> an INT8 OpenVINO IR "
+        "(NNCF post-training quantisation calibrated on frames of your clips; the openvino backend runs it, "
+        "ITS_INFERENCE_MODEL_PATH or ITS_INFERENCE_INT8_MODEL_PATH pointing at the .xml). info: load a model as the "
+        "inference worker would and print its metadata.",
     )
     msub = mp.add_subparsers(dest="action", required=True, metavar="ACTION")
     ex = msub.add_parser("export", help="Export a .pt checkpoint.")
@@ -69,8 +106,19 @@ def add_parser(sub: Any) -> None:
     ex.add_argument("--square", action="store_true", help="engine: imgsz x imgsz input instead of 16:9.")
     ex.add_argument("--out-dir", help="Where to write (default: next to the weights).")
     ex.add_argument("--model-version", help="Version label (default: the weights' sha256 prefix).")
+    qu = msub.add_parser(
+        "quantize",
+        help="ONNX -> INT8 OpenVINO IR (<stem>.int8.xml/.bin + .meta.json). It does not pass the 98 %% accuracy gate "
+        "on the shared clips (91-95 %%): see inference/quantize.py.",
+    )
+    qu.add_argument("--model", help="fp32 YOLO11 ONNX file (default: ITS_INFERENCE_MODEL_PATH).")
+    qu.add_argument("--data", help="Folder of clips (*.mp4) to calibrate on (default: the shared clips).")
+    qu.add_argument("--frames", type=int, default=300, help="Calibration frames, spread evenly over the clips (300).")
+    qu.add_argument("--preset", choices=["mixed", "performance"], default="mixed", help="NNCF preset (mixed).")
+    qu.add_argument("--out-dir", help="Where to write (default: <stack home>/models, i.e. .stack/models).")
+    qu.add_argument("--model-version", help="Version label (default: the source model's).")
     info = msub.add_parser("info", help="Load a model and print its metadata.")
-    info.add_argument("path", help="Model file (.onnx, .pt, .engine).")
+    info.add_argument("path", help="Model file (.onnx, .xml, .pt, .engine).")
     info.add_argument("--backend", choices=["onnxruntime", "openvino", "torch", "tensorrt"], default="onnxruntime")
     info.add_argument("--device", default="cuda:0", help="torch/tensorrt device (cuda:0).")
     mp.set_defaults(fn=cmd_model)

@@ -1,10 +1,12 @@
 """The OpenVINO backend and its accuracy gate: on frames of the shared clips, each precision must find what fp32
 ONNX Runtime finds. A fp32 detection (conf >= 0.25) is covered when the backend has a box of the same class at IoU
->= 0.9 with it (one to one); at least 98 % must be covered. bf16 runs only on a CPU with native bf16."""
+>= 0.9 with it (one to one); at least 98 % must be covered (inference/gate.py). bf16 runs only on a CPU with native
+bf16; the INT8 IR is checked in tests/inference/test_quantize.py."""
 
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,9 +18,8 @@ from inference.backends import load_backend
 from inference.backends.openvino import OpenVinoBackend, cpu_precisions
 from inference.detector import Detector
 from inference.errors import ModelLoadError
+from inference.gate import GATE_COVERAGE, coverage
 from tests.conftest import MODEL, SHARED
-
-GATE_IOU, GATE_COVERAGE = 0.9, 0.98
 
 
 @cache
@@ -40,36 +41,8 @@ def clip_frames(per_clip: int = 12, step: int = 10) -> tuple[npt.NDArray[np.uint
     return tuple(out)
 
 
-def _iou(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:4], b[None, :, 2:4])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
-
-
-def coverage(ref: list[npt.NDArray[np.float32]], got: list[npt.NDArray[np.float32]]) -> tuple[int, int]:
-    """(fp32 detections at conf >= 0.25 matched one to one by a same-class box at IoU >= 0.9, all of them)."""
-    matched = total = 0
-    for r, g in zip(ref, got, strict=True):
-        r = r[r[:, 4] >= 0.25]
-        total += len(r)
-        if not len(r) or not len(g):
-            continue
-        iou = _iou(r, g) * (r[:, None, 5] == g[None, :, 5])
-        used: set[int] = set()
-        for i in np.argsort(-r[:, 4]):
-            for j in np.argsort(-iou[i]):
-                if iou[i, j] < GATE_IOU:
-                    break
-                if int(j) not in used:
-                    used.add(int(j))
-                    matched += 1
-                    break
-    return matched, total
-
-
-def _boxes(det: Detector, frames: tuple[npt.NDArray[np.uint8], ...]) -> list[npt.NDArray[np.float32]]:
+def detections(det: Detector, frames: tuple[npt.NDArray[np.uint8], ...]) -> list[npt.NDArray[np.float32]]:
+    """Per frame, what the detector reports ([n, 6] boxes in frame pixels), one frame per call as the gate runs."""
     return [det.detect([f])[0].boxes for f in frames]
 
 
@@ -79,17 +52,18 @@ def test_openvino_passes_the_accuracy_gate_against_fp32_onnxruntime(precision: s
         pytest.skip(f"this CPU has no native bf16 (OpenVINO reports {cpu_precisions()}): the bf16 gate needs one")
     frames = clip_frames()
     assert len(frames) == 24
-    ref = _boxes(Detector(load_backend("onnxruntime", str(MODEL), 1)), frames)
-    got = _boxes(Detector(load_backend("openvino", str(MODEL), 1, precision=precision)), frames)
+    ref = detections(Detector(load_backend("onnxruntime", str(MODEL), 1)), frames)
+    got = detections(Detector(load_backend("openvino", str(MODEL), 1, precision=precision)), frames)
     matched, total = coverage(ref, got)
     assert total > 200  # real traffic: enough boxes that 2 % is a few of them
     assert matched / total >= GATE_COVERAGE, f"{precision}: {matched} of {total} fp32 detections covered"
 
 
 def test_the_gate_fails_a_backend_whose_boxes_move() -> None:
-    """The gate can fail: boxes shifted by 4 px (about what a wrong letterbox would do) cover far fewer."""
+    """The gate (inference/gate.py, the rule auto applies too) can fail: boxes shifted by 4 px (about what a wrong
+    letterbox would do) cover far fewer."""
     frames = clip_frames()[:6]
-    ref = _boxes(Detector(load_backend("onnxruntime", str(MODEL), 1)), frames)
+    ref = detections(Detector(load_backend("onnxruntime", str(MODEL), 1)), frames)
     shifted = [np.concatenate([b[:, :4] + 4.0, b[:, 4:]], axis=1) for b in ref]
     matched, total = coverage(ref, shifted)
     assert total and matched / total < GATE_COVERAGE
@@ -114,3 +88,10 @@ def test_a_missing_model_and_an_unknown_precision_are_refused_naming_the_fix() -
         load_backend("openvino", "/nonexistent/model.onnx", 1)
     with pytest.raises(ValueError, match="ITS_INFERENCE_PRECISION"):
         OpenVinoBackend(str(MODEL), 1, precision="int4")
+
+
+def test_a_model_file_openvino_does_not_read_is_refused_naming_the_two_it_does(tmp_path: Path) -> None:
+    engine = tmp_path / "yolo11n.engine"
+    engine.write_bytes(b"\0" * 64)
+    with pytest.raises(ModelLoadError, match=r"\.onnx.*\.xml"):
+        OpenVinoBackend(str(engine))
