@@ -71,8 +71,30 @@ def cpu_info() -> dict[str, Any]:
     return {"model": model, "flags": [f for f in _FLAGS if f in flags]}
 
 
-def compare(names: list[str], rounds: list[dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-    """Per backend its medians, and the best consumer against ONNX Runtime fp32's (None when it was not run)."""
+def gate_coverage(detectors: list[Any], names: list[str], data: Path, n: int = 24) -> dict[str, float]:
+    """Per backend the share of fp32 ONNX Runtime's detections it finds on `n` gate frames of `data` (inference/
+    gate.py's rule); empty without ONNX Runtime fp32 among them or without frames."""
+    from inference.gate import coverage, gate_frames
+
+    frames = gate_frames(data, n)
+    if "onnxruntime-fp32" not in names or not frames:
+        return {}
+    boxes = {name: [d.detect([f])[0].boxes for f in frames] for name, d in zip(names, detectors, strict=True)}
+    out = {}
+    for name, got in boxes.items():
+        hit, total = coverage(boxes["onnxruntime-fp32"], got)
+        out[name] = round(hit / total, 4) if total else 1.0
+    return out
+
+
+def compare(
+    names: list[str], rounds: list[dict[str, list[dict[str, Any]]]], gate: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Per backend its medians and accuracy-gate coverage; the best is the fastest consumer among those that pass the
+    gate (or were not gated), against ONNX Runtime fp32's (None when it was not run)."""
+    from inference.gate import GATE_COVERAGE
+
+    gate = gate or {}
 
     def med(xs: list[dict[str, Any]]) -> float:
         return float(np.median([x["fps"] for x in xs]))
@@ -86,12 +108,16 @@ def compare(names: list[str], rounds: list[dict[str, list[dict[str, Any]]]]) -> 
             "model_only_fps": round(med(r["model"]), 2),
             "ratio_consumer_bare": round(consumer / bare, 3),
             "rounds_consumer_fps": [round(x["fps"], 2) for x in r["consumer"]],
+            "gate_coverage": gate.get(name),
+            "passes_gate": gate.get(name, 1.0) >= GATE_COVERAGE,
         }
-    best = max(per, key=lambda n: per[n]["consumer_fps"])
+    fastest = max(per, key=lambda n: per[n]["consumer_fps"])
+    best = max((n for n in per if per[n]["passes_gate"]), key=lambda n: per[n]["consumer_fps"], default=fastest)
     ort = per.get("onnxruntime-fp32", {}).get("consumer_fps")
     return {
         "backends": per,
         "best_backend": best,
+        "fastest_backend": fastest,  # the gate aside
         "best_consumer_fps": per[best]["consumer_fps"],
         "best_ratio_consumer_bare": per[best]["ratio_consumer_bare"],
         "ort_fp32_consumer_fps": ort,

@@ -316,7 +316,7 @@ def _naive(model_path: str, settings: Any, jpegs: list[bytes], classes: list[int
 
 def run_bench(cfg: InferenceBenchConfig, settings: Any, others: list[Any] | None = None) -> dict[str, Any]:
     """`settings` is the backend the top-level figures describe; `others` are backends measured beside it."""
-    from bench.backends import compare, label
+    from bench.backends import compare, gate_coverage, label
 
     jpegs = clip_jpegs(cfg.clip, cfg.frames)
     print(f"{len(jpegs)} JPEG frames of {cfg.clip.name} (1280x720, quality 90)", flush=True)
@@ -329,6 +329,8 @@ def run_bench(cfg: InferenceBenchConfig, settings: Any, others: list[Any] | None
             rigs.append((_Bare(s, jpegs), _Consumer(cfg, s)))
             rounds.append({"model": [], "bare": [], "consumer": []})
         names = [label(b.pool.first.backend) for b, _ in rigs]
+        gates = gate_coverage([b.pool.first for b, _ in rigs], names, cfg.clip.parent)  # untimed, before the rounds
+        print(f"accuracy gate (share of fp32 ONNX Runtime's detections found): {gates}", flush=True)
         for r in range(cfg.rounds):
             for name, (b, c), got in zip(names, rigs, rounds, strict=True):
                 got["model"].append(b.model_only())
@@ -396,7 +398,7 @@ def run_bench(cfg: InferenceBenchConfig, settings: Any, others: list[Any] | None
     )
     sessions = settings.workers or os.cpu_count() or 1
     return {
-        **compare(names, rounds),
+        **compare(names, rounds, gates),
         "backend": settings.backend,
         "imgsz": settings.imgsz,
         "model": str(settings.model_path),
@@ -452,11 +454,12 @@ def print_report(r: dict[str, Any]) -> None:
     )
     cpu = r.get("cpu") or {}
     print(f"\nbackends side by side (CPU: {cpu.get('model', '?')}; flags {', '.join(cpu.get('flags', [])) or '-'})")
-    print(f"  {'':18} {'consumer':>9} {'bare':>8} {'model':>8} {'consumer/bare':>14}")
+    print(f"  {'':18} {'consumer':>9} {'bare':>8} {'model':>8} {'consumer/bare':>14} {'gate':>7}")
     for name, b in r["backends"].items():
+        gate = "-" if b["gate_coverage"] is None else f"{100 * b['gate_coverage']:.1f}%"
         print(
             f"  {name:18} {b['consumer_fps']:>9.1f} {b['bare_fps']:>8.1f} {b['model_only_fps']:>8.1f} "
-            f"{b['ratio_consumer_bare']:>14.2f}"
+            f"{b['ratio_consumer_bare']:>14.2f} {gate:>7}{'' if b['passes_gate'] else ' (fails the gate)'}"
         )
     if r["ratio_best_ort_fp32"] is not None:
         print(

@@ -38,7 +38,7 @@ def coverage(ref: list[Boxes], got: list[Boxes]) -> tuple[int, int]:
     are [n, 6] x1, y1, x2, y2, confidence, class_id per frame."""
     matched = total = 0
     for r, g in zip(ref, got, strict=True):
-        r = r[r[:, 4] > _REPORTED]
+        r, g = r[r[:, 4] > _REPORTED], g[g[:, 4] > _REPORTED]  # the reported tier of both (not the tracker's low one)
         total += len(r)
         if not len(r) or not len(g):
             continue

@@ -57,3 +57,13 @@ def test_labels_name_the_precision_a_backend_runs_at() -> None:
 def test_by_default_a_cpu_backend_is_measured_beside_the_other_and_a_gpu_backend_alone() -> None:
     assert default_backends("onnxruntime") == default_backends("openvino") == "onnxruntime,openvino"
     assert default_backends("tensorrt") == default_backends("torch") == ""
+
+
+def test_the_best_backend_must_pass_the_accuracy_gate_the_fastest_is_kept_beside_it() -> None:
+    r = compare(
+        ["onnxruntime-fp32", "openvino-bf16", "openvino-int8"],
+        [_rounds([30.0], [36.0]), _rounds([50.0], [55.0]), _rounds([66.0], [80.0])],
+        {"onnxruntime-fp32": 1.0, "openvino-bf16": 0.996, "openvino-int8": 0.94},
+    )
+    assert (r["best_backend"], r["fastest_backend"], r["best_consumer_fps"]) == ("openvino-bf16", "openvino-int8", 50.0)
+    assert r["backends"]["openvino-int8"]["gate_coverage"] == 0.94 and not r["backends"]["openvino-int8"]["passes_gate"]
