@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from inference.backends import PostParams, load_backend
 from inference.detector import Detector
+from inference.errors import ModelLoadError
 from inference.gate import GATE_COVERAGE, coverage, gate_frames
 
 __all__ = ["Candidate", "candidates", "choose", "fastest_passing"]
@@ -133,9 +134,17 @@ def choose(s: Any) -> Any:
         boxes = [dets[0].detect([f])[0].boxes for f in frames]
         if c == ref:
             reference = boxes
+        elif not reference:  # the reference itself could not load: nothing to check this one against
+            found[c.label] = {"error": "fp32 ONNX Runtime, the gate's reference, did not load"}
+            continue
         hit, total = coverage(reference, boxes)
         share = hit / total if total else 1.0
         found[c.label] = {"fps": round(_fps(dets, frames), 1), "coverage": round(share, 4), "candidate": c}
+    if not any("fps" in v for v in found.values()):
+        raise ModelLoadError(
+            f"ITS_INFERENCE_BACKEND=auto: no runtime could load {s.model_path} ({found}); check "
+            "ITS_INFERENCE_MODEL_PATH, or name a backend with ITS_INFERENCE_BACKEND"
+        )
     best = fastest_passing(found)
     pick: Candidate = found[best]["candidate"]
     log.info(

@@ -58,3 +58,12 @@ def test_without_gate_frames_auto_keeps_onnxruntime_fp32_and_says_how_to_give_it
         chosen = choose(s)
     assert (chosen.backend, chosen.precision) == ("onnxruntime", "fp32")
     assert "ITS_INFERENCE_GATE_DATA" in caplog.text and str(tmp_path) in caplog.text
+
+
+def test_auto_with_a_model_no_runtime_loads_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    from inference.errors import ModelLoadError
+
+    missing = tmp_path / "models" / "nope.onnx"
+    s = InferenceSettings(backend="auto", model_path=str(missing), gate_data=str(SHARED / "data"))
+    with pytest.raises(ModelLoadError, match=r"no runtime could load .*nope\.onnx.*ITS_INFERENCE_MODEL_PATH"):
+        choose(s)
