@@ -31,12 +31,11 @@ from inference.backends import PostParams, load_backend
 from inference.detector import Detector
 from inference.errors import ModelLoadError
 from inference.gate import GATE_COVERAGE, coverage, gate_frames
+from inference.quantize import INT8_SUFFIX
 
 __all__ = ["Candidate", "candidates", "choose", "fastest_passing"]
 
 log = logging.getLogger(__name__)
-
-INT8_SUFFIX = ".int8.xml"
 
 
 @dataclass(frozen=True)
