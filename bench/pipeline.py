@@ -59,15 +59,12 @@ def _first_timestamp(bootstrap: str, topic: str) -> float:
     return first
 
 
-def _projected(pg_dsn: str, camera_id: str) -> tuple[int, int]:
+def _projected(conn: Any, camera_id: str) -> tuple[int, int]:
     """(frames the projector wrote for the camera, vehicles it counted into vehicle_counts_minute)."""
-    import psycopg
-
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT coalesce(max(frames), 0) FROM cameras WHERE camera_id = %s", (camera_id,)).fetchone()
-        veh = conn.execute(
-            "SELECT coalesce(sum(vehicles), 0) FROM vehicle_counts_minute WHERE camera_id = %s", (camera_id,)
-        ).fetchone()
+    row = conn.execute("SELECT coalesce(max(frames), 0) FROM cameras WHERE camera_id = %s", (camera_id,)).fetchone()
+    veh = conn.execute(
+        "SELECT coalesce(sum(vehicles), 0) FROM vehicle_counts_minute WHERE camera_id = %s", (camera_id,)
+    ).fetchone()
     return int(row[0] if row else 0), int(veh[0] if veh else 0)
 
 
@@ -90,7 +87,10 @@ def run_ours(
     base = dict(os.environ, ITS_KAFKA_BOOTSTRAP=bootstrap, PYTHONUNBUFFERED="1") | env
     inf_port, an_port, pr_port = _free_port(), _free_port(), _free_port()
     tmp = logs / "analytics-data"
+    import psycopg
+
     procs = _Procs(logs)
+    pg = psycopg.connect(pg_dsn, autocommit=True)  # one connection for the 20 ms polls, not one per poll
     try:
         procs.start(
             "inference",
@@ -132,7 +132,7 @@ def run_ours(
         frames = analysed = -1
         while time.monotonic() < deadline:
             procs.check()
-            seen.append((time.time(), *_projected(pg_dsn, cam)))
+            seen.append((time.time(), *_projected(pg, cam)))
             if frames < 0 and ingest.poll() is not None:
                 out = (logs / "ingest.log").read_text().strip().splitlines()
                 if ingest.returncode != 0 or not out:
@@ -142,13 +142,14 @@ def run_ours(
                 analysed = int(metric_value(an_port, "its_analytics_frames_total") or 0)
             if frames > 0 and analysed >= frames and seen[-1][1] >= frames:
                 time.sleep(3.0)  # analytics' last transaction is committed; its vehicles are projected after it
-                seen.append((time.time(), *_projected(pg_dsn, cam)))
+                seen.append((time.time(), *_projected(pg, cam)))
                 break
             time.sleep(0.02)
         else:
             raise TimeoutError(f"the pipeline did not project {clip.name} within 900 s; logs in {logs}")
     finally:
         procs.stop()
+        pg.close()
     counted = seen[-1][2]
     done = next(t for t, f, v in seen if f >= frames and v >= counted)
     start = _first_timestamp(bootstrap, names["frames"])
