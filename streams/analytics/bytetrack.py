@@ -12,7 +12,8 @@ detections):
  2. confirmed tracks and lost tracks are predicted and matched to the high detections on IoU fused with the score
     (`matching` threshold); a matched lost track is re-found;
  3. tracks still unmatched and tracked are matched to the low detections (IoU, 0.5); those still unmatched are lost;
- 4. unconfirmed tracks (started last frame) are matched to the remaining high detections (fused, 0.7), else removed;
+ 4. unconfirmed tracks (started last frame) are matched to the remaining high detections (fused, `unconfirmed`:
+    upstream's 0.7, looser for cameras sampled below 10 fps, see tracking.py), else removed;
  5. remaining high detections at or above `new_track` start tracks (supervision: `activation + 0.1`, the default
     when none is given; Ultralytics' YOLO tracker config: 0.25, what analytics uses); lost tracks older than
     `max_time_lost` frames are removed (one frame later than they are marked: the removed list subtracted from the
@@ -117,8 +118,9 @@ class ByteTrack:
         max_time_lost: int,
         min_consecutive: int,
         new_track: float | None = None,
+        unconfirmed: float = 0.7,
     ) -> None:
-        self.activation, self.matching = activation, matching
+        self.activation, self.matching, self.unconfirmed = activation, matching, unconfirmed
         self.det_thresh = activation + 0.1 if new_track is None else new_track
         self.max_time_lost, self.min_consecutive = max_time_lost, min_consecutive
         self.frame_id = 0
@@ -142,6 +144,7 @@ class ByteTrack:
             float(self.activation),
             float(self.matching),
             float(self.det_thresh),
+            float(self.unconfirmed),
             int(self.max_time_lost),
             int(self.min_consecutive),
             np.ascontiguousarray(boxes, np.float32).reshape(-1, 4),
@@ -212,6 +215,7 @@ def _step(  # one frame of upstream's update, kept in its order
     activation: float,
     matching: float,
     det_thresh: float,
+    unconfirmed: float,
     max_time_lost: int,
     min_consecutive: int,
     boxes: Any,
@@ -290,7 +294,7 @@ def _step(  # one frame of upstream's update, kept in its order
 
     # 4. unconfirmed tracks, to the high detections left
     left = high[u_det]
-    mr, mc, u_unconf, u_new = assign(kernels.distance(tb[unconf], tlbr[left], scores[left]), 0.7)
+    mr, mc, u_unconf, u_new = assign(kernels.distance(tb[unconf], tlbr[left], scores[left]), unconfirmed)
     for m in range(mr.shape[0]):
         t, d = unconf[mr[m]], left[mc[m]]
         lists[0, c[_PAIRS]], lists[1, c[_PAIRS]] = t, d

@@ -90,6 +90,15 @@ class AnalyticsSettings(DeployableSettings):
         "sparsely a vehicle's boxes in consecutive frames overlap far less; sampled densely a loose threshold joins "
         "neighbours' boxes (0.95 at 30 fps counted 45 of 36 on the urban clip, 0.8 counted 37).",
     )
+    track_unconfirmed: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="ByteTrack: largest 1 - IoU cost at which a track seen once is matched to its second detection; "
+        "0: by the camera's rate, 0.7 (ByteTrack's own) at 10 fps and above to 0.9 at 5 fps and below, linear in the "
+        "frame interval between (tracking.py). At 5 fps a car moves most of its length between two samples and "
+        "0.7 drops its track before it is confirmed.",
+    )
     speed_horizon_s: float = Field(1.0, gt=0, description="Seconds of track history a speed is measured over.")
     window_s: float = Field(60.0, gt=0, description="Seconds of the tumbling statistics window.")
     stop_speed_kmh: float = Field(5.0, ge=0, description="Below this a calibrated vehicle is stopped.")
@@ -119,6 +128,7 @@ class AnalyticsSettings(DeployableSettings):
                 new_track_threshold=self.track_new,
                 lost_seconds=self.track_lost_s,
                 matching_threshold=self.track_matching or None,
+                unconfirmed_threshold=self.track_unconfirmed or None,
             ),
             speed_horizon=self.speed_horizon_s,
             window=self.window_s,

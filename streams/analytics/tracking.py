@@ -28,7 +28,7 @@ from streams.analytics.plain import (
     need_num,
 )
 
-__all__ = ["TrackParams", "Tracked", "Tracker", "matching_for", "warm_up"]
+__all__ = ["TrackParams", "Tracked", "Tracker", "matching_for", "unconfirmed_for", "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class TrackParams:
     new_track_threshold: float | None = None
     lost_seconds: float = 1.5
     matching_threshold: float | None = 0.95  # None: by the camera's fps (matching_for); see AnalyticsSettings
+    unconfirmed_threshold: float | None = 0.7  # None: by the camera's fps (unconfirmed_for); see AnalyticsSettings
     min_consecutive_frames: int = 1
 
 
@@ -49,6 +50,21 @@ def matching_for(fps: float) -> float:
     dt = 1.0 / max(fps, 1e-6)
     share = (dt - 1 / 30) / (1 / 10 - 1 / 30)
     return 0.95 - 0.15 * (1.0 - min(1.0, max(0.0, share)))  # exactly 0.95 at 10 fps, as before
+
+
+#: unconfirmed_for's threshold at 5 fps and below
+SPARSE_UNCONFIRMED = 0.9
+
+
+def unconfirmed_for(fps: float) -> float:
+    """The largest 1 - IoU at which a track seen once (unconfirmed) is matched to its second detection, for a camera
+    sampled at `fps`: ByteTrack's 0.7 at 10 fps and above; SPARSE_UNCONFIRMED at 5 fps and below; linear in the frame
+    interval between. At 5 fps a car crossing the frame moves most of its own length between two samples, so its
+    second box overlaps the first too little for 0.7 and the track is dropped before it is confirmed: it goes
+    uncounted. At 10 fps and above the rule is upstream's unchanged (loosened there, neighbours' boxes join)."""
+    dt = 1.0 / max(fps, 1e-6)
+    share = min(1.0, max(0.0, (dt - 1 / 10) / (1 / 5 - 1 / 10)))
+    return 0.7 + (SPARSE_UNCONFIRMED - 0.7) * share
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,7 @@ class Tracker:
             max(1, round(params.lost_seconds * fps)),
             params.min_consecutive_frames,
             params.new_track_threshold,
+            unconfirmed_for(fps) if params.unconfirmed_threshold is None else params.unconfirmed_threshold,
         )
 
     def update(
@@ -98,6 +115,7 @@ class Tracker:
             "activation": bt.activation,
             "matching": bt.matching,
             "new_track": bt.det_thresh,
+            "unconfirmed": bt.unconfirmed,
             "max_time_lost": bt.max_time_lost,
             "min_consecutive": bt.min_consecutive,
             "frame_id": bt.frame_id,
@@ -119,6 +137,8 @@ class Tracker:
         )
         if isinstance(data, dict) and "new_track" in data:  # absent before it was a setting: activation + 0.1
             bt.det_thresh = need_num(data["new_track"], "new_track")
+        if isinstance(data, dict) and "unconfirmed" in data:  # absent before it was a setting: upstream's 0.7
+            bt.unconfirmed = need_num(data["unconfirmed"], "unconfirmed")
         bt.frame_id = need_int(field(data, "frame_id"), "frame_id")
         bt.next_iid = need_int(field(data, "next_iid"), "next_iid")
         bt.next_eid = need_int(field(data, "next_eid"), "next_eid")

@@ -199,3 +199,33 @@ def test_the_matching_threshold_follows_the_cameras_frame_interval_unless_set() 
     assert Tracker(10.0, params).to_data()["matching"] == 0.95
     fixed = AnalyticsSettings(track_matching=0.9).params().track
     assert Tracker(30.0, fixed).to_data()["matching"] == 0.9
+
+
+def test_a_track_seen_once_is_confirmed_at_5_fps_where_upstreams_threshold_drops_it() -> None:
+    """A car moving 50 px per sample (an 80 px box: IoU 0.23 between two samples, as a car crossing a 5 fps camera
+    does): ByteTrack's 0.7 for unconfirmed tracks drops its track every frame and it never gets an id; the default,
+    by the camera's rate, confirms it at 5 fps and keeps upstream's 0.7 at 10 fps and above. The threshold is part of
+    the saved state; a state written before it was (no "unconfirmed") restores upstream's 0.7."""
+    from streams.analytics.settings import AnalyticsSettings
+    from streams.analytics.tracking import SPARSE_UNCONFIRMED, unconfirmed_for
+
+    assert unconfirmed_for(10) == 0.7 and unconfirmed_for(30) == 0.7 and unconfirmed_for(5) == SPARSE_UNCONFIRMED
+    assert unconfirmed_for(1) == SPARSE_UNCONFIRMED and 0.7 < unconfirmed_for(7.5) < SPARSE_UNCONFIRMED
+    box = lambda i: np.array([[100.0 + 50 * i, 300.0, 180.0 + 50 * i, 350.0]])  # noqa: E731
+    conf, cls = np.array([0.9]), np.array([2])
+    auto = AnalyticsSettings().params().track
+    assert auto.unconfirmed_threshold is None
+    upstream = Tracker(5.0, TrackParams(matching_threshold=None, unconfirmed_threshold=0.7))
+    ours = Tracker(5.0, auto)
+    upstream.update(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))  # the first frame activates at once
+    ours.update(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+    ids: list[int] = []
+    for i in range(6):
+        assert len(upstream.update(box(i), conf, cls).track_id) == 0
+        ids += ours.update(box(i), conf, cls).track_id.tolist()
+    assert ids and set(ids) == {1}
+    assert Tracker(10.0, auto).to_data()["unconfirmed"] == 0.7
+    data = ours.to_data()
+    assert data["unconfirmed"] == SPARSE_UNCONFIRMED and Tracker.from_data(data).to_data() == data
+    del data["unconfirmed"]
+    assert Tracker.from_data(data).to_data()["unconfirmed"] == 0.7
