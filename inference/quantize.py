@@ -15,9 +15,11 @@ the CPU has it, else fp32) applies to the rest.
 Accuracy: INT8 does NOT pass the accuracy gate (inference/gate.py: >= 98 % of fp32 ONNX Runtime's detections
 matched at IoU >= 0.9). On the 24 gate frames of the shared clips (251 detections) it covers 93.6 % (32 calibration
 frames) and 94.8 % (300) with its float layers in fp32, 90.8 % and 94.0 % in bf16; preset performance, a min-max
-range estimator, 8-bit first-layer weights or the whole head in floating point did no better. The detections are
-found (97-98 % at IoU 0.5) but their edges move by a pixel or two, and the cars in these clips are small (median
-short side 27 px). `ITS_INFERENCE_BACKEND=auto` therefore does not pick it here.
+range estimator, 8-bit first-layer weights or the whole head in floating point did no better; nor (300 frames, fp32)
+full bias correction (94.8 %), the neck in floating point (96.0 %), the first three modules (96.8 %), or NNCF's
+accuracy-controlled quantisation (34 of 103 operations reverted in 15 minutes for 97.5 % on other frames). The
+detections are found (97-98 % at IoU 0.5) but their edges move by a pixel or two, and the cars in these clips are
+small (median short side 27 px). `ITS_INFERENCE_BACKEND=auto` therefore does not pick it here.
 
 The result is an OpenVINO IR (`<stem>.int8.xml` + `.bin`) with the repo's `.meta.json` beside the .xml (precision
 int8; the source model's class names, imgsz and version; sha256 of the .xml, which is what read_metadata checks).
