@@ -47,9 +47,16 @@ def matching_for(fps: float) -> float:
     own, at 30 fps and above; 0.95 at 10 fps and below; linear in the frame interval between, since a vehicle's shift
     between two frames grows with it (on the shared clips' recorded detections: 24/24 and 37/36 at 30 fps; 24/24 and
     37/36 at 15 fps, where 0.875 is also the best of 0.8-0.95; 24/24 and 35/36 at 10 fps)."""
+    return _by_interval(fps, (30.0, 0.8), (10.0, 0.95))
+
+
+def _by_interval(fps: float, dense: tuple[float, float], sparse: tuple[float, float]) -> float:
+    """A threshold (fps, value) that is dense's value at dense's fps and above, sparse's at sparse's fps and below,
+    linear in the frame interval between; exactly each value at its end."""
+    (dense_fps, dense_value), (sparse_fps, sparse_value) = dense, sparse
     dt = 1.0 / max(fps, 1e-6)
-    share = (dt - 1 / 30) / (1 / 10 - 1 / 30)
-    return 0.95 - 0.15 * (1.0 - min(1.0, max(0.0, share)))  # exactly 0.95 at 10 fps, as before
+    share = min(1.0, max(0.0, (dt - 1 / dense_fps) / (1 / sparse_fps - 1 / dense_fps)))
+    return dense_value * (1.0 - share) + sparse_value * share
 
 
 #: unconfirmed_for's threshold at 5 fps and below
@@ -62,9 +69,7 @@ def unconfirmed_for(fps: float) -> float:
     interval between. At 5 fps a car crossing the frame moves most of its own length between two samples, so its
     second box overlaps the first too little for 0.7 and the track is dropped before it is confirmed: it goes
     uncounted. At 10 fps and above the rule is upstream's unchanged (loosened there, neighbours' boxes join)."""
-    dt = 1.0 / max(fps, 1e-6)
-    share = min(1.0, max(0.0, (dt - 1 / 10) / (1 / 5 - 1 / 10)))
-    return 0.7 + (SPARSE_UNCONFIRMED - 0.7) * share
+    return _by_interval(fps, (10.0, 0.7), (5.0, SPARSE_UNCONFIRMED))
 
 
 @dataclass(frozen=True)
