@@ -28,5 +28,6 @@ def test_the_pipeline_bench_projects_every_frame_of_a_clip_and_its_count(
     logs.mkdir()
     res = run_ours(short, bootstrap, pg_dsn, stack.redis_url, env, logs)
     assert res["frames"] == round(window * gt["fps"]), res  # every frame, none sampled away
-    assert 0 < res["seconds"] < 120 and res["fps"] == round(res["frames"] / res["seconds"], 1)
+    # seconds and fps are each rounded from the unrounded time: compared within the rounding
+    assert 0 < res["seconds"] < 120 and abs(res["fps"] - res["frames"] / res["seconds"]) <= 0.1
     assert truth == 6 and abs(res["count"] - truth) <= 1, (res, truth)
